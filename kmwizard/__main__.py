@@ -1,0 +1,3 @@
+from kmwizard.cli import main
+
+raise SystemExit(main())

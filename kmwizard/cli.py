@@ -1,0 +1,292 @@
+"""The command line: ``kmwizard <command>``.
+
+Manifests go to stdout, diagnostics to stderr.  Exit codes: 0 ok, 1 findings with
+errors (or, for diff, changes), 2 usage, 3 cluster, 130 interrupted.  Heavy imports
+(textual, questionary, kubernetes) happen inside the commands that need them, so
+``kmwizard --help``, ``preview`` and ``generate`` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+from kmwizard import __version__
+from kmwizard.findings import Finding, KmwizardError, Severity, has_errors, sorted_findings
+from kmwizard.inputs import answer_parent, answers_from_args
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+NO_TTY_MESSAGE = (
+    "kmwizard: the interactive wizard needs a terminal, and standard input or output is not one.\n"
+    "Without a terminal use the non-interactive commands:\n"
+    "  kmwizard preview  --preset simple-kmod            # show what would be generated\n"
+    "  kmwizard generate --preset simple-kmod --output-dir out/\n"
+    "  kmwizard apply    --answers my-answers.yaml --dry-run=server\n"
+    "See `kmwizard --help`."
+)
+
+
+def print_findings(findings: Iterable[Finding], stream=None, *, min_severity: Severity = Severity.INFO) -> None:
+    stream = stream or sys.stderr
+    for finding in sorted_findings(findings):
+        if finding.severity.rank > min_severity.rank:
+            continue
+        stream.write(f"{finding.severity.value}: {finding.where}: {finding.message}\n")
+        if finding.fix:
+            stream.write(f"  fix: {finding.fix}\n")
+
+
+def _is_tty() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+# --- commands -----------------------------------------------------------------------
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from kmwizard.render import render
+
+    rendering = render(answers_from_args(args))
+    out = sys.stdout
+    if args.all_files:
+        for file in rendering.files:
+            out.write(f"# ---- {file.path} (mode {file.mode:04o}{', secret: masked' if file.secret else ''})\n")
+            text = file.preview_text()
+            out.write(text if text.endswith("\n") else text + "\n")
+    else:
+        first = True
+        for file in rendering.files:
+            if file.manifest is None:
+                continue
+            if not first:
+                out.write("---\n")
+            first = False
+            out.write(f"# {file.path}{' (secret values masked; generate writes them)' if file.secret else ''}\n")
+            out.write(file.preview_text())
+    print_findings(rendering.findings)
+    for note in rendering.notes:
+        sys.stderr.write(f"note: {note}\n")
+    return EXIT_FINDINGS if has_errors(rendering.findings) else EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from kmwizard import output
+    from kmwizard.render import render
+
+    answers = answers_from_args(args)
+    rendering = render(answers)
+    print_findings(rendering.findings)
+    if has_errors(rendering.findings):
+        sys.stderr.write("kmwizard: nothing was written: fix the errors above first.\n")
+        return EXIT_FINDINGS
+    out_dir = args.output_dir or (answers.get("output.install_dir") if rendering.install_subdir else "")
+    if not out_dir:
+        raise KmwizardError("no output directory given",
+                            "pass --output-dir DIR (day 1: the openshift-install directory)")
+    plan = output.plan(rendering, out_dir)
+    written = output.write(plan, force=args.force)
+    for planned, path in zip(plan.files, written):
+        state = "unchanged" if planned.unchanged else ("replaced" if planned.exists else "written")
+        secret = "  (holds secrets: mode 0600, keep it private)" if planned.file.secret else ""
+        print(f"{state:9} {planned.file.mode:04o} {path}{secret}")
+    for note in rendering.notes:
+        sys.stderr.write(f"note: {note}\n")
+    return EXIT_OK
+
+
+def load_documents(path: Path) -> list[tuple[str, object]]:
+    """(where, document) pairs of a YAML stream or a JSON file; '-' reads stdin."""
+    import yaml
+
+    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    name = "stdin" if str(path) == "-" else str(path)
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return [(name, json.loads(text))]
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    if len(docs) == 1:
+        return [(name, docs[0])]
+    return [(f"{name}[{i}]", d) for i, d in enumerate(docs)]
+
+
+def validate_document(doc: object, where: str) -> list[Finding]:
+    from kmwizard.findings import error, info
+    from kmwizard.kmm.lint import lint_document as lint_kmm
+    from kmwizard.kvc.lint import lint_document as lint_kvc
+
+    if not isinstance(doc, dict):
+        return [error(where, f"expected a mapping (a Kubernetes object or an Ignition config), "
+                             f"got {type(doc).__name__}", code="validate-not-object")]
+    if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+        return [f for i, item in enumerate(doc["items"]) for f in validate_document(item, f"{where}:items[{i}]")]
+    for lint in (lint_kmm, lint_kvc):
+        found = lint(doc, where)
+        if found is not None:
+            return found
+    kind = doc.get("kind") or ("Ignition config" if "ignition" in doc else "unknown")
+    return [info(where, f"{kind} is not a kind kmwizard checks (it checks MachineConfigs, Ignition configs, "
+                        "KMM Modules and their ConfigMaps)", code="validate-unknown-kind")]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import yaml
+
+    findings: list[Finding] = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            documents = load_documents(path)
+        except OSError as exc:
+            raise KmwizardError(f"cannot read {path}: {exc.strerror}", "check the file name") from None
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            from kmwizard.findings import error
+
+            findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
+                                  code="validate-syntax"))
+            continue
+        for where, doc in documents:
+            findings.extend(validate_document(doc, where))
+    print_findings(findings)
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    warnings = sum(f.severity is Severity.WARNING for f in findings)
+    sys.stderr.write(f"{len(args.files)} file(s) checked: {errors} error(s), {warnings} warning(s)\n")
+    return EXIT_FINDINGS if errors else EXIT_OK
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from kmwizard.preset_store import list_presets, preset_path
+
+    if args.action == "list":
+        presets = list_presets()
+        width = max((len(p.name) for p in presets), default=4)
+        for p in presets:
+            print(f"{p.name:{width}}  {p.origin:8}  {p.description}")
+        return EXIT_OK
+    if not args.name:
+        raise KmwizardError("`presets show` needs a preset name", "run `kmwizard presets list` to see them")
+    sys.stdout.write(preset_path(args.name).read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    import textwrap
+
+    from kmwizard.keys import KEYS
+
+    for key, spec in KEYS.items():
+        if args.method and args.method not in spec.methods:
+            continue
+        default = spec.default if not callable(spec.default) else "(derived from other answers)"
+        allowed = f"  one of: {', '.join(map(str, spec.choices))}" if spec.choices else ""
+        print(f"{key}  [{spec.kind}]  default: {default!r}{allowed}")
+        print(textwrap.indent(textwrap.fill(spec.help, 100), "    "))
+    return EXIT_OK
+
+
+def _interactive(args: argparse.Namespace, front_end: str) -> int:
+    if not _is_tty():
+        sys.stderr.write(NO_TTY_MESSAGE + "\n")
+        return EXIT_USAGE
+    answers = answers_from_args(args)
+    if front_end == "tui":
+        from kmwizard.screens.app import run_app
+
+        return run_app(answers)
+    from kmwizard.ask import run_prompts
+
+    return run_prompts(answers)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    return _interactive(args, "tui")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    return _interactive(args, "ask")
+
+
+# --- parser -------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kmwizard",
+        description="Generate, check and apply out-of-tree kernel modules for OpenShift: kmods-via-containers "
+                    "in a MachineConfig (KVC) or a Kernel Module Management Module (KMM). Without a command "
+                    "on a terminal, the interactive wizard starts.",
+        epilog="Exit codes: 0 ok, 1 findings with errors (diff: changes), 2 usage, 3 cluster, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"kmwizard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parent = answer_parent()
+
+    p = sub.add_parser("tui", parents=[parent], help="the interactive wizard (Textual), optionally pre-filled")
+    p.set_defaults(func=cmd_tui)
+    p = sub.add_parser("ask", parents=[parent], help="the same wizard as plain prompts (serial consoles, screen readers)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("generate", parents=[parent], help="write the manifests and files to a directory")
+    p.add_argument("--output-dir", "-o", metavar="DIR",
+                   help="where to write (day 1: the openshift-install directory; files go into its openshift/)")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("preview", parents=[parent],
+                       help="print the manifests as YAML on stdout (secrets masked), findings on stderr")
+    p.add_argument("--all-files", action="store_true", help="print every generated file, not only manifests")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("validate", help="check existing MachineConfig, Ignition or KMM Module files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON files ('-' for stdin)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("presets", help="list or show built-in and user presets")
+    p.add_argument("action", choices=("list", "show"))
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("keys", help="list every answer key with its type, default and help")
+    p.add_argument("--method", choices=("kvc", "kmm"))
+    p.set_defaults(func=cmd_keys)
+
+    import importlib
+
+    for module in ("kmwizard.kmm.commands", "kmwizard.cluster.commands"):  # INTEGRATION: drop the guard
+        try:
+            importlib.import_module(module).add_parsers(sub, parent)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        if not argv:
+            if not _is_tty():
+                sys.stderr.write(NO_TTY_MESSAGE + "\n")
+                return EXIT_USAGE
+            argv = ["tui"]
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors 2
+            return int(exc.code or 0)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.func(args) or 0)
+    except KmwizardError as exc:
+        findings = getattr(exc, "findings", None)
+        sys.stderr.write(f"kmwizard: {exc.message}\n")
+        if exc.fix and not findings:
+            sys.stderr.write(f"  fix: {exc.fix}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("kmwizard: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `kmwizard preview | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

@@ -1,0 +1,89 @@
+"""Presets: built-in answer files shipped in ``kmwizard.presets`` and the user's own,
+saved under ``$XDG_CONFIG_HOME/kmwizard/presets`` (default ``~/.config/kmwizard/presets``).
+
+A user preset with the same name as a built-in one takes precedence, so a user can
+adapt a built-in preset without renaming it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from kmwizard.answers import Answers
+from kmwizard.findings import UsageError
+
+PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    name: str
+    description: str
+    origin: str  # "built-in" or "user"
+    path: str
+
+
+def user_preset_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "kmwizard" / "presets"
+
+
+def _builtin_files() -> dict[str, Path]:
+    folder = resources.files("kmwizard.presets")
+    return {Path(str(f)).stem: Path(str(f)) for f in folder.iterdir() if str(f).endswith(".yaml")}
+
+
+def _user_files() -> dict[str, Path]:
+    folder = user_preset_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in folder.glob("*.yaml")}
+
+
+def _description(path: Path) -> str:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return f"(unreadable: {exc})"
+    return str(doc.get("description", "")).strip().splitlines()[0] if doc.get("description") else ""
+
+
+def list_presets() -> list[PresetInfo]:
+    found = {name: PresetInfo(name, _description(p), "built-in", str(p)) for name, p in _builtin_files().items()}
+    found.update({name: PresetInfo(name, _description(p), "user", str(p)) for name, p in _user_files().items()})
+    return sorted(found.values(), key=lambda p: (p.origin != "built-in", p.name))
+
+
+def preset_path(name: str) -> Path:
+    path = _user_files().get(name) or _builtin_files().get(name)
+    if path is None:
+        names = ", ".join(p.name for p in list_presets())
+        raise UsageError(f"no preset named {name!r}", f"use one of: {names} (see `kmwizard presets list`)")
+    return path
+
+
+def load_preset(name: str) -> Answers:
+    return Answers.load(preset_path(name))
+
+
+def save_user_preset(name: str, answers: Answers, description: str = "", *, force: bool = False) -> Path:
+    from kmwizard.output import atomic_write
+
+    if not PRESET_NAME.match(name):
+        raise UsageError(f"preset name {name!r} is not allowed",
+                         "use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit")
+    target = user_preset_dir() / f"{name}.yaml"
+    if target.exists() and not force:
+        raise UsageError(f"a user preset named {name!r} exists already ({target})",
+                         "pick another name or confirm replacing it")
+    doc = answers.to_document()
+    if description:
+        doc = {"format_version": doc.pop("format_version"), "description": description, **doc}
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    atomic_write(target, text.encode(), 0o644)
+    return target

@@ -1,0 +1,1 @@
+"""Built-in presets: answer files (YAML) shipped with kmwizard."""

@@ -1,0 +1,1 @@
+"""The Textual wizard (installed as kmwizard.screens)."""
