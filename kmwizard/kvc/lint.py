@@ -1,0 +1,509 @@
+"""Findings for Ignition configs and MachineConfigs: what the MCO or Ignition would reject, and what
+would be accepted but silently do nothing.  Rules come from docs/kvc-machineconfig.md sections 4-8.
+
+``where`` arguments: ``lint_ignition`` takes the JSON-path prefix of the config
+(``99-worker-kvc-simple-kmod.yaml:$.spec.config``); ``lint_machineconfig`` and ``lint_document`` take
+the document's name (``99-worker-kvc-simple-kmod.yaml``).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import posixpath
+import re
+import zlib
+from typing import Any
+
+from kmwizard.findings import Finding, KmwizardError, error, info, warning
+from kmwizard.kvc.ignition import accepted_spec_versions, supports_gzip
+from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name, validate_role
+
+RENDERED_LIMIT = 1_572_864      # etcd request limit: the pool's rendered MachineConfig is one object
+RENDERED_WARN = int(RENDERED_LIMIT * 0.8)
+CLIENT_APPLY_LIMIT = 262_144    # kubectl/oc apply's last-applied annotation (256 KiB)
+
+# systemd unit types Ignition accepts (config/shared/validations: validateName)
+UNIT_SUFFIXES = (".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path",
+                 ".timer", ".snapshot", ".slice", ".scope")
+KNOWN_SECTIONS = {"Unit", "Install", "Service", "Socket", "Mount", "Automount", "Swap", "Path", "Timer",
+                  "Slice", "Scope", "Device"}
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.[a-z]+$")
+
+# RHCOS: / and /usr are read-only (ostree); these are writable or links into /var.
+WRITABLE_TOPS = {"etc", "var", "opt", "root", "home", "srv", "mnt"}
+VOLATILE_TOPS = {"tmp", "run"}
+
+_IGNITION_KEYS = {"ignition", "passwd", "storage", "systemd", "kernelArguments"}
+_FILE_KEYS = {"path", "mode", "overwrite", "contents", "append", "user", "group"}
+
+
+def _at(where: str, suffix: str = "") -> str:
+    base = where if "$" in where else f"{where}:$"
+    return base + suffix
+
+
+# --- systemd units ------------------------------------------------------------------------------
+
+def check_unit_name(name: Any, *, dropin: bool = False) -> str | None:
+    """None when Ignition and systemd accept ``name`` as a unit (or drop-in) name, else the reason."""
+    if not isinstance(name, str) or not name:
+        return "the name is missing"
+    if "/" in name:
+        return f"{name!r} contains '/': give a file name, not a path"
+    if dropin:
+        return None if name.endswith(".conf") else f"drop-in {name!r} does not end in .conf: systemd ignores it"
+    if not name.endswith(UNIT_SUFFIXES):
+        return (f"unit name {name!r} does not end in a unit type suffix "
+                f"({', '.join(UNIT_SUFFIXES)})")
+    if len(name) > 255 or not _UNIT_NAME.match(name):
+        return (f"unit name {name!r} has characters systemd does not allow in unit names "
+                "(letters, digits, ':', '_', '.', '-', '\\' and one '@')")
+    return None
+
+
+def parse_unit(contents: str) -> tuple[list[tuple[str, int, str]], set[str]]:
+    """Check unit file text the way Ignition (go-systemd) and systemd read it.
+
+    Returns ``(problems, sections)``: problems as ``(severity, line, message)`` with severity
+    "error" for what Ignition rejects or systemd ignores, "warning" for unknown section names.
+    """
+    problems: list[tuple[str, int, str]] = []
+    sections: set[str] = set()
+    section = None
+    continued = False
+    for number, raw in enumerate(contents.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        if continued:                         # continuation of the previous value or comment
+            continued = line.rstrip(" ").endswith("\\")
+            continue
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped[0] in "#;":
+            continued = line.rstrip(" ").endswith("\\")
+            continue
+        if stripped.startswith("["):
+            end = stripped.find("]")
+            if end < 0:
+                problems.append(("error", number, f"section header {stripped!r} has no closing ']' "
+                                 "(Ignition: unable to find end of section)"))
+                return problems, sections
+            if stripped[end + 1:].strip():
+                problems.append(("error", number, f"text after the section header {stripped[:end + 1]!r}: "
+                                 f"{stripped[end + 1:].strip()!r} (Ignition: found garbage after section name)"))
+            section = stripped[1:end]
+            sections.add(section)
+            if section not in KNOWN_SECTIONS and not section.startswith("X-"):
+                problems.append(("warning", number, f"unknown section [{section}]: systemd ignores it "
+                                 "(typo? known: " + ", ".join(sorted(KNOWN_SECTIONS)) + ")"))
+            continue
+        if "=" not in stripped:
+            problems.append(("error", number, f"line {stripped!r} is not a Key=value assignment "
+                             "(Ignition: unexpected newline encountered while parsing option name)"))
+            continue
+        if section is None:
+            problems.append(("error", number, f"assignment {stripped!r} comes before any [Section] "
+                             "header: systemd ignores it"))
+        continued = line.rstrip(" ").endswith("\\")
+    return problems, sections
+
+
+def _lint_unit_text(findings: list, where: str, what: str, contents: Any) -> set[str] | None:
+    if not isinstance(contents, str):
+        findings.append(error(where, f"{what} contents must be a string, not {type(contents).__name__}",
+                              "give the unit file text", "ign-unit-contents"))
+        return None
+    problems, sections = parse_unit(contents)
+    for severity, line, message in problems:
+        make = error if severity == "error" else warning
+        findings.append(make(where, f"{what}, line {line}: {message}",
+                             "fix the unit file text (see systemd.unit(5))", "ign-unit-parse"))
+    return sections
+
+
+# --- data URLs ----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_URL_DATA_BAD = re.compile(r"[^\x21-\x7e]|[<>#\"{}|\\^\[\]`]")
+_PERCENT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def decode_data_url(source: str) -> bytes:
+    """Decode a ``data:`` URL as Ignition does; ValueError names what is wrong."""
+    if not source.startswith("data:"):
+        raise ValueError("not a data URL")
+    comma = source.find(",")
+    if comma < 0:
+        raise ValueError("missing ',' before the data")
+    params = source[5:comma].split(";")
+    is_base64 = len(params) > 1 and params[-1] == "base64"
+    if is_base64:
+        params = params[:-1]
+    mediatype = params[0]
+    if mediatype and not (mediatype.count("/") == 1 and all(_TOKEN.match(p) for p in mediatype.split("/"))):
+        raise ValueError(f"invalid media type {mediatype!r}")
+    for param in params[1:]:
+        attr, eq, value = param.partition("=")
+        if not eq or not _TOKEN.match(attr) or not value:
+            raise ValueError(f"invalid parameter {param!r} (expected attribute=value)")
+    data = source[comma + 1:]
+    if is_base64:
+        if not _B64.match(data) or len(data) % 4:
+            raise ValueError("base64 data is not standard padded base64")
+        return base64.b64decode(data, validate=True)
+    bad = _URL_DATA_BAD.search(data)
+    if bad:
+        raise ValueError(f"invalid data character {bad.group()!r} at offset {comma + 1 + bad.start()} "
+                         "(RFC 2397: escape it as %XX)")
+    if _PERCENT_BAD.search(data):
+        raise ValueError("'%' not followed by two hex digits")
+    from urllib.parse import unquote_to_bytes  # '+' stays '+', as in Ignition
+    return unquote_to_bytes(data)
+
+
+# --- Ignition -----------------------------------------------------------------------------------
+
+def _minor(openshift_version: str | None) -> int | None:
+    if openshift_version is None:
+        return None
+    try:
+        supports_gzip(openshift_version)       # validates the version
+    except KmwizardError:
+        return None
+    return int(str(openshift_version).split(".")[1])
+
+
+def lint_ignition(config: Any, *, where: str, openshift_version: str | None = None,
+                  day: int | None = None) -> list[Finding]:
+    """Findings for an Ignition 3 config as delivered by a MachineConfig."""
+    out: list[Finding] = []
+    if not isinstance(config, dict):
+        return [error(_at(where), "the Ignition config must be a mapping", "", "ign-type")]
+    version = (config.get("ignition") or {}).get("version") if isinstance(config.get("ignition"), dict) else None
+    if not isinstance(version, str):
+        out.append(error(_at(where, ".ignition.version"), "ignition.version is missing",
+                         "set it to the spec version for your OpenShift release, e.g. 3.4.0 for 4.14",
+                         "ign-version"))
+    elif not re.match(r"^3\.\d+\.\d+$", version):
+        out.append(error(_at(where, ".ignition.version"), f"ignition.version {version!r} is not an "
+                         "Ignition 3 spec version; kmwizard checks 3.x configs only",
+                         "convert spec 2 configs with Butane", "ign-version"))
+    elif openshift_version and _minor(openshift_version) is not None:
+        accepted = accepted_spec_versions(openshift_version)
+        if version not in accepted:
+            out.append(error(_at(where, ".ignition.version"), f"ignition.version {version} is not accepted "
+                             f"by the MCO of OpenShift {openshift_version} (accepts {', '.join(accepted)})",
+                             f"use {accepted[-1] if version > accepted[-1] else accepted[0]}", "ign-version"))
+    for key in sorted(set(config) - _IGNITION_KEYS):
+        out.append(warning(_at(where, f".{key}"), f"unknown key {key!r}: Ignition ignores it (typo?)",
+                           f"remove {key!r}", "ign-unknown-key"))
+    if config.get("kernelArguments"):
+        out.append(error(_at(where, ".kernelArguments"), "Ignition-level kernelArguments are not "
+                         "reconcilable by the MCO", "use spec.kernelArguments of the MachineConfig",
+                         "mco-kargs"))
+    _lint_storage(out, config.get("storage"), where, _minor(openshift_version), day)
+    _lint_passwd(out, config.get("passwd"), where)
+    _lint_systemd(out, config, where, _minor(openshift_version))
+    return out
+
+
+def _lint_storage(out, storage, where, minor, day) -> None:
+    if storage is None:
+        return
+    if not isinstance(storage, dict):
+        out.append(error(_at(where, ".storage"), "storage must be a mapping", "", "ign-type"))
+        return
+    for key in ("directories", "links"):
+        for i, entry in enumerate(storage.get(key) or ()):
+            path = entry.get("path") if isinstance(entry, dict) else entry
+            what = "directory" if key == "directories" else "link"
+            out.append(error(_at(where, f".storage.{key}[{i}]"),
+                             f"storage.{key} entry {path!r}: the MCO does not reconcile {key} "
+                             f"(a {what} in a MachineConfig degrades the pool)",
+                             "deliver files only: directories are created for them; replace links "
+                             "with the file they point at", f"mco-{key}"))
+    for key in ("disks", "raid", "filesystems", "luks"):
+        if storage.get(key):
+            make = warning if day == 1 else error
+            out.append(make(_at(where, f".storage.{key}"),
+                            f"storage.{key} can only be applied at install time; the MCO does not "
+                            "reconcile it on a running cluster (the pool degrades)",
+                            "apply it as a day-1 manifest only", f"mco-{key}"))
+    files = storage.get("files") or []
+    if not isinstance(files, list):
+        out.append(error(_at(where, ".storage.files"), "storage.files must be a list", "", "ign-type"))
+        return
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(files):
+        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), minor, seen, i)
+
+
+def _lint_file(out, entry, at, minor, seen, index) -> None:
+    if not isinstance(entry, dict):
+        out.append(error(at, "a storage.files entry must be a mapping", "", "ign-type"))
+        return
+    path = entry.get("path")
+    if not isinstance(path, str) or not path:
+        out.append(error(at, "file entry without a path", "give an absolute path", "ign-path"))
+        return
+    name = f"file {path!r}"
+    for key in sorted(set(entry) - _FILE_KEYS):
+        out.append(warning(at, f"{name}: unknown key {key!r}: Ignition ignores it", f"remove {key!r}",
+                           "ign-unknown-key"))
+    if not path.startswith("/"):
+        out.append(error(at, f"{name}: path not absolute", "start it with /", "ign-path"))
+    elif posixpath.normpath(path) != path or path.startswith("//"):
+        out.append(error(at, f"{name}: path is not fully simplified (normal form: "
+                         f"{posixpath.normpath(path)!r})", "remove '.', '..', '//' and trailing '/'",
+                         "ign-path"))
+    else:
+        _lint_writable(out, at, path)
+    if path in seen:
+        out.append(error(at, f"{name} appears twice (also storage.files[{seen[path]}]): Ignition rejects "
+                         "duplicate entries", "keep one entry per path", "ign-duplicate"))
+    else:
+        seen[path] = index
+    mode = entry.get("mode")
+    if mode is not None:
+        if not isinstance(mode, int) or isinstance(mode, bool):
+            out.append(error(at, f"{name}: mode {mode!r} is not an integer (JSON has no octal: 0644 is 420)",
+                             "write the mode in decimal, e.g. 420 for 0644, 493 for 0755", "ign-mode"))
+        elif not 0 <= mode <= 0o7777:
+            out.append(error(at, f"{name}: mode {mode} is outside 0..07777", "use e.g. 420 (0644)", "ign-mode"))
+        elif mode > 0o777:
+            out.append(error(at, f"{name}: mode {mode:#o} has setuid/setgid/sticky bits; the MCO rejects "
+                             "modes above 0777", "drop the special bits (chmod u-s,g-s,-t)", "mco-mode"))
+    if entry.get("append"):
+        out.append(error(at, f"{name}: append is not supported by the MCO", "deliver the whole file",
+                         "mco-append"))
+    for who in ("user", "group"):
+        owner = entry.get(who)
+        if isinstance(owner, dict) and owner.get("id") is not None and owner.get("name"):
+            out.append(error(at, f"{name}: {who} has both id and name", f"give {who}.id or {who}.name",
+                             "ign-owner"))
+    contents = entry.get("contents")
+    source = contents.get("source") if isinstance(contents, dict) else None
+    if source is None:
+        if entry.get("overwrite"):
+            out.append(error(at, f"{name}: overwrite: true needs contents.source", "give the contents",
+                             "ign-overwrite"))
+        return
+    _lint_source(out, at, name, source, contents.get("compression"), minor)
+
+
+def _lint_writable(out, at, path) -> None:
+    parts = path.split("/")
+    top = parts[1]
+    if top == "usr" and len(parts) > 2 and parts[2] == "local":
+        return                                   # /usr/local is a link to /var/usrlocal
+    if top in WRITABLE_TOPS:
+        return
+    if top in VOLATILE_TOPS:
+        out.append(warning(at, f"file {path!r} is on a tmpfs ({'/' + top}): it is gone after the next "
+                           "reboot, which follows every MachineConfig change",
+                           "deliver it under /etc or /var", "rhcos-volatile-path"))
+        return
+    out.append(error(at, f"file {path!r} cannot be written on RHCOS: '/{top}' is on the read-only "
+                     "filesystem (only /etc, /var and links into /var such as /usr/local and /opt are "
+                     "writable)", "install to /usr/local or /etc instead (the KVC scripts also search "
+                     "/usr/local/lib/kvc)", "rhcos-readonly-path"))
+
+
+def _lint_source(out, at, name, source, compression, minor) -> None:
+    if not isinstance(source, str):
+        out.append(error(at, f"{name}: contents.source must be a string", "", "ign-source"))
+        return
+    if compression not in (None, "", "gzip"):
+        out.append(error(at, f"{name}: compression {compression!r} is not supported (only gzip)",
+                         "use gzip or no compression", "ign-compression"))
+        return
+    if not source.startswith("data:"):
+        scheme = source.split(":", 1)[0]
+        out.append(error(at, f"{name}: contents.source uses {scheme!r}; the MCO only handles inline "
+                         "data: URLs", "embed the file (kmwizard does this for a fakeroot)", "mco-remote-source"))
+        return
+    try:
+        data = decode_data_url(source)
+    except (ValueError, binascii.Error) as exc:
+        out.append(error(at, f"{name}: invalid data URL: {exc}",
+                         "percent-encode per RFC 2397 or use base64", "ign-data-url"))
+        return
+    if compression == "gzip":
+        if minor is not None and minor < 10:
+            out.append(error(at, f"{name}: gzip compression before OpenShift 4.10: the MCO writes the "
+                             "compressed bytes verbatim (BZ 1970218)", "do not compress for this release",
+                             "mco-gzip-old"))
+        try:
+            zlib.decompress(data, 47)  # 32 + 15: gzip header required
+        except zlib.error as exc:
+            out.append(error(at, f"{name}: compression is gzip but the data is not valid gzip ({exc}); "
+                             "Ignition fails at boot", "compress with gzip or drop compression",
+                             "ign-gzip-data"))
+
+
+def _lint_passwd(out, passwd, where) -> None:
+    if not passwd:
+        return
+    if not isinstance(passwd, dict):
+        out.append(error(_at(where, ".passwd"), "passwd must be a mapping", "", "ign-type"))
+        return
+    if passwd.get("groups"):
+        out.append(error(_at(where, ".passwd.groups"), "passwd.groups is not reconcilable by the MCO "
+                         "(the pool degrades)", "remove passwd.groups", "mco-passwd"))
+    for i, user in enumerate(passwd.get("users") or ()):
+        at = _at(where, f".passwd.users[{i}]")
+        name = user.get("name") if isinstance(user, dict) else None
+        if name != "core":
+            out.append(error(at, f"user {name!r}: the MCO manages only the user core",
+                             "remove the user; use core with sshAuthorizedKeys", "mco-passwd"))
+            continue
+        for key in sorted(set(user) - {"name", "sshAuthorizedKeys"}):
+            if key == "passwordHash":
+                out.append(warning(at, "user core: passwordHash is accepted by the MCO but kmwizard never "
+                                   "needs it; a password login is rarely wanted", "remove passwordHash",
+                                   "mco-passwd-hash"))
+            else:
+                out.append(error(at, f"user core: field {key!r} is not reconcilable by the MCO (only "
+                                 "sshAuthorizedKeys); the pool degrades",
+                                 f"remove {key!r} (the docs' groups: [sudo] breaks day 2)", "mco-passwd"))
+
+
+def _lint_systemd(out, config, where, minor) -> None:
+    systemd = config.get("systemd")
+    if not systemd:
+        return
+    units = systemd.get("units") or [] if isinstance(systemd, dict) else None
+    if not isinstance(units, list):
+        out.append(error(_at(where, ".systemd.units"), "systemd.units must be a list", "", "ign-type"))
+        return
+    files = {f.get("path") for f in ((config.get("storage") or {}).get("files") or ()) if isinstance(f, dict)}
+    seen: dict[str, int] = {}
+    for i, unit in enumerate(units):
+        at = _at(where, f".systemd.units[{i}]")
+        if not isinstance(unit, dict):
+            out.append(error(at, "a systemd.units entry must be a mapping", "", "ign-type"))
+            continue
+        name = unit.get("name")
+        problem = check_unit_name(name)
+        if problem:
+            out.append(error(at, problem, "name it like foo.service", "ign-unit-name"))
+            continue
+        if name in seen:
+            out.append(error(at, f"unit {name!r} appears twice (also systemd.units[{seen[name]}])",
+                             "keep one entry per unit", "ign-duplicate"))
+        seen[name] = i
+        sections = None
+        if unit.get("contents"):
+            sections = _lint_unit_text(out, at, f"unit {name!r}", unit["contents"])
+        for j, dropin in enumerate(unit.get("dropins") or ()):
+            dat = f"{at}.dropins[{j}]"
+            dname = dropin.get("name") if isinstance(dropin, dict) else None
+            problem = check_unit_name(dname, dropin=True)
+            if problem:
+                out.append(error(dat, f"unit {name!r}: {problem}", "name drop-ins like 10-foo.conf",
+                                 "ign-dropin-name"))
+            elif dropin.get("contents"):
+                _lint_unit_text(out, dat, f"drop-in {dname!r} of {name!r}", dropin["contents"])
+        if unit.get("enabled"):
+            _lint_enabled(out, at, name, unit, sections, files, minor)
+
+
+def _lint_enabled(out, at, name, unit, sections, files, minor) -> None:
+    stem, _, rest = name.partition("@")
+    instance = rest.rsplit(".", 1)[0] if rest else None
+    if sections is not None and "Install" not in sections:
+        out.append(warning(at, f"unit {name!r} is enabled but has no [Install] section: enabling does "
+                           "nothing", "add [Install] with WantedBy=multi-user.target", "ign-no-install"))
+    if "@" in name and not instance:
+        out.append(warning(at, f"template unit {name!r} is enabled without an instance: nothing starts "
+                           "unless the template sets DefaultInstance=", f"enable {stem}@<instance>"
+                           f".{rest.rsplit('.', 1)[-1]} instead", "ign-template-enabled"))
+    if instance and minor is not None and minor < 13:
+        out.append(warning(at, f"unit {name!r} is a template instance: Ignition enables it with a preset "
+                           "line that systemd < 240 (RHCOS before 4.13) may not honour",
+                           "use the require-unit style (kvc.enable_style=require-unit)", "ign-instance-preset"))
+    if not unit.get("contents"):
+        provider = f"/etc/systemd/system/{stem}@.{rest.rsplit('.', 1)[-1]}" if instance else \
+            f"/etc/systemd/system/{name}"
+        if provider not in files:
+            out.append(info(at, f"unit {name!r} is enabled without contents and no file {provider} is "
+                            "delivered: this relies on the OS shipping the unit",
+                            "deliver the unit file (the KVC framework's make install puts the template "
+                            "under /etc/systemd/system)", "ign-unit-missing"))
+
+
+# --- MachineConfig ------------------------------------------------------------------------------
+
+def serialized_size(obj: Any) -> int:
+    """Bytes of the compact JSON the API server stores in etcd."""
+    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = None,
+                       day: int | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    if not isinstance(mc, dict):
+        return [error(_at(where), "a MachineConfig must be a mapping", "", "mc-type")]
+    if mc.get("apiVersion") != API_VERSION:
+        out.append(error(_at(where, ".apiVersion"), f"apiVersion {mc.get('apiVersion')!r} is not {API_VERSION}",
+                         f"set apiVersion: {API_VERSION}", "mc-api-version"))
+    meta = mc.get("metadata") if isinstance(mc.get("metadata"), dict) else {}
+    problem = validate_mc_name(meta.get("name"))
+    if problem:
+        out.append(error(_at(where, ".metadata.name"), problem, "use e.g. 99-worker-kvc-simple-kmod", "mc-name"))
+    role = (meta.get("labels") or {}).get(ROLE_LABEL)
+    if role is None:
+        out.append(error(_at(where, ".metadata.labels"), f"label {ROLE_LABEL} is missing: no pool selects "
+                         "this MachineConfig and nothing happens, silently",
+                         f"add {ROLE_LABEL}: worker (or master)", "mc-role"))
+    elif validate_role(role):
+        out.append(error(_at(where, f".metadata.labels.{ROLE_LABEL}"), validate_role(role),
+                         "use worker or master", "mc-role"))
+    elif role not in ("worker", "master"):
+        out.append(info(_at(where, f".metadata.labels.{ROLE_LABEL}"), f"role {role!r} is a custom pool: "
+                        f"its MachineConfigPool must select role {role} (e.g. matchExpressions role in "
+                        f"(worker, {role}))", "create the pool first", "mc-custom-role"))
+    spec = mc.get("spec") if isinstance(mc.get("spec"), dict) else {}
+    config = spec.get("config")
+    if config is None:
+        out.append(warning(_at(where, ".spec.config"), "spec.config is missing: no files or units are "
+                           "delivered", "put the Ignition config under spec.config", "mc-no-config"))
+    else:
+        out.extend(lint_ignition(config, where=_at(where, ".spec.config"),
+                                 openshift_version=openshift_version, day=day))
+    size = serialized_size(mc)
+    if size > RENDERED_LIMIT:
+        out.append(error(_at(where), f"the MachineConfig is {size:,} bytes: more than the rendered "
+                         f"MachineConfig limit of {RENDERED_LIMIT:,} bytes (etcd request size) on its own; "
+                         "splitting it does not help, the pool merges all MachineConfigs into one object",
+                         "deliver fewer or smaller files (build the module on the node, use KMM)",
+                         "mc-too-large"))
+    elif size > RENDERED_WARN:
+        out.append(warning(_at(where), f"the MachineConfig is {size:,} bytes, over 80% of the "
+                           f"{RENDERED_LIMIT:,}-byte limit of the pool's rendered MachineConfig, which also "
+                           "holds the cluster's own configs", "deliver fewer or smaller files",
+                           "mc-large"))
+    if size > CLIENT_APPLY_LIMIT:
+        out.append(warning(_at(where), f"the MachineConfig is {size:,} bytes: client-side `oc apply` fails "
+                           f"above {CLIENT_APPLY_LIMIT:,} bytes (last-applied annotation)",
+                           "use `oc create -f`, `oc apply --server-side`, or `kmwizard apply`",
+                           "mc-client-apply"))
+    return out
+
+
+def lint_document(doc: Any, where: str, *, openshift_version: str | None = None,
+                  day: int | None = None) -> list[Finding]:
+    """Findings for one YAML/JSON document: a MachineConfig or a bare Ignition config.  Any other
+    document gets no findings here (KMM Modules are checked elsewhere)."""
+    if isinstance(doc, dict) and doc.get("kind") == "MachineConfig":
+        return lint_machineconfig(doc, where=where, openshift_version=openshift_version, day=day)
+    if isinstance(doc, dict) and isinstance(doc.get("ignition"), dict) and "kind" not in doc:
+        return lint_ignition(doc, where=_at(where), openshift_version=openshift_version, day=day)
+    return []
+
+
+def recognises(doc: Any) -> bool:
+    return isinstance(doc, dict) and (doc.get("kind") == "MachineConfig" or
+                                      (isinstance(doc.get("ignition"), dict) and "kind" not in doc))
