@@ -92,11 +92,9 @@ def ssh_public_key(value: Any, _answers: "Answers") -> Optional[str]:
 # --- defaults that depend on other answers ----------------------------------------
 
 def _default_mc_name(answers: "Answers") -> str:
-    return f"99-{answers.get('role')}-kvc-{answers.get('kvc.module_name')}"
+    from kmwizard.kvc.machineconfig import default_name
 
-
-def _default_module_name(answers: "Answers") -> str:
-    return "simple-kmod"
+    return default_name(role=answers.get("role"), module_name=answers.get("kvc.module_name"))
 
 
 UPSTREAM_FRAMEWORK = "https://github.com/kmods-via-containers/kmods-via-containers.git"

@@ -53,7 +53,7 @@ def plan(rendering: Rendering, out_dir: Path | str) -> WritePlan:
     if rendering.install_subdir:
         directory = install_manifests_dir(directory)
     planned = []
-    for file in rendering.files:
+    for file in rendering.written_files:
         target = directory / file.path
         exists = target.exists() or target.is_symlink()
         unchanged = exists and target.is_file() and _same_bytes(target, file.content)

@@ -26,6 +26,7 @@ class OutputFile:
     manifest: Optional[dict] = field(default=None, compare=False)  # the object, when this is a manifest
     title: str = ""                # short label for a preview tab
     preview: Optional[str] = field(default=None, compare=False)  # masked text to show instead of content
+    write: bool = True             # False: shown in previews only (e.g. not for openshift-install's folder)
 
     def preview_text(self) -> str:
         """What a preview may show: secrets masked, binary summarised."""
@@ -50,6 +51,10 @@ class Rendering:
     def manifests(self) -> list[dict]:
         """Kubernetes objects in the order they are created (namespaces first)."""
         return [f.manifest for f in self.files if f.manifest is not None]
+
+    @property
+    def written_files(self) -> list[OutputFile]:
+        return [f for f in self.files if f.write]
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,126 @@
+"""The KVC method end to end: answers -> fakeroot -> Ignition -> MachineConfig (+ files).
+
+Steps, each in its own module: obtain the fakeroot (``fetch``), fix the instance conf
+for RHCOS (``instance``), add the entitlement payload (``entitlement``), transpile the
+tree into ``storage.files`` (``transpile``), merge into the base config (``ignition``),
+wrap it in a MachineConfig (``machineconfig``) and lint the result (``lint``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from kmwizard.findings import Finding, error, info
+from kmwizard.kvc import entitlement, fetch, ignition, instance, lint, machineconfig, transpile
+from kmwizard.render import OutputFile, Rendering, dump_yaml, manifest_file
+
+REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
+READERS_NOTE = ("the MachineConfig {name} carries RHEL entitlement keys: anyone allowed to `get machineconfigs` "
+                "(cluster-wide, e.g. the cluster-reader and cluster-admin roles) can read them, and every node "
+                "of the pool stores them under /etc/pki/entitlement. Keep {path} private (mode 0600) and rotate "
+                "the certificates when they expire.")
+
+
+def obtain_tree(answers) -> tuple[Path, list[Finding]]:
+    """The fakeroot to transpile: the user's own tree, or the two repositories installed."""
+    given = answers.get("kvc.fakeroot")
+    if given:
+        root = Path(given).expanduser()
+        if not root.is_dir():
+            return root, [error("kvc.fakeroot", f"{given!r} is not a directory",
+                                "give the directory you ran `make install DESTDIR=<dir>/usr/local "
+                                "CONFDIR=<dir>/etc/` into, or unset kvc.fakeroot to fetch the repositories",
+                                code="kvc-fakeroot-missing")]
+        return root, []
+    root = fetch.obtain_fakeroot(answers.get("kvc.framework_repo"), answers.get("kvc.framework_ref"),
+                                 answers.get("kvc.module_repo"), answers.get("kvc.module_ref"))
+    return root, []
+
+
+def render_kvc(answers) -> Rendering:
+    name = answers.get("kvc.module_name")
+    version = answers.get("openshift_version")
+    day, role = answers.get("day"), answers.get("role")
+    mc_name = answers.get("machineconfig.name")
+    mc_path = f"{mc_name}.yaml"
+    gzip_allowed = ignition.supports_gzip(version)
+
+    root, findings = obtain_tree(answers)
+    if findings:
+        return Rendering(findings=tuple(findings))
+    tree_files, tree_findings = transpile.transpile_tree(root, gzip_allowed=gzip_allowed)
+    findings.extend(tree_findings)
+
+    payload = entitlement.entitlement_files(
+        answers.get("entitlement.source"), certs_dir=answers.get("entitlement.certs_dir") or None,
+        yum_repo=answers.get("entitlement.yum_repo") or None, module_name=name)
+    findings.extend(payload.findings)
+
+    conf_files, conf_findings = instance.instance_fixes(
+        root, name, build_file=answers.get("kvc.build_file"),
+        software_version=answers.get("kvc.software_version") or None,
+        overrides=payload.conf_overrides)
+    findings.extend(conf_findings)
+
+    extra = {path: (content, 0o644) for path, content in conf_files.items()}
+    extra.update(payload.files)
+    extra_entries = [{"path": path, "mode": mode, "overwrite": True,
+                      "contents": transpile.encode_contents(content, gzip_allowed=gzip_allowed)}
+                     for path, (content, mode) in sorted(extra.items())]
+
+    style = answers.get("kvc.enable_style")
+    if style == "auto":
+        style = ignition.enable_style_default(version)
+    base = ignition.base_config(module_name=name, spec_version=ignition.spec_version_for(version),
+                                ssh_key=answers.get("ssh_key") or None if day == 1 else None,
+                                enable_style=style)
+    config = ignition.merge_files(base, tree_files, extra_entries)
+    mc = machineconfig.machineconfig(name=mc_name, role=role, config=config)
+    findings.extend(lint.lint_machineconfig(mc, where=mc_path, openshift_version=version, day=day))
+    findings.append(info("kvc.enable_style", _enable_note(style, name), code="kvc-enable-style"))
+
+    secret_paths = set(payload.secret_paths)
+    files = [manifest_file(mc_path, mc, title="MachineConfig", secret=bool(secret_paths),
+                           preview_obj=_redacted(mc, secret_paths) if secret_paths else None)]
+    # openshift-install reads every file in openshift/ as a manifest, so on day 1 the
+    # base config and the listing are shown in the preview but not written there.
+    write_extras = day == 2
+    files.append(OutputFile(f"{mc_name}.base.ign", (json.dumps(base, indent=2) + "\n").encode(),
+                            title="Base Ignition", write=write_extras))
+    files.append(OutputFile(f"{mc_name}.files.txt", _listing(config, secret_paths).encode(),
+                            title="Files carried", write=write_extras))
+    notes = [READERS_NOTE.format(name=mc_name, path=mc_path)] if secret_paths else []
+    if day == 2:
+        notes.append(f"applying {mc_name} makes the Machine Config Operator drain and reboot every node of the "
+                     f"{role} pool, one at a time")
+    return Rendering(files=tuple(files), findings=tuple(findings), notes=tuple(notes),
+                     install_subdir="openshift" if day == 1 else "")
+
+
+def _enable_note(style: str, name: str) -> str:
+    if style == "require-unit":
+        return (f"require-kvc-{name}.service is enabled and pulls in kmods-via-containers@{name}.service "
+                "(the docs' workaround; works on every release)")
+    return f"kmods-via-containers@{name}.service is enabled directly (RHCOS 4.13+, systemd 252)"
+
+
+def _redacted(mc: dict, secret_paths: set[str]) -> dict:
+    shown = copy.deepcopy(mc)
+    for entry in shown["spec"]["config"].get("storage", {}).get("files", []):
+        if entry["path"] in secret_paths:
+            entry["contents"] = {"source": REDACTED}
+    return shown
+
+
+def _listing(config: dict, secret_paths: set[str]) -> str:
+    lines = ["# mode  path  (what the node gets; links in the tree were dereferenced)"]
+    for entry in config.get("storage", {}).get("files", []):
+        mark = "  [secret]" if entry["path"] in secret_paths else ""
+        lines.append(f"{entry.get('mode', 0o644):04o}  {entry['path']}{mark}")
+    for unit in config.get("systemd", {}).get("units", []):
+        lines.append(f"unit  {unit['name']}{'  (enabled)' if unit.get('enabled') else ''}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["render_kvc", "obtain_tree", "dump_yaml"]

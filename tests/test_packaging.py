@@ -1,0 +1,85 @@
+"""Packaging and layering: what an installed kmwizard puts in site-packages, and which
+modules may import the heavy front-end and cluster libraries."""
+from __future__ import annotations
+
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("textual", "questionary", "kubernetes")
+# Front ends may import textual/questionary; only the cluster code path may import kubernetes,
+# and even there only inside functions (checked below by importing the modules).
+FRONT_ENDS = ("kmwizard.screens", "kmwizard.ask")
+
+
+def _core_modules() -> list[str]:
+    import kmwizard
+
+    names = []
+    for info in pkgutil.walk_packages(kmwizard.__path__, "kmwizard."):
+        if info.name.startswith(FRONT_ENDS) or info.name.endswith("__main__"):
+            continue
+        names.append(info.name)
+    return sorted(names)
+
+
+def test_core_modules_never_import_ui_or_kubernetes():
+    modules = _core_modules()
+    assert "kmwizard.render" in modules and "kmwizard.cli" in modules
+    code = (
+        "import importlib, sys, json\n"
+        f"mods = {modules!r}\n"
+        "bad = {}\n"
+        "for m in mods:\n"
+        "    importlib.import_module(m)\n"
+        f"    hit = [h for h in {HEAVY!r} if h in sys.modules]\n"
+        "    if hit: bad[m] = hit; break\n"
+        "print(json.dumps(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "{}", f"a core module pulled in a heavy library: {out.stdout}"
+
+
+def test_help_and_preview_path_do_not_import_heavy_libraries():
+    code = (
+        "import sys\n"
+        "from kmwizard.cli import build_parser\n"
+        "build_parser()\n"
+        "import kmwizard.render, kmwizard.flow, kmwizard.preset_store\n"
+        f"print([h for h in {HEAVY!r} if h in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"TEST_COMMAND='([^']+)'", ci).group(1)
+    assert command in readme, "README must state the exact test command .ci/run runs"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to copy the tracked tree")
+def test_wheel_keeps_every_import_name_under_kmwizard(tmp_path):
+    wheel_dir = tmp_path / "wheel"
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0 and "No matching distribution" in proc.stderr:
+        pytest.skip("building the wheel needs setuptools from the package registry, which is not reachable")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = wheel_dir.glob("kmwizard-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"kmwizard"}, top
+    assert "kmwizard/screens/__init__.py" in names
+    assert "kmwizard/presets/simple-kmod.yaml" in names
+    assert not any(n.startswith(("screens/", "presets/", "tests/")) for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "kmwizard = kmwizard.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
