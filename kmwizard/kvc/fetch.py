@@ -1,0 +1,347 @@
+"""Fetch the KVC framework and module repositories and install them into a fakeroot.
+
+This is step 3 of the manual procedure: ``make install DESTDIR=<fakeroot>/usr/local
+CONFDIR=<fakeroot>/etc/`` in the framework repository, then in the module repository
+(order matters: the module's Makefile installs into directories the framework's creates).
+
+A repository is a local directory or a git URL.  Results are cached on disk under
+``$XDG_CACHE_HOME/kmwizard/kvc`` (and memoised in the process) so repeated previews
+are instant:
+
+* a URL is keyed by URL + ref; ``refresh=True`` fetches it again;
+* a local directory is used as it is (edits included) when the ref is ``HEAD``, empty,
+  or names the commit that is checked out; it is keyed by a fingerprint of its files,
+  so an edit is picked up.  Another ref of a local git checkout is cloned at that ref.
+
+An entry is built in a temporary directory and renamed into place, so concurrent callers
+(a TUI worker and the CLI) never see a half-built tree.  Entries are never changed after
+the rename: treat the returned paths as read-only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from kmwizard.findings import KmwizardError
+
+Progress = Optional[Callable[[str], None]]
+
+CACHE_FORMAT = "kvc-fetch-1"  # bump when the layout or the build steps change
+GIT_TIMEOUT = 180.0
+MAKE_TIMEOUT = 120.0
+TAIL_LINES = 15
+
+URL_PATTERN = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+
+
+class FetchError(KmwizardError):
+    """A KmwizardError that also names the answer key at fault (render() reads ``where``)."""
+
+    def __init__(self, where: str, message: str, fix: str = "") -> None:
+        super().__init__(message, fix)
+        self.where = where
+
+
+@dataclass(frozen=True)
+class KvcSources:
+    fakeroot: Path       # the tree both `make install` runs produced
+    framework_dir: Path  # the framework sources that were installed
+    module_dir: Path     # the module sources (its Dockerfiles live here)
+
+
+@dataclass(frozen=True)
+class _Source:
+    key: str        # answer key, for messages
+    repo: str       # as the user gave it
+    ref: str
+    kind: str       # "url", "local" (used in place) or "local-ref" (cloned at a commit)
+    location: str   # URL or absolute directory
+    state: str      # what the cache key depends on
+
+    def describe(self) -> str:
+        return f"{self.key}={_redact(self.repo)!r}" + (f" at ref {self.ref!r}" if self.kind != "local" else "")
+
+
+_memo: dict[str, KvcSources] = {}
+_memo_lock = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kmwizard"
+
+
+def clear_memo() -> None:
+    """Forget in-process results (the disk cache stays)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+def obtain_fakeroot(framework_repo: str, framework_ref: str, module_repo: str, module_ref: str, *,
+                    cache_dir: Optional[Path] = None, progress: Progress = None,
+                    refresh: bool = False) -> Path:
+    """The fakeroot made by both `make install` runs (read-only, cached)."""
+    return obtain_sources(framework_repo, framework_ref, module_repo, module_ref, cache_dir=cache_dir,
+                          progress=progress, refresh=refresh).fakeroot
+
+
+def fakeroot_for(answers, *, cache_dir: Optional[Path] = None, progress: Progress = None,
+                 refresh: bool = False) -> tuple[Path, Optional[Path]]:
+    """(fakeroot, module source directory or None) for KVC answers.
+
+    ``kvc.fakeroot`` wins when set: it is used as given, and there are no module sources.
+    """
+    given = answers.get("kvc.fakeroot")
+    if given:
+        path = Path(os.path.expanduser(given))
+        if not path.is_dir():
+            raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} is not a directory",
+                             "give the directory you ran `make install DESTDIR=<it>/usr/local "
+                             "CONFDIR=<it>/etc/` into, or leave kvc.fakeroot empty to fetch the repositories")
+        return path.resolve(), None
+    sources = obtain_sources(answers.get("kvc.framework_repo"), answers.get("kvc.framework_ref"),
+                             answers.get("kvc.module_repo"), answers.get("kvc.module_ref"),
+                             cache_dir=cache_dir, progress=progress, refresh=refresh)
+    return sources.fakeroot, sources.module_dir
+
+
+def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, module_ref: str, *,
+                   cache_dir: Optional[Path] = None, progress: Progress = None,
+                   refresh: bool = False) -> KvcSources:
+    """Fetch both repositories and install them into a fakeroot; cached (see the module doc)."""
+    framework = _resolve("kvc.framework_repo", framework_repo, framework_ref or "")
+    module = _resolve("kvc.module_repo", module_repo, module_ref or "")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, framework.state, module.state]).encode()).hexdigest()[:32]
+    entry = cache / "kvc" / key
+
+    with _memo_lock:
+        known = None if refresh else _memo.get(str(entry))
+    if known and known.fakeroot.is_dir():
+        return known
+    if not refresh and (entry / "fakeroot").is_dir():
+        result = _sources_in(entry, framework, module)
+        with _memo_lock:
+            _memo[str(entry)] = result
+        return result
+
+    _require_tool("make", "to run `make install` in the repositories", framework.key)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
+    try:
+        dirs = {}
+        for name, source in (("framework", framework), ("module", module)):
+            dirs[name] = _checkout(source, work / name, progress)
+        fakeroot = work / "fakeroot"
+        fakeroot.mkdir()
+        for name, source in (("framework", framework), ("module", module)):
+            _make_install(source, dirs[name], fakeroot, progress)
+        if not any(fakeroot.iterdir()):
+            raise FetchError(module.key, "`make install DESTDIR=<fakeroot>/usr/local CONFDIR=<fakeroot>/etc/` "
+                             f"installed nothing from {framework.describe()} and {module.describe()}",
+                             "check that both Makefiles install into $(DESTDIR) and $(CONFDIR)")
+        _publish(work, entry, replace=refresh)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = _sources_in(entry, framework, module)
+    with _memo_lock:
+        _memo[str(entry)] = result
+    return result
+
+
+# --- sources -------------------------------------------------------------------------
+
+def _resolve(key: str, repo: str, ref: str) -> _Source:
+    if not repo:
+        raise FetchError(key, f"{key} is empty", "give a git URL (https://...) or a local directory")
+    if URL_PATTERN.match(repo):
+        if repo.startswith("git://github.com/"):
+            raise FetchError(key, f"{key} {repo!r} uses git://, which GitHub turned off in 2022",
+                             f"use {'https://' + repo[len('git://'):]!r}")
+        if not ref:
+            raise FetchError(key, f"the ref for {key} {repo!r} is empty", "give a branch, tag or commit")
+        return _Source(key, repo, ref, "url", repo, f"url {repo} {ref}")
+    path = Path(os.path.expanduser(repo))
+    if not path.is_dir():
+        raise FetchError(key, f"{key} {repo!r} is neither a git URL nor an existing directory",
+                         "give an https:// git URL, or the path of a local checkout")
+    path = path.resolve()
+    if ref in ("", "HEAD") or not _is_git_checkout(path):
+        return _Source(key, repo, ref, "local", str(path), f"local {path} {_fingerprint(path)}")
+    want = _rev_parse(path, ref)
+    if want is None:
+        raise FetchError(key, f"ref {ref!r} of {key} {repo!r} does not name a commit in that checkout",
+                         "give a branch, tag or commit that exists there, or HEAD to use the working tree "
+                         "as it is (uncommitted edits included)")
+    if want == _rev_parse(path, "HEAD"):  # the checked-out commit: use the tree, edits included
+        return _Source(key, repo, ref, "local", str(path), f"local {path} {_fingerprint(path)}")
+    return _Source(key, repo, ref, "local-ref", str(path), f"local-ref {path} {want}")
+
+
+def _is_git_checkout(path: Path) -> bool:
+    if not shutil.which("git"):
+        return False
+    probe = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
+                           text=True, env=_git_env(), stdin=subprocess.DEVNULL, timeout=30)
+    return probe.returncode == 0 and Path(probe.stdout.strip()).resolve() == path
+
+
+def _rev_parse(path: Path, ref: str) -> Optional[str]:
+    probe = subprocess.run(["git", "-C", str(path), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                           capture_output=True, text=True, env=_git_env(), stdin=subprocess.DEVNULL, timeout=30)
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+def _fingerprint(root: Path) -> str:
+    """Changes whenever a file under root is added, removed, edited or re-moded (.git ignored)."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            link = os.readlink(full) if os.path.islink(full) else ""
+            digest.update(f"{os.path.relpath(full, root)}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                          f"{link}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _sources_in(entry: Path, framework: _Source, module: _Source) -> KvcSources:
+    def where(source: _Source, name: str) -> Path:
+        return Path(source.location) if source.kind == "local" else entry / name
+    return KvcSources(entry / "fakeroot", where(framework, "framework"), where(module, "module"))
+
+
+# --- running git and make ------------------------------------------------------------
+
+def _checkout(source: _Source, dest: Path, progress: Progress) -> Path:
+    """The directory to run make in: the local tree itself, or a fresh clone at the ref."""
+    if source.kind == "local":
+        return Path(source.location)
+    _require_tool("git", f"to fetch {source.describe()}", source.key)
+    if progress:
+        progress(f"fetching {_redact(source.repo)} at {source.ref}")
+    dest.mkdir()
+    _run(["git", "init", "--quiet", str(dest)], source, "git init", GIT_TIMEOUT)
+    _run(["git", "-C", str(dest), "remote", "add", "origin", source.location], source, "git remote add",
+         GIT_TIMEOUT)
+    # A shallow fetch of the ref is quick for branches and tags (and commits on most servers);
+    # fall back to fetching everything for a commit the server will not hand out by id.
+    shallow = _run(["git", "-C", str(dest), "fetch", "--quiet", "--depth", "1", "origin", source.ref],
+                   source, "git fetch", GIT_TIMEOUT, check=False)
+    if shallow.returncode == 0:
+        _run(["git", "-C", str(dest), "checkout", "--quiet", "--detach", "FETCH_HEAD"], source,
+             "git checkout", GIT_TIMEOUT)
+        return dest
+    full = _run(["git", "-C", str(dest), "fetch", "--quiet", "--tags", "origin",
+                 "+refs/heads/*:refs/remotes/origin/*"], source, "git fetch", GIT_TIMEOUT, check=False)
+    if full.returncode != 0:
+        _fail(source, f"git fetch {source.location} {source.ref}", shallow.output + full.output,
+              "check the URL and that it is reachable without a password (kmwizard never prompts; "
+              "use a public https URL or a local checkout)")
+    for candidate in (source.ref, f"origin/{source.ref}"):
+        done = _run(["git", "-C", str(dest), "checkout", "--quiet", "--detach", candidate], source,
+                    "git checkout", GIT_TIMEOUT, check=False)
+        if done.returncode == 0:
+            return dest
+    _fail(source, f"git fetch {source.location} {source.ref}", shallow.output,
+          f"the ref {source.ref!r} is not a branch, tag or commit of {source.repo}; fix {source.key[:-5]}_ref")
+    raise AssertionError("unreachable")
+
+
+def _make_install(source: _Source, directory: Path, fakeroot: Path, progress: Progress) -> None:
+    if progress:
+        progress(f"make install in {_redact(source.repo)}")
+    args = ["make", "install", f"DESTDIR={fakeroot}/usr/local", f"CONFDIR={fakeroot}/etc/"]
+    # umask 022 as on a normal login, so directories come out 0755 whatever our caller's umask.
+    result = _run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *args], source, "make install", MAKE_TIMEOUT,
+                  cwd=directory, check=False)
+    if result.returncode != 0:
+        _fail(source, f"make install DESTDIR=<fakeroot>/usr/local CONFDIR=<fakeroot>/etc/ (in {directory})",
+              result.output.replace(str(fakeroot), "<fakeroot>"),
+              "fix the repository's Makefile (its install target must only write below $(DESTDIR) and "
+              "$(CONFDIR), without sudo), or build the tree yourself and set kvc.fakeroot")
+
+
+@dataclass
+class _Result:
+    returncode: int
+    output: str
+
+
+def _run(args: list[str], source: _Source, display: str, timeout: float, *, cwd: Optional[Path] = None,
+         check: bool = True) -> _Result:
+    env = _git_env()
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # a caller's make must not steer the repos' make
+        env.pop(name, None)
+    # A new session so a timeout can kill make's children too.
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        _fail(source, f"{display} (timed out after {timeout:g} s)", out.decode("utf-8", "replace"),
+              "check the network and the repository; kmwizard never waits for a password prompt")
+    result = _Result(proc.returncode, out.decode("utf-8", "replace"))
+    if check and result.returncode != 0:
+        _fail(source, display, result.output, "check the repository and the ref")
+    return result
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["GIT_TERMINAL_PROMPT"] = "0"  # a private repo fails instead of waiting for a password
+    env["GIT_SSH_COMMAND"] = env.get("GIT_SSH_COMMAND", "ssh") + " -o BatchMode=yes"
+    env["GCM_INTERACTIVE"] = "never"
+    env["LC_ALL"] = "C"  # messages we quote are in English
+    return env
+
+
+def _fail(source: _Source, command: str, output: str, fix: str) -> None:
+    lines = [line for line in output.strip().splitlines() if line.strip()][-TAIL_LINES:]
+    tail = "\n".join("    " + line for line in lines) or "    (no output)"
+    raise FetchError(source.key, _redact(f"{command} failed for {source.describe()}; the end of its output:\n{tail}"),
+                     fix)
+
+
+def _redact(text: str) -> str:
+    """Hide credentials written into URLs (https://user:token@host/...)."""
+    return re.sub(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", r"\1***@", text)
+
+
+def _require_tool(tool: str, why: str, key: str) -> None:
+    if not shutil.which(tool):
+        raise FetchError(key, f"{tool} is not installed (needed {why})",
+                         f"install {tool}, or build the tree yourself and set kvc.fakeroot")
+
+
+def _publish(work: Path, entry: Path, *, replace: bool) -> None:
+    """Move the finished build into place atomically; a concurrent builder's result is as good."""
+    try:
+        os.rename(work, entry)
+        return
+    except OSError:
+        if not replace:
+            return  # someone else finished first: use theirs
+    trash = entry.with_name(entry.name + f".old-{os.getpid()}-{threading.get_ident()}")
+    try:
+        os.rename(entry, trash)
+    except OSError:
+        pass
+    try:
+        os.rename(work, entry)
+    except OSError:
+        pass  # a concurrent refresh won
+    shutil.rmtree(trash, ignore_errors=True)
