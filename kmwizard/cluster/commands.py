@@ -1,0 +1,399 @@
+"""``kmwizard apply | diff | status | verify | delete``: the cluster commands.
+
+Diagnostics and progress go to stderr, diffs to stdout.  Importing this module is cheap:
+the engine (and with it ``kubernetes``) is imported when a command runs.
+Exit codes: 0 ok, 1 findings in the answers (diff: changes; verify: module not loaded),
+2 usage, 3 cluster error, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kmwizard.findings import KmwizardError, UsageError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
+    cluster = argparse.ArgumentParser(add_help=False)
+    group = cluster.add_argument_group("cluster connection")
+    group.add_argument("--kubeconfig", metavar="FILE",
+                       help="kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)")
+    group.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
+    group.add_argument("-n", "--namespace", metavar="NS",
+                       help="namespace of the KMM Module (sets kmm.namespace; must agree with the answers)")
+    group.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="give up on one API request after this long (default 30)")
+    parents = [answer_parent, cluster]
+
+    p = subparsers.add_parser("apply", parents=parents, help="server-side apply the manifests to the cluster")
+    p.add_argument("--dry-run", choices=("none", "server"), default="none",
+                   help="server: send the same requests with dryRun=All; nothing changes")
+    p.add_argument("--force-conflicts", action="store_true",
+                   help="take over fields that other field managers own (409 conflicts)")
+    _wait_args(p)
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="do not ask before a MachineConfig change that reboots the pool's nodes")
+    p.set_defaults(func=cmd_apply)
+
+    p = subparsers.add_parser("diff", parents=parents,
+                              help="diff the live objects against a server dry run (exit 0 same, 1 changes, >1 error)")
+    p.set_defaults(func=cmd_diff)
+
+    p = subparsers.add_parser("status", parents=parents,
+                              help="what kmwizard applied: objects and rollout (all kmwizard objects without answers)")
+    p.set_defaults(func=cmd_status)
+
+    p = subparsers.add_parser("verify", parents=parents,
+                              help="check with `lsmod` on each node (short-lived privileged pods) that the module is loaded")
+    p.add_argument("--module", action="append", default=[], metavar="NAME",
+                   help="kernel module name as lsmod shows it (repeatable; default: from the answers)")
+    p.add_argument("--node", action="append", default=None, metavar="NODE",
+                   help="check only these nodes (repeatable; default: every node of the pool or selector)")
+    p.add_argument("--image", metavar="IMAGE", help="image of the verify pods (needs /bin/sh and chroot)")
+    p.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS",
+                   help="how long to wait for the pods' results (default 180)")
+    p.set_defaults(func=cmd_verify)
+
+    p = subparsers.add_parser("delete", parents=parents, help="delete what kmwizard applied for these answers")
+    p.add_argument("--dry-run", choices=("none", "server"), default="none")
+    p.add_argument("--include-namespaces", action="store_true",
+                   help="also delete Namespaces kmwizard created (and so everything in them)")
+    _wait_args(p)
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="do not ask before deleting a MachineConfig (reboots the pool's nodes)")
+    p.set_defaults(func=cmd_delete)
+
+
+def _wait_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help="follow the rollout (pool update or module load) with a progress bar")
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="how long --wait waits (default 1800)")
+    p.add_argument("--poll", type=int, default=5, metavar="SECONDS", help=argparse.SUPPRESS)
+
+
+# --- shared steps -------------------------------------------------------------------
+
+def err(text: str = "") -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _print_findings(findings) -> None:
+    from kmwizard.findings import sorted_findings
+
+    for f in sorted_findings(findings):
+        err(f"{f.severity.value}: {f.where}: {f.message}")
+        if f.fix:
+            err(f"  fix: {f.fix}")
+
+
+def _answers(args):
+    from kmwizard.inputs import answers_from_args
+
+    answers = answers_from_args(args)
+    if args.namespace and answers.get("method") == "kmm":
+        if answers.is_set("kmm.namespace") and answers.get("kmm.namespace") != args.namespace:
+            raise UsageError(f"-n {args.namespace} disagrees with kmm.namespace={answers.get('kmm.namespace')} "
+                             "in the answers", "drop -n, or change kmm.namespace")
+        answers = answers.set("kmm.namespace", args.namespace)
+    return answers
+
+
+def _answers_given(args) -> bool:
+    return bool(getattr(args, "preset", None) or getattr(args, "answers", None) or getattr(args, "sets", None))
+
+
+def _fill_from_cluster(answers, facts):
+    """Versions the cluster reports become the answers' defaults (explicit answers win)."""
+    for key, value in facts.answer_defaults().items():
+        try:
+            if answers.is_set(key) or key not in answers.relevant_keys():
+                continue
+            answers = answers.set(key, value)
+            err(f"note: {key}={value} (from the cluster)")
+        except KmwizardError:
+            continue  # a key this build does not know, or a version outside its table
+    return answers
+
+
+def render_manifests(answers) -> list[dict]:
+    """The manifests to apply; raises with exit 1 when the answers have errors."""
+    from kmwizard.findings import has_errors
+    from kmwizard.render import render
+
+    rendering = render(answers)
+    _print_findings(rendering.findings)
+    if has_errors(rendering.findings):
+        raise KmwizardError("the answers have errors: nothing was sent to the cluster", "fix the errors above")
+    if answers.get("method") == "kvc" and answers.get("day") == 1:
+        raise UsageError("day 1 MachineConfigs go into the openshift-install directory, not to a running cluster",
+                         "use `kmwizard generate --output-dir <install dir>`, or --set day=2")
+    return rendering.manifests
+
+
+def _connect(args):
+    from kmwizard.cluster import engine
+
+    conn = engine.connect(args.kubeconfig, args.context, args.namespace, request_timeout=args.request_timeout)
+    err("kmwizard: target cluster")
+    for line in conn.describe().splitlines():
+        err(f"  {line}")
+    return conn
+
+
+def _prepare(args, *, need_answers: bool = True):
+    """answers -> connect -> discover -> fill defaults -> render -> preflight."""
+    from kmwizard.cluster import engine
+
+    answers = _answers(args) if (need_answers or _answers_given(args)) else None
+    conn = _connect(args)
+    try:
+        manifests = []
+        if answers is not None:
+            facts = engine.discover(conn)
+            _print_findings(facts.findings)
+            manifests = render_manifests(_fill_from_cluster(answers, facts))
+            problems = engine.preflight(conn, manifests, facts)
+            _print_findings(problems)
+            from kmwizard.findings import has_errors
+
+            if has_errors(problems):
+                raise _cluster_error("the cluster is not ready for these manifests: nothing was changed",
+                                     "fix the errors above")
+        return answers, conn, manifests
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _cluster_error(message, fix=""):
+    from kmwizard.findings import ClusterError
+
+    return ClusterError(message, fix)
+
+
+def _line(result) -> str:
+    text = f"{str(result.ref):50} {result.action}"
+    if result.note:
+        text += f"  ({result.note})"
+    return text
+
+
+def _print_failure(report, verb: str = "applied") -> None:
+    exc = report.error
+    err(f"error: {exc.message}")
+    if exc.fix:
+        err(f"  fix: {exc.fix}")
+    done = [str(r.ref) for r in report.results if r.action in ("created", "configured", "unchanged", "deleted")]
+    left = [str(r.ref) for r in report.results if r.action in ("failed", "not applied", "not deleted")]
+    if not report.dry_run:
+        err(f"{verb}: {', '.join(done) or 'nothing'}")
+        err(f"not {verb}: {', '.join(left) or 'nothing'}")
+
+
+def _confirm(warnings, args) -> None:
+    if not warnings:
+        return
+    for w in warnings:
+        err(f"warning: {w.message()}")
+    if args.yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UsageError("this change reboots nodes and no terminal is there to confirm it",
+                         "re-run with --yes to confirm, or --dry-run=server to only check")
+    err("Continue? [y/N] ")
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise KmwizardError("cancelled: nothing was changed", "")
+
+
+class ProgressPrinter:
+    """A progress bar on a terminal, plain lines (only when something changed) otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last: dict[str, str] = {}
+
+    def __call__(self, prog) -> None:
+        frac = prog.fraction
+        if self.tty:
+            width = 30
+            filled = int(width * (frac or 0))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r\033[K[{bar}] {prog.detail}"[:200])
+            if prog.done or prog.failed:
+                self.stream.write("\n")
+        elif self.last.get(prog.target) != prog.detail + str(prog.done) + prog.failed:
+            self.last[prog.target] = prog.detail + str(prog.done) + prog.failed
+            self.stream.write(f"{prog.detail}{' (done)' if prog.done else ''}\n")
+        if prog.failed:
+            self.stream.write(f"failed: {prog.failed}\n")
+        self.stream.flush()
+
+
+def _wait(conn, manifests, args, *, removed: bool = False) -> int:
+    from kmwizard.cluster import engine
+
+    if not any(m.get("kind") in ("MachineConfig", "Module") for m in manifests):
+        return EXIT_OK
+    err(f"waiting for the rollout (up to {args.timeout:.0f} s; Ctrl-C stops waiting, not the rollout)")
+    state = engine.watch_rollout(conn, manifests, progress=ProgressPrinter(), timeout=args.timeout,
+                                 poll=args.poll, removed=removed)
+    failed = [p for p in state if p.failed]
+    if failed:
+        for p in failed:
+            err(f"error: {p.failed}")
+        return EXIT_CLUSTER
+    pending = [p for p in state if not p.done]
+    if pending:
+        err(f"error: timed out after {args.timeout:.0f} s; still pending:")
+        for p in pending:
+            for item in p.pending or [p.detail]:
+                err(f"  - {item}")
+        return EXIT_CLUSTER
+    err("rollout complete")
+    return EXIT_OK
+
+
+# --- commands -------------------------------------------------------------------------
+
+def cmd_apply(args) -> int:
+    from kmwizard.cluster import engine
+
+    _answers_, conn, manifests = _prepare(args)
+    with conn:
+        dry = args.dry_run == "server"
+        printer = (lambda r: err(_line(r))) if dry else None
+        planned = engine.plan(conn, manifests, force_conflicts=args.force_conflicts, progress=printer)
+        if planned.error:
+            _print_failure(planned)
+            err("nothing was applied: the server's dry run rejected the object above")
+            return EXIT_CLUSTER
+        if dry:
+            changes = len(planned.changed)
+            err(f"dry run: {changes} object(s) would change, {len(planned.results) - changes} unchanged; "
+                "nothing was changed")
+            return EXIT_OK
+        _confirm(engine.reboot_warnings(conn, planned.results), args)
+        try:
+            report = engine.apply(conn, manifests, force_conflicts=args.force_conflicts,
+                                  progress=lambda r: err(_line(r)))
+        except KeyboardInterrupt:
+            err("interrupted: the objects listed above as created/configured/unchanged were applied; "
+                "the others were not")
+            raise
+        if report.error:
+            _print_failure(report)
+            return EXIT_CLUSTER
+        changed = len(report.changed)
+        err(f"applied: {changed} changed, {len(report.results) - changed} unchanged")
+        return _wait(conn, manifests, args) if args.wait else EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from kmwizard.cluster import engine
+
+    try:
+        _answers_, conn, manifests = _prepare(args)
+    except KmwizardError as exc:
+        # diff's own codes: 1 means "changes", so every failure is >1
+        raise type(exc)(exc.message, exc.fix) if exc.exit_code > 1 else UsageError(exc.message, exc.fix)
+    with conn:
+        diffs, failure = engine.diff(conn, manifests)
+        changed = 0
+        for d in diffs:
+            if d.text:
+                changed += 1
+                sys.stdout.write(d.text if d.text.endswith("\n") else d.text + "\n")
+            if d.note:
+                err(f"note: {d.ref}: {d.note}")
+        sys.stdout.flush()
+        if failure:
+            err(f"error: {failure.message}")
+            if failure.fix:
+                err(f"  fix: {failure.fix}")
+            return EXIT_CLUSTER
+        err(f"{changed} object(s) differ, {len(diffs) - changed} unchanged")
+        return EXIT_FINDINGS if changed else EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from kmwizard.cluster import engine
+
+    _answers_, conn, manifests = _prepare(args, need_answers=False)
+    with conn:
+        report = engine.status(conn, manifests or None)
+        if not report.objects:
+            print("no object labelled app.kubernetes.io/managed-by=kmwizard in this cluster")
+        for o in report.objects:
+            state = "absent" if not o.present else ("managed by kmwizard" if o.managed else "present, not kmwizard's")
+            sync = {True: ", in sync", False: ", differs from the answers (see `kmwizard diff`)", None: ""}[o.in_sync]
+            print(f"{str(o.ref):50} {state}{sync}{'  (' + o.note + ')' if o.note else ''}")
+        for p in report.rollout:
+            print(f"{p.detail}{' (done)' if p.done else ''}")
+            if p.failed:
+                print(f"  failed: {p.failed}")
+            for item in p.pending if not p.done else []:
+                print(f"  pending: {item}")
+            for ev in p.events[-5:]:
+                print(f"  event: {ev}")
+        return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from kmwizard.cluster import engine
+
+    answers, conn, manifests = _prepare(args)
+    with conn:
+        modules = list(args.module)
+        if not modules and answers.get("method") == "kvc":
+            # The KVC instance name is the module's name in the docs' examples (simple-kmod -> simple_kmod).
+            modules = [answers.get("kvc.module_name")]
+        err(f"verify runs one short-lived PRIVILEGED pod per node (host / mounted read-only, `chroot /host lsmod`) "
+            f"in namespace {engine.VERIFY_NAMESPACE}; the pods are deleted afterwards")
+        checks = engine.verify(conn, manifests, modules=modules, nodes=args.node,
+                               image=args.image or engine.VERIFY_IMAGE, timeout=args.timeout,
+                               progress=lambda msg: err(msg))
+        bad = 0
+        for c in checks:
+            if c.error:
+                bad += 1
+                print(f"{c.node}: ERROR {c.error}")
+            elif c.missing:
+                bad += 1
+                print(f"{c.node}: NOT LOADED {', '.join(c.missing)}"
+                      + (f" (loaded: {', '.join(c.loaded)})" if c.loaded else ""))
+            else:
+                print(f"{c.node}: loaded {', '.join(c.loaded)}")
+        err(f"{len(checks) - bad}/{len(checks)} node(s) have the module loaded")
+        return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def cmd_delete(args) -> int:
+    from kmwizard.cluster import engine
+
+    _answers_, conn, manifests = _prepare(args)
+    with conn:
+        planned = engine.delete(conn, manifests, dry_run=True, include_namespaces=args.include_namespaces,
+                                progress=(lambda r: err(_line(r))) if args.dry_run == "server" else None)
+        if planned.error:
+            _print_failure(planned, "deleted")
+            err("nothing was deleted: the server's dry run rejected the request above")
+            return EXIT_CLUSTER
+        if args.dry_run == "server":
+            err(f"dry run: {len(planned.changed)} object(s) would be deleted; nothing was changed")
+            return EXIT_OK
+        _confirm(engine.reboot_warnings(conn, planned.results), args)
+        report = engine.delete(conn, manifests, include_namespaces=args.include_namespaces,
+                               progress=lambda r: err(_line(r)))
+        if report.error:
+            _print_failure(report, "deleted")
+            return EXIT_CLUSTER
+        err(f"deleted: {len(report.changed)} object(s)")
+        if args.wait:
+            gone = [m for m, r in zip(engine.delete_order(manifests), report.results) if r.action == "deleted"]
+            return _wait(conn, gone, args, removed=True)
+        return EXIT_OK
