@@ -1,7 +1,7 @@
 """Independent judges for Ignition configs (test code only).
 
 - ``validate(config)``: Debian's ``ignition-validate`` (Ignition 2.14.0).
-- ``apply_files_stage(config, work)``: the real Ignition binary runs its ``fetch-offline`` and ``files``
+- ``apply_files_stage(config)``: the real Ignition binary runs its ``fetch-offline`` and ``files``
   stages against a scratch root, as on a node's first boot, and we read back what it wrote.
 - ``schema_errors(config)``: the upstream JSON schema of the config's spec version.
 
@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,18 +73,27 @@ class Written:
 _SETFILES = '#!/bin/sh\ncat > "$(dirname "$0")/relabel.list"\n'
 
 
-def apply_files_stage(config: dict, work: Path) -> dict[str, Written]:
-    """Run Ignition's fetch-offline and files stages on ``config`` into ``work/root``.
+def apply_files_stage(config: dict) -> dict[str, Written]:
+    """Run Ignition's fetch-offline and files stages on ``config`` into a scratch root.
 
-    Everything Ignition writes stays under ``work`` (config cache, state, temp files).
-    Returns every path written below the root, with ``/etc/.ignition-result.json`` left out.
+    Everything Ignition writes stays in a private temporary directory (config cache, state, temp
+    files), removed afterwards.  Returns every path written below the root, with
+    ``/etc/.ignition-result.json`` left out.
     """
     binary = require_ignition()
-    work = Path(work).resolve()
+    with tempfile.TemporaryDirectory(prefix="kmwizard-ignition-") as scratch:
+        # Ignition creates core's ~/.ssh as core (uid 1000), so the path must be traversable
+        # (pytest's own tmp folders are 0700).
+        os.chmod(scratch, 0o755)
+        return _apply(binary, config, Path(scratch))
+
+
+def _apply(binary: Path, config: dict, work: Path) -> dict[str, Written]:
     root, state, tools = work / "root", work / "state", work / "tools"
     for d in (root / "etc" / "selinux", state, tools, work / "tmp"):
         d.mkdir(parents=True, exist_ok=True)
     (root / "etc" / "selinux" / "config").write_text("SELINUX=enforcing\nSELINUXTYPE=targeted\n")
+    seeded = _seed_rhcos_users(root)
     setfiles = tools / "setfiles"
     setfiles.write_text(_SETFILES)
     setfiles.chmod(0o755)
@@ -121,7 +131,24 @@ def apply_files_stage(config: dict, work: Path) -> dict[str, Written]:
             else:
                 written[rel] = Written("file", stat.S_IMODE(st.st_mode), full.read_bytes())
     written.pop("/etc/.ignition-result.json", None)
+    for path, data in seeded.items():                 # report only what Ignition wrote or changed
+        if path in written and written[path].data == data:
+            del written[path]
     return written
+
+
+def _seed_rhcos_users(root: Path) -> dict[str, bytes | None]:
+    """RHCOS images ship the user core (uid 1000, home /var/home/core owned by core); Ignition writes
+    ssh keys into that home as the user, so the scratch root needs it too."""
+    files = {"/etc/passwd": b"root:x:0:0:root:/root:/bin/bash\n"
+                           b"core:x:1000:1000:CoreOS Admin:/var/home/core:/bin/bash\n",
+             "/etc/group": b"root:x:0:\ncore:x:1000:\n"}
+    for path, data in files.items():
+        (root / path.lstrip("/")).write_bytes(data)
+    home = root / "var" / "home" / "core"
+    home.mkdir(parents=True)
+    os.chown(home, 1000, 1000)
+    return {**files, "/var": None, "/var/home": None, "/var/home/core": None}
 
 
 PRESET = "/etc/systemd/system-preset/20-ignition.preset"

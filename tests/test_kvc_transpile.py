@@ -104,7 +104,7 @@ def test_tree_lands_byte_for_byte(tmp_path):
     require_ignition()
     root, expected = build_kvc_tree(tmp_path / "src")
     files, _ = transpile_tree(root, gzip_allowed=True)
-    written = apply_files_stage(config_of(files, "3.4.0"), tmp_path / "ign")
+    written = apply_files_stage(config_of(files, "3.4.0"))
     landed = {p: (w.data, w.mode) for p, w in written.items() if w.kind != "dir"}
     assert landed == expected
 
@@ -274,5 +274,5 @@ def test_any_tree_validates_and_lands_identically(tmp_path_factory, tree, gzip_a
     assert findings == []
     config = config_of(files, "3.4.0" if gzip_allowed else "3.2.0")
     assert validate(config, base) == (0, "")
-    written = apply_files_stage(config, base / "ign")
+    written = apply_files_stage(config)
     assert {p: (w.data, w.mode) for p, w in written.items() if w.kind == "file"} == expected
