@@ -1,0 +1,656 @@
+"""The Textual wizard: steps on the left, the current step's questions in the middle,
+and a preview of every generated file (with the findings under it) always visible.
+
+The answers live in one reactive holding an immutable ``Answers``; every change
+replaces it, and the watcher re-renders.  Rendering runs in a thread worker (a KVC
+render may clone and build for seconds on first use), one at a time: keystrokes
+that arrive meanwhile are coalesced into one render of the latest answers, and
+results are cached per answers, so typing never waits for the renderer.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterable
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import var
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (Button, ContentSwitcher, Footer, Header, Input, Label, OptionList, ProgressBar,
+                             Select, Static, TextArea)
+from textual.widgets.option_list import Option
+
+from kmwizard.answers import Answers, AnswersError
+from kmwizard.findings import Finding, Severity, error, has_errors
+from kmwizard.flow import FLOW, Question, Step, questions_for, step_of, steps_for
+from kmwizard.keys import KEYS
+from kmwizard.render import Rendering
+
+from kmwizard.screens.fields import FieldRow, apply_text, display_text, field_id, key_of
+from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
+
+REVIEW = "review"
+RENDER_CACHE_SIZE = 64
+
+
+class Rendered(Message):
+    """A render finished in the worker thread (posted, so it is thread-safe)."""
+
+    def __init__(self, answers: Answers, rendering: Rendering) -> None:
+        super().__init__()
+        self.answers, self.rendering = answers, rendering
+
+
+class WizardApp(App[int]):
+    CSS_PATH = "wizard.tcss"
+    TITLE = "kmwizard"
+    SUB_TITLE = "kernel modules for OpenShift"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # Every binding has an id so users can remap it in keymap.yaml (see docs/tui.md).
+    # F-keys and priority: a focused Input would otherwise swallow ctrl-keys.
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="kmwizard.help", priority=True),
+        Binding("f2", "write", "Write", id="kmwizard.write", priority=True),
+        Binding("f3", "apply", "Apply", id="kmwizard.apply", priority=True),
+        Binding("f4", "save_preset", "Save", id="kmwizard.save_preset", priority=True),
+        Binding("f5", "dockerfile", "Docker", id="kmwizard.dockerfile", priority=True),
+        Binding("f6", "findings", "Findings", id="kmwizard.findings", priority=True),
+        Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
+        Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
+    ]
+
+    answers: var[Answers] = var(Answers, init=False)
+
+    def __init__(self, answers: Answers | None = None, *, keymap_file: Path | None = None) -> None:
+        super().__init__()
+        self.set_reactive(WizardApp.answers, answers or Answers())
+        self.rendering: Rendering | None = None     # the latest render of the current answers
+        self.shown: Rendering | None = None         # what the preview shows (last one with files)
+        self.input_errors: dict[str, Finding] = {}  # text the user typed that is not a valid value
+        self._cache: OrderedDict[Answers, Rendering] = OrderedDict()
+        self._busy_since: float | None = None
+        self._render_pending = False
+        self._steps: list[str] = []
+        self.keymap_file = keymap_file
+        self.questions: dict[str, Question] = {q.key: q for s in FLOW for q in s.questions if q.key in KEYS}
+
+    # --- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="main"):
+            yield OptionList(id="steps", markup=False)
+            with Vertical(id="form-column"):
+                with ContentSwitcher(id="forms", initial="step-method"):
+                    for step in FLOW:
+                        with VerticalScroll(id=f"step-{step.id}", classes="step"):
+                            yield Static(Content(step.title), classes="step-title")
+                            if step.id != "method":
+                                yield Static(step.intro, classes="step-intro", markup=False)
+                            for question in step.questions:
+                                if question.key in KEYS:
+                                    yield FieldRow(question, self.answers)
+                            yield from self._extra_widgets(step)
+                    with VerticalScroll(id=f"step-{REVIEW}", classes="step"):
+                        yield Static("Review", classes="step-title")
+                        yield Static("", id="review-summary", markup=False)
+                        with Horizontal(classes="actions"):
+                            yield Button("Write files (F2)", id="do-write", variant="primary")
+                            yield Button("Apply (F3)", id="do-apply")
+                            yield Button("Save preset (F4)", id="do-save")
+                yield Static("", id="help-line", markup=False)
+            with Vertical(id="preview-column"):
+                yield PreviewPane(id="preview")
+                yield ProgressBar(total=None, show_eta=False, id="render-progress")
+                yield FindingsPanel(id="findings")
+        yield Footer(compact=True)
+
+    def _start_widgets(self, step: Step) -> Iterable:
+        from kmwizard.preset_store import list_presets
+
+        yield Label("Or start from a preset (replaces the answers):", classes="section")
+        options = [(Content(f"{p.name} ({p.origin})" + (f": {p.description}" if p.description else "")), p.name)
+                   for p in list_presets()]
+        yield Select(options, prompt="choose a preset", id="start-preset")
+        yield Label("…or an answers file:", classes="section")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="path/to/answers.yaml", id="start-file")
+            yield Button("Load", id="start-load")
+        yield Label("Which method?", classes="section")
+        yield Static(step.intro, classes="step-intro", markup=False)
+
+    def _extra_widgets(self, step: Step) -> Iterable:
+        if step.id == "method":
+            yield from self._start_widgets(step)
+        if step.id == "source":
+            with Horizontal(classes="actions"):
+                yield Button("View / edit the Dockerfile (F5)", id="do-dockerfile")
+        if step.id == "mappings":
+            yield Label("Test the mappings with a kernel version:", classes="section")
+            yield Input(placeholder="e.g. 5.14.0-427.13.1.el9_4.x86_64", id="kernel-test")
+            yield Static("", id="kernel-result", markup=False)
+
+    # --- start-up ----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._load_keymap()
+        self._refresh_structure()
+        self._request_render()
+        self.query_one("#steps", OptionList).highlighted = 0
+
+    def _load_keymap(self) -> None:
+        """User key remapping: {binding id: keys} in $XDG_CONFIG_HOME/kmwizard/keymap.yaml."""
+        path = self.keymap_file or keymap_path()
+        if not path.is_file():
+            return
+        import yaml
+
+        try:
+            keymap = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
+                raise ValueError("expected a mapping of binding ids to keys, e.g. kmwizard.write: ctrl+s")
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            self.notify(f"{path}: {exc}", title="keymap ignored", severity="warning", markup=False)
+            return
+        self.set_keymap(keymap)
+
+    # --- answers -> widgets --------------------------------------------------------------
+
+    def watch_answers(self, _old: Answers, _new: Answers) -> None:
+        self._refresh_structure()
+        self._request_render()
+
+    def _refresh_structure(self) -> None:
+        """Show the questions and steps that apply to the current answers."""
+        answers = self.answers
+        for step in FLOW:
+            shown = {q.key for q in questions_for(step, answers)}
+            for row in self.query_one(f"#step-{step.id}").query(FieldRow):
+                row.display = row.question.key in shown
+        steps = [s.id for s in steps_for(answers)] + [REVIEW]
+        if steps != self._steps:
+            self._steps = steps
+            self._fill_step_list()
+
+    def _fill_step_list(self) -> None:
+        titles = {s.id: s.title for s in FLOW} | {REVIEW: "Review"}
+        bad = self._steps_with_errors()
+        steps = self.query_one("#steps", OptionList)
+        highlighted = steps.highlighted
+        steps.clear_options()
+        steps.add_options(Option(step_label(titles[sid], sid in bad), id=sid) for sid in self._steps)
+        current = self.current_step
+        if current in self._steps:
+            steps.highlighted = self._steps.index(current)
+        elif highlighted is not None:
+            steps.highlighted = min(highlighted, len(self._steps) - 1)
+
+    def _steps_with_errors(self) -> set[str]:
+        bad = set()
+        for finding in self.findings():
+            if finding.severity is Severity.ERROR:
+                step = step_of(finding.where.split(":", 1)[0])
+                if step is not None:
+                    bad.add(step.id)
+        return bad
+
+    def sync_fields(self) -> None:
+        """Put the answers into every widget (after loading a preset or a file)."""
+        self.input_errors.clear()
+        for row in self.query(FieldRow):
+            row.show(self.answers)
+            row.remove_class("-invalid")
+
+    def load_answers(self, answers: Answers, source: str) -> None:
+        self.answers = answers
+        self.sync_fields()
+        self.notify(f"Loaded {source}", markup=False)
+
+    # --- widgets -> answers --------------------------------------------------------------
+
+    def _take_text(self, widget_id: str | None, text: str) -> None:
+        key = key_of(widget_id)
+        question = self.questions.get(key or "")
+        if question is None:
+            return
+        row = self.query_one("#row-" + field_id(key)[2:], FieldRow)
+        if text == display_text(question, self.answers):
+            if self.input_errors.pop(key, None):
+                row.remove_class("-invalid")
+                self._show_findings()
+            return
+        try:
+            answers = apply_text(question, text, self.answers)
+        except AnswersError as exc:
+            self.input_errors[key] = exc.findings[0] if exc.findings else error(key, str(exc))
+            row.add_class("-invalid")
+            self._show_findings()
+            return
+        if self.input_errors.pop(key, None):
+            row.remove_class("-invalid")
+        self.answers = answers
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "kernel-test":
+            self._test_kernel(event.value)
+        else:
+            self._take_text(event.input.id, event.value)
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._take_text(event.text_area.id, event.text_area.text)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        if event.select.id == "start-preset":
+            self._load_preset(str(event.value))
+            return
+        key = key_of(event.select.id)
+        if key is None or event.value == self.answers.get(key):
+            return
+        try:
+            self.answers = self.answers.set(key, event.value)
+        except AnswersError as exc:
+            self.input_errors[key] = exc.findings[0]
+            self._show_findings()
+
+    def _load_preset(self, name: str) -> None:
+        from kmwizard.preset_store import load_preset
+        from kmwizard.findings import KmwizardError
+
+        try:
+            answers = load_preset(name)
+        except KmwizardError as exc:
+            self.notify(f"{exc.message}\n{exc.fix}", title=f"preset {name}", severity="error", markup=False)
+            return
+        self.load_answers(answers, f"preset {name}")
+
+    @on(Button.Pressed, "#start-load")
+    @on(Input.Submitted, "#start-file")
+    def _load_file(self) -> None:
+        from kmwizard.findings import KmwizardError
+
+        raw = self.query_one("#start-file", Input).value.strip()
+        if not raw:
+            self.notify("Type the path of an answers file first.", severity="warning")
+            return
+        try:
+            answers = Answers.load(Path(raw).expanduser())
+        except KmwizardError as exc:
+            self.notify(f"{exc.message}\n{exc.fix}", title="answers file", severity="error", markup=False)
+            return
+        self.load_answers(answers, raw)
+
+    # --- rendering -----------------------------------------------------------------------
+
+    def _request_render(self) -> None:
+        cached = self._cache.get(self.answers)
+        if cached is not None:
+            self._cache.move_to_end(self.answers)
+            self.call_next(self._show_rendering, cached)
+            return
+        if self._busy_since is not None:
+            self._render_pending = True  # picked up when the running render finishes
+            return
+        self._start_render(self.answers)
+
+    def _start_render(self, answers: Answers) -> None:
+        self._busy_since = time.monotonic()
+        self._render_pending = False
+        self.set_timer(0.2, self._show_busy)
+        self.run_worker(lambda: self._render_in_thread(answers), thread=True, group="render",
+                        exit_on_error=False, name="render")
+
+    def _render_in_thread(self, answers: Answers) -> None:
+        self.post_message(Rendered(answers, safe_render(answers)))
+
+    def _show_busy(self) -> None:
+        if self._busy_since is None:
+            return
+        elapsed = time.monotonic() - self._busy_since
+        self.query_one("#render-progress").add_class("-busy")
+        self.query_one(PreviewPane).set_status(
+            f"rendering… {elapsed:.0f} s (a first KVC render clones and builds the repositories)")
+        self.set_timer(0.5, self._show_busy)
+
+    async def on_rendered(self, message: Rendered) -> None:
+        self._cache[message.answers] = message.rendering
+        while len(self._cache) > RENDER_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        self._busy_since = None
+        self.query_one("#render-progress").remove_class("-busy")
+        if message.answers == self.answers:
+            await self._show_rendering(message.rendering)
+        elif self.answers in self._cache:
+            await self._show_rendering(self._cache[self.answers])
+        else:
+            self._start_render(self.answers)
+
+    async def _show_rendering(self, rendering: Rendering) -> None:
+        self.rendering = rendering
+        preview = self.query_one(PreviewPane)
+        if rendering.files or self.shown is None:
+            self.shown = rendering
+            await preview.show(rendering)
+        if not rendering.files and has_errors(rendering.findings):
+            preview.set_status("✗ not rendered: fix the errors below (the last good preview stays)")
+        self._show_findings()
+        self._update_review()
+        tester = self.query("#kernel-test")
+        if tester and tester.first(Input).value:
+            self._test_kernel(tester.first(Input).value)
+
+    def findings(self) -> list[Finding]:
+        rendered = list(self.rendering.findings) if self.rendering else []
+        typed = [f for f in self.input_errors.values()]
+        return typed + [f for f in rendered if f.where not in self.input_errors]
+
+    def _show_findings(self) -> None:
+        self.query_one(FindingsPanel).show(self.findings())
+        bad = self._steps_with_errors()
+        steps = self.query_one("#steps", OptionList)
+        titles = {s.id: s.title for s in FLOW} | {REVIEW: "Review"}
+        for i, sid in enumerate(self._steps):
+            label = step_label(titles[sid], sid in bad)
+            option = steps.get_option_at_index(i)
+            if str(option.prompt) != label:
+                steps.replace_option_prompt_at_index(i, label)
+
+    def _update_review(self) -> None:
+        findings = self.findings()
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        warnings = sum(f.severity is Severity.WARNING for f in findings)
+        files = self.rendering.files if self.rendering else ()
+        lines = ["Your answers (what Save preset stores; everything else is a default):", "",
+                 self.answers.to_yaml().rstrip(), "",
+                 f"{len(files)} file(s) to write, {errors} error(s), {warnings} warning(s)."]
+        if errors:
+            lines.append("Fix the errors first: select one in the findings panel (F6) to jump to its field.")
+        for note in (self.rendering.notes if self.rendering else ()):
+            lines.append(f"note: {note}")
+        self.query_one("#review-summary", Static).update(Content("\n".join(lines)))
+
+    # --- navigation ----------------------------------------------------------------------
+
+    @property
+    def current_step(self) -> str:
+        return (self.query_one("#forms", ContentSwitcher).current or "step-method").removeprefix("step-")
+
+    def goto_step(self, step_id: str) -> None:
+        self.query_one("#forms", ContentSwitcher).current = f"step-{step_id}"
+        if step_id in self._steps:
+            self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
+        self.sub_title = {s.id: s.title for s in FLOW}.get(step_id, "Review")
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "steps" and event.option.id:
+            self.query_one("#forms", ContentSwitcher).current = f"step-{event.option.id}"
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "steps" and event.option.id:
+            self.goto_step(event.option.id)
+            self._focus_first_field(event.option.id)
+
+    def _focus_first_field(self, step_id: str) -> None:
+        for row in self.query_one(f"#step-{step_id}").query(FieldRow):
+            if row.display:
+                row.input.focus()
+                return
+
+    def _move(self, delta: int) -> None:
+        current = self.current_step
+        index = self._steps.index(current) if current in self._steps else 0
+        target = self._steps[max(0, min(len(self._steps) - 1, index + delta))]
+        self.goto_step(target)
+        self._focus_first_field(target)
+
+    def action_next(self) -> None:
+        self._move(+1)
+
+    def action_back(self) -> None:
+        self._move(-1)
+
+    def focus_key(self, key: str) -> bool:
+        """Move to the step asking for key and focus its field."""
+        step = step_of(key)
+        question = self.questions.get(key)
+        if step is None or question is None or not question.when(self.answers):
+            return False
+        self.goto_step(step.id)
+        widget = self.query_one("#" + field_id(key))
+        widget.focus()
+        widget.scroll_visible()
+        return True
+
+    def on_findings_panel_selected(self, message: FindingsPanel.Selected) -> None:
+        where = message.finding.where
+        head = where.split(":", 1)[0]
+        if self.focus_key(head) or self.focus_key(where):
+            return
+        if self.query_one(PreviewPane).select_path(head):
+            return
+        self.notify(f"{head} is not asked in the wizard: set it in an answers file or with --set.",
+                    severity="warning", markup=False)
+
+    def on_descendant_focus(self, event) -> None:
+        key = key_of(getattr(event.widget, "id", None))
+        question = self.questions.get(key or "")
+        text = f"{question.help}  (F1: more)" if question else ""
+        self.query_one("#help-line", Static).update(Content(text))
+
+    # --- actions -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # Wizard actions only on the main screen, not on top of a dialog.
+        if action in {"write", "apply", "save_preset", "dockerfile", "findings", "back", "next"}:
+            return not isinstance(self.screen, ModalScreen)
+        return True
+
+    def action_help(self) -> None:
+        from kmwizard.screens.dialogs import HelpScreen
+
+        if isinstance(self.screen, ModalScreen):
+            self.screen.dismiss(None) if isinstance(self.screen, HelpScreen) else None
+            return
+        key = key_of(getattr(self.focused, "id", None))
+        question = self.questions.get(key or "")
+        if question is None:
+            self.push_screen(HelpScreen("kmwizard: keys and steps", general_help(self)))
+            return
+        self.push_screen(HelpScreen(question.prompt, field_help(question, self.answers)))
+
+    def action_findings(self) -> None:
+        self.query_one(FindingsPanel).focus()
+
+    def _rendering_for_output(self) -> Rendering | None:
+        if self.rendering is None or self._busy_since is not None or self.answers not in self._cache:
+            self.notify("Still rendering: try again in a moment.", severity="warning")
+            return None
+        findings = self.findings()
+        if has_errors(findings):
+            self.notify("Fix the errors in the findings panel first (F6, Enter jumps to the field).",
+                        severity="error")
+            return None
+        return self.rendering
+
+    def action_write(self) -> None:
+        from kmwizard.screens.dialogs import WriteScreen
+
+        rendering = self._rendering_for_output()
+        if rendering is None:
+            return
+
+        def done(written) -> None:
+            if written:
+                self.notify(f"Wrote {len(written)} file(s) into {Path(written[0]).parent}", markup=False)
+
+        self.push_screen(WriteScreen(self.answers, rendering), done)
+
+    def action_apply(self) -> None:
+        rendering = self._rendering_for_output()
+        if rendering is None:
+            return
+        from kmwizard.screens.apply import ApplyScreen  # imports the cluster code only now
+
+        self.push_screen(ApplyScreen(self.answers, rendering))
+
+    def action_save_preset(self) -> None:
+        from kmwizard.screens.dialogs import SavePresetScreen
+
+        def done(path) -> None:
+            if path:
+                self.notify(f"Saved preset {Path(path).stem} ({path})", markup=False)
+                self._refresh_presets()
+
+        self.push_screen(SavePresetScreen(self.answers), done)
+
+    def _refresh_presets(self) -> None:
+        from kmwizard.preset_store import list_presets
+
+        select = self.query_one("#start-preset", Select)
+        select.set_options([(Content(f"{p.name} ({p.origin})" + (f": {p.description}" if p.description else "")),
+                             p.name) for p in list_presets()])
+
+    def action_dockerfile(self) -> None:
+        from kmwizard.screens.dialogs import DockerfileScreen
+
+        text, path, editable, note = dockerfile_view(self.answers, self.rendering)
+
+        def done(result) -> None:
+            if result and self.answers.get("method") == "kmm":
+                saved, _text = result
+                self.answers = self.answers.set("kmm.dockerfile", str(saved))
+                self.sync_fields()
+                self.notify(f"Saved {saved}; kmm.dockerfile now points at it.", markup=False)
+            elif result:
+                self.notify(f"Saved {result[0]}.", markup=False)
+                self._cache.clear()  # a local repository changed under the same answers
+                self._request_render()
+
+        self.push_screen(DockerfileScreen(text, path, editable=editable, note=note), done)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"do-write": self.action_write, "do-apply": self.action_apply,
+                   "do-save": self.action_save_preset, "do-dockerfile": self.action_dockerfile}
+        if event.button.id in actions:
+            actions[event.button.id]()
+
+    def _test_kernel(self, kernel: str) -> None:
+        self.query_one("#kernel-result", Static).update(Content(kernel_match_text(self.shown, kernel)))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Write files", "Write the generated files to a directory (F2)", self.action_write)
+        yield SystemCommand("Apply to the cluster", "Dry run, diff, then apply (F3)", self.action_apply)
+        yield SystemCommand("Save answers as preset", "Store the answers as a user preset (F4)",
+                            self.action_save_preset)
+        yield SystemCommand("Dockerfile", "View or edit the Dockerfile (F5)", self.action_dockerfile)
+        yield SystemCommand("Findings", "Focus the findings panel (F6)", self.action_findings)
+        for sid in self._steps:
+            title = {s.id: s.title for s in FLOW}.get(sid, "Review")
+            yield SystemCommand(f"Go to step: {title}", f"Show the {title} step",
+                                lambda sid=sid: (self.goto_step(sid), self._focus_first_field(sid)))
+
+
+# --- text helpers (pure, tested without the UI) ----------------------------------------
+
+def step_label(title: str, has_errors: bool) -> str:
+    return f"{'✗' if has_errors else ' '} {title}"
+
+
+def keymap_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "kmwizard" / "keymap.yaml"
+
+
+def field_help(question: Question, answers: Answers) -> str:
+    spec = question.spec
+    lines = [spec.help, "", f"Answer key: {spec.key}  (in answer files and --set {spec.key}=...)"]
+    default = spec.default_for(answers)
+    if default not in (None, "", ()):
+        lines.append(f"Default: {default}")
+    if spec.choices:
+        lines.append("Choices: " + ", ".join(str(c) for c in spec.choices))
+    if spec.example:
+        lines.append(f"Example: {spec.example}")
+    if question.widget in ("list",) or spec.kind == "list":
+        lines.append("Type the values separated by commas.")
+    if spec.kind in ("records", "map"):
+        lines.append("Type YAML: a list of mappings (records) or a mapping.")
+    if spec.secret:
+        lines.append("This points at key material: its contents are never shown in the preview.")
+    lines.append("Leave a text field empty to use the default.")
+    return "\n".join(lines)
+
+
+def general_help(app: App) -> str:
+    keys = [f"  {b.key:6} {b.description}" for b in WizardApp.BINDINGS]
+    return "\n".join([
+        "Walk the steps on the left (F8 next, F7 back, or select one); the preview on the right shows every "
+        "file that will be written, updated as you type, with secrets masked. Errors and warnings are listed "
+        "under it: select one (F6, then Enter) to jump to the field at fault.",
+        "", "Keys:", *keys, "  ctrl+p command palette", "  ctrl+q quit", "",
+        f"Remap keys by binding id in {keymap_path()} (e.g. kmwizard.write: ctrl+s).",
+        "Focus a field and press F1 for its help.",
+    ])
+
+
+def dockerfile_view(answers: Answers, rendering: Rendering | None) -> tuple[str, str, bool, str]:
+    """(text, path to save to, editable, note) for the Dockerfile dialog."""
+    if answers.get("method") == "kmm":
+        own = answers.get("kmm.dockerfile") if "kmm.dockerfile" in KEYS else ""
+        if own:
+            try:
+                return (Path(own).expanduser().read_text(encoding="utf-8"), own, True,
+                        f"Your Dockerfile ({own}); it replaces the generated one.")
+            except OSError as exc:
+                return "", own, True, f"Cannot read {own}: {exc.strerror}. Save writes a new one there."
+        for file in (rendering.files if rendering else ()):
+            if Path(file.path).name.startswith("Dockerfile"):
+                return (file.preview_text(), "Dockerfile.kmwizard", True,
+                        "The generated Dockerfile. Edit and save it to use your version (kmm.dockerfile).")
+        return "", "Dockerfile.kmwizard", True, "No Dockerfile generated yet: write your own."
+    build_file = answers.get("kvc.build_file")
+    repo = answers.get("kvc.module_repo")
+    local = Path(str(repo)).expanduser()
+    if local.is_dir():
+        path = local / build_file
+        try:
+            return (path.read_text(encoding="utf-8"), str(path), True,
+                    f"{build_file} in your module repository {local}; the nodes build with it.")
+        except OSError as exc:
+            return "", str(path), True, f"Cannot read {path}: {exc.strerror}."
+    return ("", "", False,
+            f"The nodes build with {build_file} from {repo} (kvc.module_repo): the KVC framework fetches it at "
+            f"build time. To change it, clone that repository, edit {build_file}, and point kvc.module_repo at "
+            "your clone (or your fork's URL).")
+
+
+def kernel_match_text(rendering: Rendering | None, kernel: str) -> str:
+    """Which kernel mapping of the rendered Module takes this kernel (KMM's rules, first match wins)."""
+    kernel = kernel.strip()
+    if not kernel:
+        return ""
+    modules = [m for m in (rendering.manifests if rendering else []) if m.get("kind") == "Module"]
+    if not modules:
+        return "No Module rendered yet: fix the findings first."
+    from kmwizard.kmm.kernel_match import match_kernel
+
+    try:
+        return match_kernel(modules[0], kernel).format()
+    except Exception as exc:  # noqa: BLE001 - the tester must never take the form down with it
+        return f"Cannot test {kernel!r}: {exc}"
+
+
+def run_app(answers: Answers) -> int:
+    """Run the wizard on this terminal; the exit code for the CLI."""
+    app = WizardApp(answers)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,177 @@
+"""The preview pane: one tab per generated file, highlighted, secrets masked; and the
+findings panel.  ``highlighted(file)`` is also what the benchmark times per keystroke.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import PurePosixPath
+
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.highlight import highlight
+from textual.message import Message
+from textual.widgets import OptionList, Static, Tab, Tabs
+from textual.widgets.option_list import Option
+
+from kmwizard.findings import Finding, Severity, sorted_findings
+from kmwizard.render import OutputFile, Rendering
+
+SEVERITY_MARK = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "i"}
+# Highlighting is linear in the text; a huge Ignition data URL would cost frames for
+# nothing readable, so very long lines are cut in the preview (never in the files).
+MAX_LINE = 400
+
+
+def language_of(path: str) -> str | None:
+    name = PurePosixPath(path).name
+    suffix = PurePosixPath(path).suffix.lower()
+    if name.startswith(("Dockerfile", "Containerfile")):
+        return "docker"
+    return {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".ign": "json", ".sh": "bash",
+            ".service": "ini", ".conf": "bash", ".repo": "ini"}.get(suffix)
+
+
+def _shorten(text: str) -> str:
+    if all(len(line) <= MAX_LINE for line in text.splitlines()):
+        return text
+    return "\n".join(line if len(line) <= MAX_LINE else
+                     f"{line[:MAX_LINE]}… ({len(line) - MAX_LINE} more characters, written in full)"
+                     for line in text.split("\n"))
+
+
+@lru_cache(maxsize=64)
+def _highlight(text: str, language: str | None) -> Content:
+    text = _shorten(text)
+    return highlight(text, language=language) if language else Content(text)
+
+
+def highlighted(file: OutputFile) -> Content:
+    """The file as the preview shows it: masked (``preview_text``), highlighted; cached per text."""
+    return _highlight(file.preview_text(), language_of(file.path))
+
+
+def tab_label(file: OutputFile) -> str:
+    return file.title or PurePosixPath(file.path).name
+
+
+def finding_text(finding: Finding) -> str:
+    text = f"{SEVERITY_MARK[finding.severity]} {finding.where}: {finding.message}"
+    return text + (f"\n  fix: {finding.fix}" if finding.fix else "")
+
+
+class PreviewPane(Vertical):
+    """Tabs over the generated files and the selected file's text."""
+
+    DEFAULT_CSS = """
+    PreviewPane { height: 1fr; }
+    PreviewPane #preview-status { height: 1; color: $text-muted; padding: 0 1; }
+    PreviewPane #preview-scroll { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 1; }
+    PreviewPane #preview-text { width: auto; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.files: tuple[OutputFile, ...] = ()
+        self.selected_path: str | None = None
+
+    def compose(self):
+        yield Tabs(id="preview-tabs")
+        yield Static("", id="preview-status", markup=False)
+        with VerticalScroll(id="preview-scroll"):
+            yield Static("", id="preview-text", markup=False)
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#preview-status", Static).update(Content(text))
+
+    async def show(self, rendering: Rendering) -> None:
+        files = rendering.files
+        if [f.path for f in files] != [f.path for f in self.files]:
+            tabs = self.query_one(Tabs)
+            await tabs.clear()
+            self.files = files
+            for index, file in enumerate(files):
+                await tabs.add_tab(Tab(Content(tab_label(file)), id=f"file-{index}"))
+            paths = [f.path for f in files]
+            if self.selected_path in paths:
+                tabs.active = f"file-{paths.index(self.selected_path)}"
+        self.files = files
+        self._show_selected()
+
+    def select_path(self, path: str) -> bool:
+        for index, file in enumerate(self.files):
+            if file.path == path or PurePosixPath(file.path).name == path:
+                self.query_one(Tabs).active = f"file-{index}"
+                return True
+        return False
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab is not None and event.tab.id:
+            index = int(event.tab.id.split("-")[1])
+            if index < len(self.files):
+                self.selected_path = self.files[index].path
+        self._show_selected()
+
+    def _current(self) -> OutputFile | None:
+        for file in self.files:
+            if file.path == self.selected_path:
+                return file
+        return self.files[0] if self.files else None
+
+    def _show_selected(self) -> None:
+        text = self.query_one("#preview-text", Static)
+        file = self._current()
+        if file is None:
+            text.update(Content("Nothing to show yet: the findings below say what is missing."))
+            return
+        note = f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
+        self.set_status(note)
+        text.update(highlighted(file))
+
+
+class FindingsPanel(OptionList):
+    """Errors and warnings; selecting one asks the app to focus the field at fault."""
+
+    class Selected(Message):
+        def __init__(self, finding: Finding) -> None:
+            super().__init__()
+            self.finding = finding
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(markup=False, **kwargs)
+        self.findings: list[Finding] = []
+
+    def show(self, findings: list[Finding]) -> None:
+        findings = sorted_findings(findings)
+        if findings == self.findings:
+            return
+        self.findings = findings
+        self.clear_options()
+        if not findings:
+            self.add_option(Option("✓ no findings", disabled=True))
+        else:
+            self.add_options(Option(finding_text(f)) for f in findings)
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        warnings = sum(f.severity is Severity.WARNING for f in findings)
+        self.border_title = f"Findings: {errors} error(s), {warnings} warning(s)"
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if 0 <= event.option_index < len(self.findings):
+            self.post_message(self.Selected(self.findings[event.option_index]))
+
+
+def safe_render(answers) -> Rendering:
+    """render(), with anything unexpected turned into an error finding: a worker thread's
+    exception would otherwise vanish and leave the preview stale without a word."""
+    from kmwizard.findings import KmwizardError, error
+    from kmwizard.render import render
+
+    try:
+        return render(answers)
+    except KmwizardError as exc:
+        return Rendering(findings=(error(answers.get("method"), exc.message, exc.fix, code="render-failed"),))
+    except Exception as exc:  # noqa: BLE001 - shown to the user instead of lost in a thread
+        return Rendering(findings=(error(answers.get("method"), f"rendering failed: {type(exc).__name__}: {exc}",
+                                         "report this as a kmwizard bug, with the answers file",
+                                         code="render-crashed"),))
