@@ -122,8 +122,8 @@ class KernelMatch:
         if not self.matched:
             lines.append("  no mapping matches: nodes with this kernel are skipped silently (no module loaded)")
             return "\n".join(lines)
-        how = (f"literal {self.mapping['literal']!r}" if self.mapping.get("literal")
-               else f"regexp {self.mapping.get('regexp')!r}")
+        how = (f"literal '{self.mapping['literal']}'" if self.mapping.get("literal")
+               else f"regexp '{self.mapping.get('regexp')}'")
         lines.append(f"  mapping [{self.index}] {how} (first match wins)")
         lines.append(f"  image: {self.image}" + (f"   (from {self.image_template})"
                                                   if self.image_template != self.image else ""))
@@ -169,7 +169,7 @@ def match_kernel(module: dict, kernel: str) -> KernelMatch:
         try:
             hit = mapping_matches(mapping, kernel_key)
         except ValueError as exc:
-            result.problems.append(f"mapping [{index}] regexp {mapping.get('regexp')!r} does not compile in RE2 "
+            result.problems.append(f"mapping [{index}] regexp '{mapping.get('regexp')}' does not compile in RE2 "
                                    f"({exc}): KMM stops at it with an error")
             return result  # the operator returns the error: later mappings are never tried
         if hit:

@@ -248,7 +248,7 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
             try:
                 compiled = compile_re2(regexp)
             except ValueError as exc:
-                findings.append(error(at(path + ".regexp"), f"regexp {regexp!r} does not compile in RE2, the "
+                findings.append(error(at(path + ".regexp"), f"regexp '{regexp}' does not compile in RE2, the "
                                       f"engine KMM (Go) uses: {exc}", _re2_fix(regexp),
                                       code="kmm-regexp-re2"))
             else:
@@ -268,7 +268,7 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
             findings += _build(mapping["build"], at(path + ".build"))
         if build and image_template and regexp and compiled is not None and _matches_many(regexp) \
                 and not _KERNEL_VAR_IN_TAG.search(image_template.rpartition("/")[2]):
-            findings.append(error(at(path + ".containerImage"), f"this mapping builds and its regexp {regexp!r} "
+            findings.append(error(at(path + ".containerImage"), f"this mapping builds and its regexp '{regexp}' "
                                   f"matches several kernels, but the image tag of {image_template!r} has no kernel "
                                   "variable: KMM never rebuilds an existing tag, so every kernel gets the module "
                                   "built for the first one and it fails to load",
@@ -294,12 +294,12 @@ def _re2_fix(regexp: str) -> str:
 def _regexp_lints(regexp: str, where: str) -> list[Finding]:
     findings = []
     if not regexp.startswith("^") or not regexp.endswith("$"):
-        findings.append(warning(where, f"regexp {regexp!r} is not anchored: KMM searches anywhere in the kernel "
+        findings.append(warning(where, f"regexp '{regexp}' is not anchored: KMM searches anywhere in the kernel "
                                 "string, so it also matches kernels that merely contain it",
                                 "start it with ^ and end it with $", code="kmm-regexp-unanchored"))
     dots = _literal_dots(regexp)
     if dots:
-        findings.append(warning(where, f"regexp {regexp!r} has an unescaped '.' between literal characters "
+        findings.append(warning(where, f"regexp '{regexp}' has an unescaped '.' between literal characters "
                                 f"(at {', '.join(str(d) for d in dots)}): '.' matches any character",
                                 "escape literal dots as \\. (e.g. el9\\.x86_64)", code="kmm-regexp-dot"))
     return findings

@@ -1,0 +1,90 @@
+"""CLI commands of the KMM method: ``kmwizard kernel-match``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kmwizard.findings import UsageError
+
+KERNEL_HELP = ("a node kernel as `uname -r` or `oc get node -o jsonpath='{.status.nodeInfo.kernelVersion}'` shows "
+               "it, e.g. 5.14.0-427.13.1.el9_4.x86_64 (repeatable)")
+
+
+def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "kernel-match", parents=[answer_parent],
+        help="show which KMM kernel mapping a node kernel gets, the image it resolves to, and its build/sign",
+        description="Resolve node kernels against the kernel mappings of a Module, as KMM does: the first "
+                    "mapping that matches wins (regexps are RE2 and unanchored), variables such as "
+                    "${KERNEL_FULL_VERSION} are substituted, and per-mapping build/sign are merged over the "
+                    "container-level ones. The Module comes from the answers (--preset/--answers/--set) or from "
+                    "a Module FILE.",
+        epilog="Exit codes: 0 every kernel matches a mapping, 1 some kernel matches none (KMM skips those nodes "
+               "silently) or a regexp is invalid, 2 usage.")
+    p.add_argument("--kernel", "-k", action="append", required=True, metavar="KERNEL", help=KERNEL_HELP)
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="a YAML file holding a Module or ManagedClusterModule (instead of answers; '-' for stdin)")
+    p.add_argument("--output", "-o", choices=("text", "json"), default="text", help="output format (default text)")
+    p.set_defaults(func=cmd_kernel_match)
+
+
+def modules_from_file(name: str) -> list[dict]:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}", "check the file name") from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{name} is not valid YAML: {exc}", "fix the syntax at the place shown") from None
+    items = [i for d in docs for i in (d.get("items") if d.get("kind") == "List" else [d]) if isinstance(i, dict)]
+    modules = [d for d in items if d.get("kind") in ("Module", "ManagedClusterModule")]
+    if not modules:
+        raise UsageError(f"{name} holds no Module or ManagedClusterModule",
+                         "give the file with your Module, or use --preset/--answers")
+    return modules
+
+
+def modules_from_answers(args: argparse.Namespace) -> list[dict]:
+    from kmwizard.inputs import answers_from_args
+    from kmwizard.render import render
+
+    answers = answers_from_args(args)
+    if not answers.is_set("method"):
+        answers = answers.set("method", "kmm")  # kernel-match is about KMM: no need to say so
+    if answers.get("method") != "kmm":
+        raise UsageError("kernel-match needs KMM answers, but method is kvc", "set method=kmm or give a Module FILE")
+    rendering = render(answers)
+    modules = [m for m in rendering.manifests if m.get("kind") == "Module"]
+    if not modules:
+        lines = "\n".join("  " + f.format() for f in rendering.findings)
+        raise UsageError(f"the answers do not produce a Module:\n{lines}", "fix the findings above")
+    return modules
+
+
+def cmd_kernel_match(args: argparse.Namespace) -> int:
+    from kmwizard.kmm.kernel_match import match_kernel
+
+    if args.file and (getattr(args, "preset", None) or getattr(args, "answers", None) or getattr(args, "sets", None)):
+        raise UsageError("give either a Module FILE or answers (--preset/--answers/--set), not both",
+                         "drop one of them")
+    modules = modules_from_file(args.file) if args.file else modules_from_answers(args)
+    results, blocks = [], []
+    for module in modules:
+        meta = module.get("metadata") or {}
+        label = f"{module.get('kind')} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}" \
+                f"{meta.get('name', '?')}"
+        matches = [match_kernel(module, kernel) for kernel in args.kernel]
+        results.append({"module": label, "kernels": [m.to_dict() for m in matches]})
+        blocks.append(label + "\n" + "\n".join(m.format() for m in matches))
+        all_ok = all(m.matched and not m.problems for m in matches)
+        results[-1]["ok"] = all_ok
+    if args.output == "json":
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    else:
+        sys.stdout.write("\n\n".join(blocks) + "\n")
+    return 0 if all(r["ok"] for r in results) else 1
