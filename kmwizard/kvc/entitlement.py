@@ -359,7 +359,7 @@ def _der_length(length: int) -> bytes:
 
 def repo_file(baseurl: str) -> str:
     return (f"[{REPO_ID}]\n"
-            "name=Kernel packages for the nodes' kernels (added by kmwizard)\n"
+            "name=Kernel packages for the nodes (added by kmwizard)\n"
             f"baseurl={baseurl}\n"
             "enabled=1\n"
             "gpgcheck=1\n"

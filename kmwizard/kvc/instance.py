@@ -161,7 +161,7 @@ def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str
                              code="kvc-conf-changed"))
 
     context = parse_conf(text).get("KMOD_CONTAINER_BUILD_CONTEXT")
-    if context is not None and context.literal and context.value.startswith("git://"):
+    if context is not None and context.literal and context.value.startswith("git://github.com/"):
         new = "https://" + context.value[len("git://"):]
         text = set_value(text, "KMOD_CONTAINER_BUILD_CONTEXT", new)
         findings.append(info(where, f"{node_path}: KMOD_CONTAINER_BUILD_CONTEXT changed from "
@@ -208,6 +208,13 @@ def _check_context(value: str, build_file: Optional[Assignment], node_path: str,
     if value.startswith(("ssh://", "git@")) or re.match(r"^[\w.-]+@[\w.-]+:", value):
         return [error(where, f"{label} needs SSH credentials, which the nodes do not have",
                       "use an https:// URL of the repository", code="kvc-conf-context")]
+    if value.startswith("git://"):
+        return [warning(where, f"{label} uses the unencrypted git:// protocol, which many hosts no longer serve",
+                        "use the repository's https:// URL if its host serves one", code="kvc-conf-context")]
+    if value.startswith("github.com/"):
+        return [warning(where, f"{label} makes podman download the master branch of that repository as a tar "
+                               "archive", "give the https:// URL ending in .git (any branch: append #<branch>)",
+                        code="kvc-conf-context")]
     if value.startswith(("http://", "https://")):
         found = []
         if value.startswith("http://"):
