@@ -29,11 +29,13 @@ from textual.widgets.option_list import Option
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import Finding, Severity, error, has_errors
-from kmwizard.flow import FLOW, Question, Step, questions_for, step_of, steps_for
+from kmwizard import flow
+from kmwizard.flow import Question, Step, questions_for, step_of, steps_for
 from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
-from kmwizard.screens.fields import FieldRow, apply_text, display_text, field_id, key_of
+from kmwizard.ask import apply_text, display_text, field_help
+from kmwizard.screens.fields import FieldRow, field_id, key_of
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
 
 REVIEW = "review"
@@ -79,7 +81,7 @@ class WizardApp(App[int]):
         self._render_pending = False
         self._steps: list[str] = []
         self.keymap_file = keymap_file
-        self.questions: dict[str, Question] = {q.key: q for s in FLOW for q in s.questions if q.key in KEYS}
+        self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------
 
@@ -89,7 +91,7 @@ class WizardApp(App[int]):
             yield OptionList(id="steps", markup=False)
             with Vertical(id="form-column"):
                 with ContentSwitcher(id="forms", initial="step-method"):
-                    for step in FLOW:
+                    for step in flow.FLOW:
                         with VerticalScroll(id=f"step-{step.id}", classes="step"):
                             yield Static(Content(step.title), classes="step-title")
                             if step.id != "method":
@@ -170,7 +172,7 @@ class WizardApp(App[int]):
     def _refresh_structure(self) -> None:
         """Show the questions and steps that apply to the current answers."""
         answers = self.answers
-        for step in FLOW:
+        for step in flow.FLOW:
             shown = {q.key for q in questions_for(step, answers)}
             for row in self.query_one(f"#step-{step.id}").query(FieldRow):
                 row.display = row.question.key in shown
@@ -180,7 +182,7 @@ class WizardApp(App[int]):
             self._fill_step_list()
 
     def _fill_step_list(self) -> None:
-        titles = {s.id: s.title for s in FLOW} | {REVIEW: "Review"}
+        titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
         bad = self._steps_with_errors()
         steps = self.query_one("#steps", OptionList)
         highlighted = steps.highlighted
@@ -356,7 +358,7 @@ class WizardApp(App[int]):
         self.query_one(FindingsPanel).show(self.findings())
         bad = self._steps_with_errors()
         steps = self.query_one("#steps", OptionList)
-        titles = {s.id: s.title for s in FLOW} | {REVIEW: "Review"}
+        titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
         for i, sid in enumerate(self._steps):
             label = step_label(titles[sid], sid in bad)
             option = steps.get_option_at_index(i)
@@ -387,7 +389,7 @@ class WizardApp(App[int]):
         self.query_one("#forms", ContentSwitcher).current = f"step-{step_id}"
         if step_id in self._steps:
             self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
-        self.sub_title = {s.id: s.title for s in FLOW}.get(step_id, "Review")
+        self.sub_title = {s.id: s.title for s in flow.FLOW}.get(step_id, "Review")
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_list.id == "steps" and event.option.id:
@@ -554,7 +556,7 @@ class WizardApp(App[int]):
         yield SystemCommand("Dockerfile", "View or edit the Dockerfile (F5)", self.action_dockerfile)
         yield SystemCommand("Findings", "Focus the findings panel (F6)", self.action_findings)
         for sid in self._steps:
-            title = {s.id: s.title for s in FLOW}.get(sid, "Review")
+            title = {s.id: s.title for s in flow.FLOW}.get(sid, "Review")
             yield SystemCommand(f"Go to step: {title}", f"Show the {title} step",
                                 lambda sid=sid: (self.goto_step(sid), self._focus_first_field(sid)))
 
@@ -568,26 +570,6 @@ def step_label(title: str, has_errors: bool) -> str:
 def keymap_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "kmwizard" / "keymap.yaml"
-
-
-def field_help(question: Question, answers: Answers) -> str:
-    spec = question.spec
-    lines = [spec.help, "", f"Answer key: {spec.key}  (in answer files and --set {spec.key}=...)"]
-    default = spec.default_for(answers)
-    if default not in (None, "", ()):
-        lines.append(f"Default: {default}")
-    if spec.choices:
-        lines.append("Choices: " + ", ".join(str(c) for c in spec.choices))
-    if spec.example:
-        lines.append(f"Example: {spec.example}")
-    if question.widget in ("list",) or spec.kind == "list":
-        lines.append("Type the values separated by commas.")
-    if spec.kind in ("records", "map"):
-        lines.append("Type YAML: a list of mappings (records) or a mapping.")
-    if spec.secret:
-        lines.append("This points at key material: its contents are never shown in the preview.")
-    lines.append("Leave a text field empty to use the default.")
-    return "\n".join(lines)
 
 
 def general_help(app: App) -> str:

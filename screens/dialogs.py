@@ -15,6 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from kmwizard import output
 from kmwizard.answers import Answers
+from kmwizard.ask import default_output_dir, plan_text
 from kmwizard.findings import KmwizardError, has_errors
 from kmwizard.render import Rendering
 
@@ -51,13 +52,6 @@ class HelpScreen(ModalScreen[None]):
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
         self.dismiss(None)
-
-
-def default_output_dir(answers: Answers, rendering: Rendering) -> str:
-    """generate's choice: day 1 the install directory, otherwise a folder under the current one."""
-    if rendering.install_subdir and answers.get("output.install_dir"):
-        return str(answers.get("output.install_dir"))
-    return "kmwizard-output"
 
 
 class WriteScreen(ModalScreen["list[Path] | None"]):
@@ -109,7 +103,9 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
             except KmwizardError as exc:
                 text.update(Content(f"{exc.message}\n  fix: {exc.fix}"))
             else:
-                text.update(Content(plan_text(self.plan)))
+                extra = ("\nExisting files would be replaced: tick the box to confirm."
+                         if self.plan.overwrites else "")
+                text.update(Content(plan_text(self.plan) + extra))
         force = self.query_one("#write-force", Checkbox)
         force.display = bool(self.plan and self.plan.overwrites)
         self._update_button()
@@ -134,17 +130,6 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
             self.notify(f"cannot write to {exc.filename}: {exc.strerror}", severity="error", markup=False)
             return
         self.dismiss(written)
-
-
-def plan_text(plan: output.WritePlan) -> str:
-    lines = [f"Into {plan.directory}:"]
-    for planned in plan.files:
-        state = "unchanged" if planned.unchanged else ("REPLACES" if planned.exists else "new")
-        secret = "  (secrets: 0600)" if planned.file.secret else ""
-        lines.append(f"  {state:9} {planned.file.mode:04o} {planned.file.path}{secret}")
-    if plan.overwrites:
-        lines.append(f"{len(plan.overwrites)} existing file(s) would be replaced: tick the box to confirm.")
-    return "\n".join(lines)
 
 
 class SavePresetScreen(ModalScreen["Path | None"]):

@@ -1,0 +1,347 @@
+"""The wizard as plain prompts (``kmwizard ask``): serial consoles, screen readers, no mouse.
+
+It walks the same flow as the Textual app (``kmwizard.flow``): a question added there
+is asked here too.  Rendering, writing and presets use the same core functions, so the
+files written are exactly what ``kmwizard generate`` writes for the saved answers.
+
+The prompt object is injectable: ``run_prompts(answers, prompter=FakePrompter(...))``.
+Type ``?`` at any text prompt for the question's help.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional, Protocol, Sequence, TextIO
+
+from kmwizard import output
+from kmwizard.answers import Answers, AnswersError, thaw
+from kmwizard.findings import KmwizardError, Severity, has_errors, sorted_findings
+from kmwizard.flow import Question, questions_for, steps_for
+from kmwizard.render import Rendering, dump_yaml, render
+
+EXIT_OK, EXIT_INTERRUPTED = 0, 130
+HELP = "?"
+
+
+class Aborted(Exception):
+    """The user pressed Ctrl-C / Esc at a prompt."""
+
+
+class Prompter(Protocol):
+    """What the wizard needs from a prompt library; ``key`` names the answer key or the menu asked."""
+
+    def select(self, key: str, message: str, choices: Sequence[tuple[str, Any]], default: Any) -> Any: ...
+
+    def text(self, key: str, message: str, default: str, *, multiline: bool = False) -> str: ...
+
+    def confirm(self, key: str, message: str, default: bool) -> bool: ...
+
+
+class QuestionaryPrompter:
+    """The real prompts (questionary); None from questionary means the user aborted."""
+
+    def __init__(self) -> None:
+        import questionary  # only here: `kmwizard --help` and generate never import it
+
+        self.q = questionary
+
+    @staticmethod
+    def _answer(value: Any) -> Any:
+        if value is None:
+            raise Aborted()
+        return value
+
+    def select(self, key, message, choices, default):
+        items = [self.q.Choice(title, value=value) for title, value in choices]
+        chosen = next((c for c in items if c.value == default), None)
+        return self._answer(self.q.select(message, choices=items, default=chosen).ask())
+
+    def text(self, key, message, default, *, multiline=False):
+        hint = " (Esc then Enter to finish)" if multiline else ""
+        return self._answer(self.q.text(message + hint, default=default, multiline=multiline).ask())
+
+    def confirm(self, key, message, default):
+        return self._answer(self.q.confirm(message, default=default).ask())
+
+
+# --- value conversion (shared by the Textual app: no UI imports) ----------------------
+
+CHOICE_LABELS: dict[str, dict[Any, str]] = {
+    "method": {"kvc": "KVC (MachineConfig)", "kmm": "KMM (Module)"},
+    "day": {1: "day 1 (install)", 2: "day 2 (running)"},
+    "entitlement.source": {"node": "node (entitled/DTK)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
+}
+
+
+def choice_options(question: Question) -> list[tuple[str, Any]]:
+    spec = question.spec
+    values = (True, False) if spec.kind == "bool" else spec.choices
+    labels = CHOICE_LABELS.get(question.key, {})
+    return [(labels.get(v, ("yes" if v else "no") if isinstance(v, bool) else str(v)), v) for v in values]
+
+
+def is_choice(question: Question) -> bool:
+    return question.widget == "select" and (bool(question.spec.choices) or question.spec.kind == "bool")
+
+
+def is_multiline(question: Question) -> bool:
+    return question.widget in ("multiline", "records") or question.spec.kind in ("records", "map")
+
+
+def display_text(question: Question, answers: Answers) -> str:
+    """The text of an explicit answer as a text prompt shows it; "" when the default applies."""
+    if not answers.is_set(question.key):
+        return ""
+    value = answers.get(question.key)
+    kind = question.spec.kind
+    if kind == "list":
+        return ", ".join(str(v) for v in value)
+    if kind in ("records", "map"):
+        return dump_yaml(thaw(value)) if value else ""
+    return "" if value is None else str(value)
+
+
+def default_hint(question: Question, answers: Answers) -> str:
+    default = question.spec.default_for(answers)
+    if question.spec.kind in ("records", "map"):
+        return question.spec.example or question.placeholder
+    if isinstance(default, (tuple, list)):
+        default = ", ".join(str(v) for v in default)
+    if default not in (None, ""):
+        return f"default: {default}"
+    return question.placeholder or question.spec.example
+
+
+def apply_text(question: Question, text: str, answers: Answers) -> Answers:
+    """The answers with this question set from typed text; empty text means "use the default".
+    Raises AnswersError naming the key when the text is not a valid value."""
+    if not text.strip():
+        return answers.unset(question.key)
+    return answers.set(question.key, text if is_multiline(question) else text.strip())
+
+
+def field_help(question: Question, answers: Answers) -> str:
+    spec = question.spec
+    lines = [spec.help, f"Answer key: {spec.key}  (in answer files and --set {spec.key}=...)"]
+    default = spec.default_for(answers)
+    if default not in (None, "", ()):
+        lines.append(f"Default: {thaw(default)}")
+    if spec.choices:
+        lines.append("Choices: " + ", ".join(str(c) for c in spec.choices))
+    if spec.example:
+        lines.append(f"Example: {spec.example}")
+    if spec.kind == "list":
+        lines.append("Type the values separated by commas.")
+    if spec.kind in ("records", "map"):
+        lines.append("Type YAML: a list of mappings (records) or a mapping.")
+    if spec.secret:
+        lines.append("This points at key material: its contents are never shown.")
+    lines.append("Leave a text answer empty to use the default.")
+    return "\n".join(lines)
+
+
+def default_output_dir(answers: Answers, rendering: Rendering) -> str:
+    """generate's choice: day 1 the install directory, otherwise a folder under the current one."""
+    if rendering.install_subdir and answers.get("output.install_dir"):
+        return str(answers.get("output.install_dir"))
+    return "kmwizard-output"
+
+
+def plan_text(plan: output.WritePlan) -> str:
+    lines = [f"Into {plan.directory}:"]
+    for planned in plan.files:
+        state = "unchanged" if planned.unchanged else ("REPLACES" if planned.exists else "new")
+        secret = "  (secrets: 0600)" if planned.file.secret else ""
+        lines.append(f"  {state:9} {planned.file.mode:04o} {planned.file.path}{secret}")
+    return "\n".join(lines)
+
+
+def finding_lines(findings) -> list[str]:
+    lines = []
+    for f in sorted_findings(findings):
+        lines.append(f"{f.severity.value}: {f.where}: {f.message}")
+        if f.fix:
+            lines.append(f"  fix: {f.fix}")
+    return lines
+
+
+# --- the walk -------------------------------------------------------------------------
+
+class PromptWizard:
+    def __init__(self, answers: Answers, prompter: Prompter, out: TextIO) -> None:
+        self.answers, self.prompter, self.out = answers, prompter, out
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def run(self) -> int:
+        self.choose_start()
+        self.walk()
+        while True:
+            if not self.menu(self.render()):
+                return EXIT_OK
+
+    def choose_start(self) -> None:
+        from kmwizard.preset_store import list_presets, load_preset
+
+        choices = [("keep the current answers" if self.answers.explicit else "start from the defaults", "keep"),
+                   ("a preset", "preset"), ("an answers file", "file")]
+        start = self.prompter.select("start", "Start from", choices, "keep")
+        if start == "preset":
+            presets = list_presets()
+            name = self.prompter.select("preset", "Which preset?",
+                                        [(f"{p.name} ({p.origin}): {p.description}", p.name) for p in presets],
+                                        presets[0].name if presets else None)
+            self.answers = load_preset(name)
+        elif start == "file":
+            while True:
+                path = self.prompter.text("answers-file", "Answers file", "")
+                try:
+                    self.answers = Answers.load(Path(path).expanduser())
+                    break
+                except KmwizardError as exc:
+                    self.say(f"{exc.message}\n  fix: {exc.fix}")
+
+    def walk(self) -> None:
+        """Every step that applies, re-evaluated after each answer (answers change which apply)."""
+        done: set[str] = set()
+        while True:
+            step = next((s for s in steps_for(self.answers) if s.id not in done), None)
+            if step is None:
+                return
+            done.add(step.id)
+            self.say(f"\n== {step.title} ==\n{step.intro}")
+            asked: set[str] = set()
+            while True:
+                question = next((q for q in questions_for(step, self.answers) if q.key not in asked), None)
+                if question is None:
+                    break
+                asked.add(question.key)
+                self.ask(question)
+
+    def fix(self, rendering: Rendering) -> None:
+        keys = {f.where.split(":", 1)[0] for f in rendering.findings if f.severity is Severity.ERROR}
+        for step in steps_for(self.answers):
+            for question in questions_for(step, self.answers):
+                if question.key in keys:
+                    self.ask(question)
+
+    def ask(self, question: Question) -> None:
+        if is_choice(question):
+            value = self.prompter.select(question.key, question.prompt, choice_options(question),
+                                         self.answers.get(question.key))
+            if value != self.answers.get(question.key):
+                self.answers = self.answers.set(question.key, value)
+            return
+        hint = default_hint(question, self.answers)
+        message = f"{question.prompt}{f' [{hint}]' if hint else ''} (? for help)"
+        while True:
+            text = self.prompter.text(question.key, message, display_text(question, self.answers),
+                                      multiline=is_multiline(question))
+            if text.strip() == HELP:
+                self.say(field_help(question, self.answers))
+                continue
+            try:
+                answers = apply_text(question, text, self.answers)
+            except AnswersError as exc:
+                self.say("\n".join(finding_lines(exc.findings)))
+                continue
+            # Ask again at once rather than after the whole walk when the key's own rule fails.
+            spec = question.spec
+            problem = spec.validate(answers.get(spec.key), answers) if spec.validate else None
+            if problem:
+                self.say(f"error: {spec.key}: {problem}")
+                continue
+            self.answers = answers
+            return
+
+    def render(self) -> Rendering:
+        self.say("\nRendering…")
+        rendering = render(self.answers)
+        files = ", ".join(f.path for f in rendering.files) or "none"
+        self.say(f"Files: {files}")
+        for line in finding_lines(rendering.findings):
+            self.say(line)
+        for note in rendering.notes:
+            self.say(f"note: {note}")
+        return rendering
+
+    def menu(self, rendering: Rendering) -> bool:
+        """One action; False when the user is done."""
+        ok = not has_errors(rendering.findings)
+        choices = [("Write the files", "write")] if ok else [("Answer the questions with errors again", "fix")]
+        choices += [("Show the preview (secrets masked)", "preview"), ("Save the answers as a preset", "preset"),
+                    ("Save the answers to a file", "save"), ("Change an answer", "change"), ("Quit", "quit")]
+        action = self.prompter.select("action", "What next?", choices, choices[0][1])
+        if action == "quit":
+            if ok:
+                self.say("To apply these answers later: kmwizard apply --answers <file> --dry-run=server, "
+                         "then without --dry-run.")
+            return False
+        {"preview": lambda: self.preview(rendering), "write": lambda: self.write(rendering),
+         "fix": lambda: self.fix(rendering),
+         "preset": self.save_preset, "save": self.save_file, "change": self.change}[action]()
+        return True
+
+    def preview(self, rendering: Rendering) -> None:
+        for file in rendering.files:
+            self.say(f"# ---- {file.path} (mode {file.mode:04o}{', secret: masked' if file.secret else ''})")
+            self.say(file.preview_text().rstrip("\n"))
+
+    def write(self, rendering: Rendering) -> None:
+        directory = self.prompter.text("output-dir", "Write into which directory?",
+                                       default_output_dir(self.answers, rendering))
+        try:
+            plan = output.plan(rendering, directory)
+        except KmwizardError as exc:
+            self.say(f"{exc.message}\n  fix: {exc.fix}")
+            return
+        self.say(plan_text(plan))
+        force = False
+        if plan.overwrites:
+            force = self.prompter.confirm("overwrite", f"Replace {len(plan.overwrites)} existing file(s)?", False)
+            if not force:
+                self.say("Nothing written.")
+                return
+        written = output.write(plan, force=force)
+        self.say(f"Wrote {len(written)} file(s) into {plan.directory}.")
+
+    def save_preset(self) -> None:
+        from kmwizard.preset_store import save_user_preset
+
+        name = self.prompter.text("preset-name", "Preset name", "")
+        description = self.prompter.text("preset-description", "One-line description", "")
+        try:
+            path = save_user_preset(name, self.answers, description)
+        except KmwizardError as exc:
+            if "exists already" not in exc.message or not self.prompter.confirm(
+                    "preset-replace", f"{exc.message}. Replace it?", False):
+                self.say(f"{exc.message}\n  fix: {exc.fix}")
+                return
+            path = save_user_preset(name, self.answers, description, force=True)
+        self.say(f"Saved preset {name} ({path}).")
+
+    def save_file(self) -> None:
+        raw = self.prompter.text("answers-out", "Save the answers to which file?", "kmwizard-answers.yaml")
+        path = Path(raw).expanduser()
+        if path.exists() and not self.prompter.confirm("answers-replace", f"{path} exists. Replace it?", False):
+            return
+        output.atomic_write(path, self.answers.to_yaml().encode(), 0o644)
+        self.say(f"Saved the answers to {path}; reuse them with --answers {path}.")
+
+    def change(self) -> None:
+        questions = [q for s in steps_for(self.answers) for q in questions_for(s, self.answers)]
+        key = self.prompter.select("change", "Which answer?", [(q.prompt, q.key) for q in questions],
+                                   questions[0].key)
+        self.ask(next(q for q in questions if q.key == key))
+
+
+def run_prompts(answers: Answers, prompter: Optional[Prompter] = None, out: Optional[TextIO] = None) -> int:
+    """Run the prompt wizard; the exit code for the CLI (130 when the user aborts)."""
+    wizard = PromptWizard(answers, prompter or QuestionaryPrompter(), out or sys.stdout)
+    try:
+        return wizard.run()
+    except (Aborted, KeyboardInterrupt):
+        wizard.say("kmwizard: interrupted; nothing more was written.")
+        return EXIT_INTERRUPTED

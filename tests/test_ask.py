@@ -1,0 +1,171 @@
+"""`kmwizard ask`: the plain-prompt wizard driven by a fake prompt object.
+
+The written files are compared with what `kmwizard generate` writes for the answers the
+wizard saved (generate is the independent writer: it reads the preset file back)."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kmwizard import flow
+from kmwizard.answers import Answers
+from kmwizard.ask import Aborted, run_prompts
+from kmwizard.flow import Question, Step
+from kmwizard.preset_store import preset_path
+from kvc_fixtures import make_fixture_repos
+from test_tui_support import generate, tree
+
+ABORT = object()
+
+
+class FakePrompter:
+    """Answers prompts from a script keyed by answer key / menu name; the default otherwise."""
+
+    def __init__(self, script: dict[str, list]) -> None:
+        self.script = {k: list(v) for k, v in script.items()}
+        self.asked: list[str] = []
+        self.messages: list[str] = []
+
+    def _reply(self, key: str, message: str, default):
+        self.asked.append(key)
+        self.messages.append(message)
+        assert len(self.asked) < 300, f"the wizard keeps asking: {self.asked[-10:]}"
+        queue = self.script.get(key)
+        value = queue.pop(0) if queue else default
+        if value is ABORT:
+            raise Aborted()
+        return value
+
+    def select(self, key, message, choices, default):
+        value = self._reply(key, message, default)
+        assert value in [v for _label, v in choices], f"{value!r} is not offered for {key}: {choices}"
+        return value
+
+    def text(self, key, message, default, *, multiline=False):
+        return self._reply(key, message, default)
+
+    def confirm(self, key, message, default):
+        return self._reply(key, message, default)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run(script: dict, answers: Answers | None = None) -> tuple[int, FakePrompter, str]:
+    prompter, out = FakePrompter(script), io.StringIO()
+    code = run_prompts(answers or Answers(), prompter=prompter, out=out)
+    return code, prompter, out.getvalue()
+
+
+def test_kvc_day2_prompts_write_what_generate_writes(tmp_path):
+    repos = make_fixture_repos(tmp_path / "repos")
+    code, prompter, text = run({
+        "role": ["infra"],
+        "kvc.framework_repo": [str(repos.framework)],
+        "kvc.module_repo": [str(repos.module)],
+        "action": ["write", "preset", "quit"],
+        "output-dir": [str(tmp_path / "ask-out")],
+        "preset-name": ["ask-kvc"],
+    })
+    assert code == 0, text
+    # Every question of the KVC day-2 flow was asked, in the flow's order (day 1 ones were not).
+    assert prompter.asked.index("method") < prompter.asked.index("day") < prompter.asked.index("role")
+    assert "ssh_key" not in prompter.asked and "output.install_dir" not in prompter.asked
+    assert "kvc.module_repo" in prompter.asked and "machineconfig.name" in prompter.asked
+    assert not any(k.startswith("kmm.") for k in prompter.asked)
+    written = tree(tmp_path / "ask-out")
+    assert "99-infra-kvc-simple-kmod.yaml" in written
+    saved = yaml.safe_load(preset_path("ask-kvc").read_text())
+    assert saved["role"] == "infra"
+    assert generate(["--preset", "ask-kvc", "--output-dir", str(tmp_path / "gen-out")]) == 0
+    assert tree(tmp_path / "gen-out") == written
+
+
+def test_kmm_prompts_write_what_generate_writes(tmp_path):
+    code, prompter, text = run({
+        "method": ["kmm"],
+        "kmm.name": ["my-driver"],
+        "kmm.module_name": ["my_driver"],
+        "kmm.ko_files": ["my_driver.ko"],
+        "action": ["preview", "write", "save", "quit"],
+        "output-dir": [str(tmp_path / "ask-out")],
+        "answers-out": [str(tmp_path / "answers.yaml")],
+    })
+    assert code == 0, text
+    assert "day" not in prompter.asked  # a KVC-only question
+    assert "kind: Module" in text  # the preview was printed
+    written = tree(tmp_path / "ask-out")
+    assert "module-my-driver.yaml" in written
+    module = yaml.safe_load(written["module-my-driver.yaml"][0])
+    assert module["spec"]["moduleLoader"]["container"]["modprobe"]["moduleName"] == "my_driver"
+    assert generate(["--answers", str(tmp_path / "answers.yaml"), "--output-dir", str(tmp_path / "gen")]) == 0
+    assert tree(tmp_path / "gen") == written
+
+
+def test_bad_value_is_explained_and_asked_again():
+    code, prompter, text = run({"role": ["Bad_Role", "infra"], "action": ["quit"],
+                                "kvc.fakeroot": ["/nonexistent"]})
+    assert code == 0
+    assert prompter.asked.count("role") == 2
+    assert "error: role: 'Bad_Role' is not a valid pool role" in text
+
+
+def test_question_mark_shows_the_help():
+    code, prompter, text = run({"role": ["?", ""], "action": ["quit"], "kvc.fakeroot": ["/nonexistent"]})
+    assert code == 0
+    assert "MachineConfigPool role label" in text and "Answer key: role" in text
+
+
+def test_errors_lead_back_to_the_questions_at_fault(tmp_path):
+    code, prompter, text = run({"kvc.fakeroot": [str(tmp_path / "missing"), str(tmp_path)],
+                                "action": ["fix", "quit"]})
+    assert code == 0
+    assert "error: kvc.fakeroot:" in text and "is not a directory" in text
+    assert prompter.asked.count("kvc.fakeroot") == 2
+
+
+def test_abort_exits_130_and_writes_nothing(tmp_path):
+    code, prompter, text = run({"role": [ABORT]})
+    assert code == 130
+    assert "interrupted" in text
+    assert not (tmp_path / "kmwizard-output").exists()
+
+
+def test_a_question_added_to_the_flow_is_asked(monkeypatch):
+    extra = Question("kvc.enable_style", "How is the service enabled?", "select")
+    steps = tuple(Step(s.id, s.title, s.intro, s.questions + (extra,), s.when) if s.id == "target" else s
+                  for s in flow.FLOW)
+    monkeypatch.setattr(flow, "FLOW", steps)
+    code, prompter, _text = run({"kvc.enable_style": ["require-unit"], "action": ["save", "quit"],
+                                 "kvc.fakeroot": ["/nonexistent"], "answers-out": ["a.yaml"]})
+    assert code == 0 and "kvc.enable_style" in prompter.asked
+    assert yaml.safe_load(Path("a.yaml").read_text())["kvc"]["enable_style"] == "require-unit"
+
+
+def test_preset_and_file_starts(tmp_path):
+    Path("in.yaml").write_text("format_version: 1\nmethod: kmm\nkmm:\n  name: from-file\n")
+    code, prompter, _ = run({"start": ["file"], "answers-file": ["missing.yaml", "in.yaml"],
+                             "action": ["save", "quit"], "answers-out": ["out.yaml"]})
+    assert code == 0
+    assert yaml.safe_load(Path("out.yaml").read_text())["kmm"]["name"] == "from-file"
+    code, prompter, _ = run({"start": ["preset"], "preset": ["simple-kmod-master-day1"],
+                             "action": ["quit"], "output.install_dir": [str(tmp_path)]})
+    assert code == 0 and "ssh_key" in prompter.asked  # a day-1 question, from the preset's day: 1
+
+
+@pytest.mark.parametrize("command", [["ask"], ["tui"], []])
+def test_without_a_tty_the_wizards_refuse(command):
+    result = subprocess.run([sys.executable, "-m", "kmwizard", *command], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "needs a terminal" in result.stderr and "kmwizard generate" in result.stderr
+    assert result.stdout == ""
