@@ -170,17 +170,18 @@ def _certs_payload(certs_dir: Optional[str], today) -> EntitlementPayload:
 
 def _expiry(cert: CertInfo, path: Path, now: datetime, where: str) -> list[Finding]:
     day = f"{cert.not_after:%Y-%m-%d %H:%M} UTC"
-    if cert.not_after <= now:
-        return [warning(where, f"{path} expired on {day}: builds on the nodes will be refused",
-                        "use current certificates from an entitled host", code="entitlement-expired")]
-    if cert.not_after - now <= timedelta(days=EXPIRY_WARNING_DAYS):
-        return [warning(where, f"{path} expires on {day}, within {EXPIRY_WARNING_DAYS} days; kernel updates "
-                               "after that fail to build", "renew it and generate the config again",
-                        code="entitlement-expiring")]
+    found = []
     if cert.not_before > now:
-        return [warning(where, f"{path} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC",
-                        "check the host's clock and the certificate", code="entitlement-not-yet-valid")]
-    return []
+        found.append(warning(where, f"{path} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC",
+                             "check the host's clock and the certificate", code="entitlement-not-yet-valid"))
+    if cert.not_after <= now:
+        found.append(warning(where, f"{path} expired on {day}: builds on the nodes will be refused",
+                             "use current certificates from an entitled host", code="entitlement-expired"))
+    elif cert.not_after - now <= timedelta(days=EXPIRY_WARNING_DAYS):
+        found.append(warning(where, f"{path} expires on {day}, within {EXPIRY_WARNING_DAYS} days; kernel "
+                                    "updates after that fail to build", "renew it and generate the config again",
+                             code="entitlement-expiring"))
+    return found
 
 
 def _as_datetime(today) -> datetime:
