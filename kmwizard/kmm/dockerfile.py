@@ -29,9 +29,18 @@ def _rhel_major(openshift_version: str) -> int:
 
 def _check_word(key: str, value: str) -> str:
     if not value or not _SAFE_WORD.match(value):
-        raise KmwizardError(f"{key}={value!r} cannot go into the Dockerfile: it is empty or has spaces, quotes "
+        exc = KmwizardError(f"{key}={value!r} cannot go into the Dockerfile: it is empty or has spaces, quotes "
                             "or shell characters", f"set {key} to a plain URL, ref, path or make target")
+        exc.where = key  # render() reports the finding at this answer key
+        raise exc
     return value
+
+
+def plain_word(value, _answers=None):
+    """Answer validator: a value the generated Dockerfile can hold without quoting."""
+    if value and not _SAFE_WORD.match(str(value)):
+        return f"{value!r} has spaces, quotes or shell characters: it cannot go into the generated Dockerfile"
+    return None
 
 
 def generate_dockerfile(answers) -> str:

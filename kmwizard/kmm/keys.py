@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, Optional
 
 from kmwizard.keys import KeySpec, dns1123_label, dns1123_subdomain
+from kmwizard.kmm.dockerfile import plain_word
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmwizard.answers import Answers
@@ -99,6 +100,20 @@ def _secret_names(value: Any, answers: "Answers") -> Optional[str]:
         if problem:
             return problem
     return None
+
+
+def _plain_words(value: Any, answers: "Answers") -> Optional[str]:
+    for item in value or ():
+        problem = plain_word(item, answers)
+        if problem:
+            return problem
+    return None
+
+
+def _make_target(value: Any, answers: "Answers") -> Optional[str]:
+    if not str(value).strip():
+        return "give at least one make target (e.g. all, or modules)"
+    return _plain_words(str(value).split(), answers)
 
 
 def _selector(value: Any, _answers: "Answers") -> Optional[str]:
@@ -200,7 +215,7 @@ KMM_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kmm.firmware_path", "str", default="", validate=_abs_dir, methods=KMM, example="/firmware",
             help="modprobe.firmwarePath: a directory inside the image whose contents KMM copies to the node's "
                  "firmware search path before loading. Leave empty when the module needs no firmware."),
-    KeySpec("kmm.firmware_files", "list", default=(), methods=KMM, example="firmware/foo.bin",
+    KeySpec("kmm.firmware_files", "list", default=(), validate=_plain_words, methods=KMM, example="firmware/foo.bin",
             help="Firmware files from the build directory that the generated Dockerfile copies into "
                  "kmm.firmware_path."),
     KeySpec("kmm.modules_loading_order", "list", default=(), validate=_module_names, methods=KMM,
@@ -241,14 +256,14 @@ KMM_KEYS: tuple[KeySpec, ...] = (
                  "KMM only pulls them."),
     KeySpec("kmm.dockerfile", "str", default="", methods=KMM, example="./Dockerfile.kmm",
             help="With kmm.build=dockerfile: the local Dockerfile to put into the ConfigMap (data key dockerfile)."),
-    KeySpec("kmm.source_repo", "str", default=KMM_REPO, methods=KMM,
+    KeySpec("kmm.source_repo", "str", validate=plain_word, default=KMM_REPO, methods=KMM,
             help="With kmm.build=generate: the git repository (https URL) holding the module's sources; the "
                  "build clones it."),
-    KeySpec("kmm.source_ref", "str", default="main", methods=KMM,
+    KeySpec("kmm.source_ref", "str", validate=plain_word, default="main", methods=KMM,
             help="Branch, tag or commit of kmm.source_repo."),
-    KeySpec("kmm.source_subdir", "str", default="ci/kmm-kmod", methods=KMM,
+    KeySpec("kmm.source_subdir", "str", validate=plain_word, default="ci/kmm-kmod", methods=KMM,
             help="The directory inside the repository where make runs and the .ko files appear."),
-    KeySpec("kmm.make_target", "str", default="all", methods=KMM,
+    KeySpec("kmm.make_target", "str", default="all", validate=_make_target, methods=KMM,
             help="The make target that builds the modules; make gets KERNEL_SRC_DIR, KERNELDIR and KVER for "
                  "the node's kernel."),
     KeySpec("kmm.build_args", "records", default=(), validate=_build_args, methods=KMM,
