@@ -76,6 +76,10 @@ def _abs_dir(value: Any, _answers: "Answers") -> Optional[str]:
     return None
 
 
+def _dir_name(value: Any, answers: "Answers") -> Optional[str]:
+    return _abs_dir(value, answers) if value else "dirName cannot be empty: use /opt (the default)"
+
+
 def _parameters(value: Any, _answers: "Answers") -> Optional[str]:
     bad = [v for v in value or () if "=" not in str(v) or str(v).startswith("=")]
     if bad:
@@ -187,7 +191,7 @@ KMM_KEYS: tuple[KeySpec, ...] = (
             help="The version of the KMM operator in the cluster (oc get csv -n openshift-kmm). It decides which "
                  "fields exist and which webhook rules apply: tolerations need 2.3+, inTreeModulesToRemove 2.1+, "
                  "imageRebuildTriggerGeneration 2.6+; the name+namespace limit is 41 characters from 2.7, 40 "
-                 "before. The default is the newest KMM known for openshift_version."),
+                 "before. The default is only a guess from openshift_version: set the version you run."),
     KeySpec("kmm.namespace", "str", default=OPERATOR_NAMESPACE, validate=dns1123_label, methods=KMM,
             example="kmm-ci",
             help="The namespace of the Module, its Dockerfile ConfigMap and its Secrets. In the operator's own "
@@ -207,7 +211,7 @@ KMM_KEYS: tuple[KeySpec, ...] = (
             help="The .ko files the build produces, relative to the build directory (kmm.source_subdir). The "
                  "generated Dockerfile copies each into <dirName>/lib/modules/${KERNEL_FULL_VERSION}/ and runs "
                  "depmod, so dependencies between them resolve."),
-    KeySpec("kmm.dir_name", "str", default="/opt", validate=_abs_dir, methods=KMM,
+    KeySpec("kmm.dir_name", "str", default="/opt", validate=_dir_name, methods=KMM,
             help="modprobe.dirName: the directory in the image that holds lib/modules/<kernel>/ (default /opt). "
                  "Files to sign must lie under it."),
     KeySpec("kmm.parameters", "list", default=(), validate=_parameters, methods=KMM, example="debug=1,mode=fast",

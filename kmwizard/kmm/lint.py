@@ -134,15 +134,16 @@ def lint_configmap(doc: dict, where: str, *, dir_name: str = "/opt", build_args:
         findings.append(error(f"{where}:$.data.{wrong}", f"the Dockerfile is under data key {wrong!r}; KMM reads "
                               "only the lower-case key 'dockerfile', so the build fails",
                               f"rename the key {wrong!r} to 'dockerfile'", code="kmm-configmap-key"))
-        text = data[wrong]
+        key = wrong
     else:
-        text = data["dockerfile"]
+        key = "dockerfile"
+    text = data[key]
     if not isinstance(text, str) or not text.strip():
-        findings.append(error(f"{where}:$.data.dockerfile", "the Dockerfile is empty", "put the Dockerfile text "
+        findings.append(error(f"{where}:$.data.{key}", "the Dockerfile is empty", "put the Dockerfile text "
                               "under data.dockerfile as a YAML literal block (dockerfile: |)",
                               code="kmm-dockerfile-empty"))
         return findings
-    findings += lint_dockerfile(text, f"{where}:$.data.dockerfile", dir_name=dir_name, build_args=build_args)
+    findings += lint_dockerfile(text, f"{where}:$.data.{key}", dir_name=dir_name, build_args=build_args)
     return findings
 
 
@@ -353,6 +354,7 @@ def _image(template: str, where: str, allowed: tuple, values: dict) -> list[Find
 
 def _variable_lints(template: str, where: str, allowed: tuple) -> list[Finding]:
     findings = []
+    bare = []
     for ref in references(template):
         if ref.name not in allowed:
             known = ", ".join(f"${{{v}}}" for v in allowed)
@@ -363,9 +365,12 @@ def _variable_lints(template: str, where: str, allowed: tuple) -> list[Finding]:
                 message = f"{ref.text} is not a KMM variable{hint}: it silently becomes empty"
             findings.append(error(where, message, f"use one of {known}", code="kmm-variable-unknown"))
         elif not ref.braced:
-            findings.append(warning(where, f"{ref.text} without braces: envsubst reads the longest name, so "
-                                    f"{ref.text}_x or {ref.text}v2 would read another (empty) variable",
-                                    f"write ${{{ref.name}}}", code="kmm-variable-braces"))
+            bare.append(ref)
+    if bare:
+        names = ", ".join(r.text for r in bare)
+        findings.append(warning(where, f"{names} without braces: envsubst reads the longest name, so "
+                                f"{bare[0].text}_x or {bare[0].text}v2 would read another (empty) variable",
+                                "write " + ", ".join(f"${{{r.name}}}" for r in bare), code="kmm-variable-braces"))
     return findings
 
 
