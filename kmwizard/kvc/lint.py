@@ -494,14 +494,14 @@ def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = N
 
 
 def lint_document(doc: Any, where: str, *, openshift_version: str | None = None,
-                  day: int | None = None) -> list[Finding]:
-    """Findings for one YAML/JSON document: a MachineConfig or a bare Ignition config.  Any other
-    document gets no findings here (KMM Modules are checked elsewhere)."""
+                  day: int | None = None) -> list[Finding] | None:
+    """Findings for one YAML/JSON document: a MachineConfig or a bare Ignition config.  None for any
+    other document: it is not ours to judge (KMM Modules are checked elsewhere)."""
     if isinstance(doc, dict) and doc.get("kind") == "MachineConfig":
         return lint_machineconfig(doc, where=where, openshift_version=openshift_version, day=day)
     if isinstance(doc, dict) and isinstance(doc.get("ignition"), dict) and "kind" not in doc:
         return lint_ignition(doc, where=_at(where), openshift_version=openshift_version, day=day)
-    return []
+    return None
 
 
 def recognises(doc: Any) -> bool:
