@@ -294,3 +294,19 @@ def test_fakeroot_for_answers(repos, tmp_path):
                                 "kvc.module_repo": str(repos.module), "kvc.module_ref": "HEAD"})
     fakeroot, module_dir = fetch.fakeroot_for(answers, cache_dir=tmp_path / "cache")
     assert module_dir == repos.module and tree_of(fakeroot) == repos.expected_tree
+
+
+def test_an_unusable_cache_directory(repos, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(FetchError) as caught:
+        fetch.obtain_fakeroot(str(repos.framework), "HEAD", str(repos.module), "HEAD", cache_dir=blocker)
+    assert str(blocker) in caught.value.message and "XDG_CACHE_HOME" in caught.value.fix
+
+
+def test_the_default_cache_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert fetch.default_cache_dir() == tmp_path / "kmwizard"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert fetch.default_cache_dir() == tmp_path / "home/.cache/kmwizard"

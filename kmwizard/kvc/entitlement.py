@@ -392,9 +392,9 @@ def _yum_repo_payload(url: Optional[str], module_name: str, module_dir: Optional
                                 code="entitlement-yum-repo-http"))
     if module_dir is None:
         return _failed(error("entitlement.source", "entitlement.source yum-repo adds the repository to the module's "
-                             f"{build_file}, but there is no module repository to read it from (kvc.fakeroot "
-                             "was given)", "unset kvc.fakeroot so kmwizard fetches kvc.module_repo, or use "
-                             "entitlement.source node or certs", code="entitlement-yum-repo-dockerfile"))
+                             f"{build_file}, but no module repository sources were given to read it from (a tree "
+                             "given as kvc.fakeroot has none)", "unset kvc.fakeroot so kmwizard fetches "
+                             "kvc.module_repo, or use entitlement.source node or certs", code="entitlement-yum-repo-dockerfile"))
     dockerfile = Path(module_dir) / build_file
     if not dockerfile.is_file():
         return _failed(error("kvc.build_file", f"{build_file!r} is not in the module repository ({module_dir})",

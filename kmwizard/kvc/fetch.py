@@ -136,8 +136,12 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
         return result
 
     _require_tool("make", "to run `make install` in the repositories", framework.key)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
+    except OSError as exc:
+        raise FetchError(framework.key, f"cannot use the cache directory {entry.parent}: {exc.strerror}",
+                         "make $XDG_CACHE_HOME (default ~/.cache) a writable directory") from None
     try:
         dirs = {}
         for name, source in (("framework", framework), ("module", module)):
@@ -151,6 +155,9 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
                              f"installed nothing from {framework.describe()} and {module.describe()}",
                              "check that both Makefiles install into $(DESTDIR) and $(CONFDIR)")
         _publish(work, entry, replace=refresh)
+        if not (entry / "fakeroot").is_dir():
+            raise FetchError(module.key, f"could not store the installed tree in the cache {entry}",
+                             "check that the cache directory is writable ($XDG_CACHE_HOME/kmwizard)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = _sources_in(entry, framework, module)
