@@ -276,3 +276,25 @@ def test_any_tree_validates_and_lands_identically(tmp_path_factory, tree, gzip_a
     assert validate(config, base) == (0, "")
     written = apply_files_stage(config)
     assert {p: (w.data, w.mode) for p, w in written.items() if w.kind == "file"} == expected
+
+
+def test_big_tree_encoded_on_threads_lands_byte_for_byte(tmp_path):
+    """Trees over 1 MiB are encoded on a thread pool; order, bytes and modes must not suffer."""
+    require_ignition()
+    rng = __import__("random").Random(7)
+    root = tmp_path / "fakeroot"
+    expected = {}
+    for i in range(24):
+        data = rng.randbytes(30_000) if i % 3 == 0 else b"".join(
+            b"%d %s\n" % (n, rng.choice([b"load", b"unload", b"build"])) for n in range(6000))
+        path = root / "usr/local/lib/kvc" / f"part{i:02d}.{'bin' if i % 3 == 0 else 'txt'}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chmod(path, 0o755 if i % 2 else 0o644)
+        expected[f"/usr/local/lib/kvc/{path.name}"] = (data, 0o755 if i % 2 else 0o644)
+    assert sum(len(d) for d, _ in expected.values()) > transpile._PARALLEL_MIN_BYTES
+    transpile.clear_cache()
+    files, findings = transpile_tree(root, gzip_allowed=True)
+    assert not findings and [f["path"] for f in files] == sorted(expected)
+    written = apply_files_stage(config_of(files, "3.4.0"))
+    assert {p: (w.data, w.mode) for p, w in written.items() if w.kind == "file"} == expected
