@@ -158,3 +158,10 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "no Module" in capsys.readouterr().err
     assert main(["kernel-match", "-k", RHEL9_X86, "--preset", "kmm-ci", str(empty)]) == 2
     assert main(["kernel-match", "-k", RHEL9_X86, "--set", "method=kvc"]) == 2
+
+
+@pytest.mark.parametrize("kernel,x,y,z", [(RHEL8_ARM, "4", "18", "0"), (RHEL9_RT, "5", "14", "0"),
+                                          ("6.8.0-31-generic", "6", "8", "0")])
+def test_kernel_component_variables(kernel, x, y, z):
+    mappings = [{"regexp": "^.+$", "containerImage": "q.io/o/m:${KERNEL_X}-${KERNEL_Y}-${KERNEL_Z}-${KERNEL_XYZ}"}]
+    assert match_kernel(module(mappings), kernel).image == f"q.io/o/m:{x}-{y}-{z}-{x}.{y}.{z}"

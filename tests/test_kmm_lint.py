@@ -410,3 +410,26 @@ def test_messages_name_the_culprit():
     finding = next(f for f in lint(module) if f.code == "kmm-regexp-re2")
     assert finding.where == "m.yaml:$.spec.moduleLoader.container.kernelMappings[0].regexp"
     assert "\\e" in finding.fix and finding.message.count(r"^.+\el9\.x86_64$") == 1
+
+
+def test_configmap_findings_point_at_the_key_used():
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"},
+          "data": {"Dockerfile": DOCS_DOCKERFILE.replace("RUN depmod -b /opt ${KERNEL_VERSION}\n", "")}}
+    wheres = {f.where for f in lint_document(cm, "cm.yaml")}
+    assert wheres == {"cm.yaml:$.data.Dockerfile"}
+
+
+def test_managed_cluster_module_and_preflight():
+    mcm = {"apiVersion": "hub.kmm.sigs.x-k8s.io/v1beta1", "kind": "ManagedClusterModule",
+           "metadata": {"name": "kmm-ci"}, "spec": {"selector": {"name": "c1"}, "moduleSpec": base_module()["spec"]}}
+    assert "kmm-mcm-spoke-namespace" in codes(lint_document(mcm, "mcm.yaml"), Severity.ERROR)
+    mcm["spec"]["spokeNamespace"] = "openshift-kmm"
+    assert lint_document(mcm, "mcm.yaml") == []
+    mcm["spec"]["moduleSpec"]["moduleLoader"]["container"]["kernelMappings"][0]["regexp"] = "(?!x)"
+    found = [f for f in lint_document(mcm, "mcm.yaml") if f.code == "kmm-regexp-re2"]
+    assert found and found[0].where.startswith("mcm.yaml:$.spec.moduleSpec.moduleLoader")
+    pre = {"apiVersion": "kmm.sigs.x-k8s.io/v1beta2", "kind": "PreflightValidationOCP",
+           "metadata": {"name": "p"}, "spec": {}}
+    assert "kmm-preflight-kernel" in codes(lint_document(pre, "p.yaml"), Severity.ERROR)
+    pre["spec"]["kernelVersion"] = "5.14.0-427.13.1.el9_4.x86_64"
+    assert lint_document(pre, "p.yaml") == []

@@ -337,3 +337,18 @@ def test_headless_imports():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_given_dockerfile_replaces_the_generated_one(tmp_path):
+    own = tmp_path / "Dockerfile"
+    own.write_text("FROM registry.redhat.io/ubi9/ubi-minimal\nARG KERNEL_FULL_VERSION\n"
+                   "COPY my.ko /opt/lib/modules/${KERNEL_FULL_VERSION}/\nRUN depmod -b /opt ${KERNEL_FULL_VERSION}\n")
+    rendering = render(kmm(**{"kmm.dockerfile": str(own)}))
+    cm = next(m for m in rendering.manifests if m["kind"] == "ConfigMap")
+    assert cm["data"]["dockerfile"] == own.read_text()
+    assert rendering.ok
+
+
+def test_dir_name_cannot_be_empty():
+    assert any(f.where == "kmm.dir_name" for f in kmm(**{"kmm.dir_name": ""}).check())
+    assert not any(f.where == "kmm.dir_name" for f in kmm(**{"kmm.dir_name": "/srv"}).check())

@@ -173,6 +173,10 @@ def _kmm_version_for_openshift(answers: "Answers") -> str:
         minor, "2.0" if minor < 12 else "2.7")
 
 
+def _default_build(answers: "Answers") -> str:
+    return "dockerfile" if answers.get("kmm.dockerfile") else "generate"
+
+
 def _default_entitlement_secret(answers: "Answers") -> str:
     return f"{answers.get('kmm.name')}-entitlement"
 
@@ -253,13 +257,14 @@ KMM_KEYS: tuple[KeySpec, ...] = (
             methods=KMM,
             help="imagePullPolicy of the module loader image. Empty: Kubernetes' default (Always for :latest, "
                  "IfNotPresent otherwise)."),
-    KeySpec("kmm.build", "choice", choices=("generate", "dockerfile", "none"), default="generate", methods=KMM,
+    KeySpec("kmm.build", "choice", choices=("generate", "dockerfile", "none"), default=_default_build, methods=KMM,
             help="How images that do not exist yet are built in the cluster. generate: kmwizard writes the "
                  "Dockerfile from kmm.source_repo (Driver Toolkit, multi-stage, depmod). dockerfile: your own "
                  "Dockerfile (kmm.dockerfile), checked by the linter. none: the images exist already (prebuilt); "
-                 "KMM only pulls them."),
+                 "KMM only pulls them. Default: dockerfile when kmm.dockerfile is given, else generate."),
     KeySpec("kmm.dockerfile", "str", default="", methods=KMM, example="./Dockerfile.kmm",
-            help="With kmm.build=dockerfile: the local Dockerfile to put into the ConfigMap (data key dockerfile)."),
+            help="Your own Dockerfile (a local file) to put into the ConfigMap (data key dockerfile) instead of "
+                 "the generated one; it gets the same checks. Setting it makes kmm.build default to dockerfile."),
     KeySpec("kmm.source_repo", "str", validate=plain_word, default=KMM_REPO, methods=KMM,
             help="With kmm.build=generate: the git repository (https URL) holding the module's sources; the "
                  "build clones it."),
