@@ -58,13 +58,15 @@ def test_upstream_conf_from_the_fixture_repositories_is_fixed_for_rhcos(tmp_path
         (Severity.INFO, "kvc.module_repo", "kvc-conf-changed")]
     build, context = (f.message for f in findings)
     assert "KMOD_CONTAINER_BUILD_FILE" in build and "'Dockerfile.fedora'" in build and "'Dockerfile.rhel'" in build
-    assert "KMOD_CONTAINER_BUILD_CONTEXT" in context and "git://github.com" in context and "https://github.com" in context
+    assert "KMOD_CONTAINER_BUILD_CONTEXT" in context
+    assert "git://github.com" in context and "https://github.com" in context
     assert (fakeroot / CONF.lstrip("/")).read_text() == MODULE_CONF  # the cached tree is not touched
     assert files[CONF].decode().startswith('KMOD_CONTAINER_BUILD_CONTEXT="https://')  # the quoting style is kept
 
 
 def test_a_conf_that_already_works_is_left_alone(tmp_path):
-    good = ('KMOD_CONTAINER_BUILD_CONTEXT="https://example.com/kvc-foo.git"\nKMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\n'
+    good = ('KMOD_CONTAINER_BUILD_CONTEXT="https://example.com/kvc-foo.git"\n'
+            'KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\n'
             'KMOD_SOFTWARE_VERSION=1.0\nKMOD_NAMES="foo"\n')
     assert instance.instance_fixes(tree_with_conf(tmp_path, good, "foo"), "foo") == ({}, [])
 

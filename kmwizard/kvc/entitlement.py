@@ -394,7 +394,8 @@ def _yum_repo_payload(url: Optional[str], module_name: str, module_dir: Optional
         return _failed(error("entitlement.source", "entitlement.source yum-repo adds the repository to the module's "
                              f"{build_file}, but no module repository sources were given to read it from (a tree "
                              "given as kvc.fakeroot has none)", "unset kvc.fakeroot so kmwizard fetches "
-                             "kvc.module_repo, or use entitlement.source node or certs", code="entitlement-yum-repo-dockerfile"))
+                             "kvc.module_repo, or use entitlement.source node or certs",
+                             code="entitlement-yum-repo-dockerfile"))
     dockerfile = Path(module_dir) / build_file
     if not dockerfile.is_file():
         return _failed(error("kvc.build_file", f"{build_file!r} is not in the module repository ({module_dir})",

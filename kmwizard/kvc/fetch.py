@@ -30,7 +30,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional
 
 from kmwizard.findings import KmwizardError
 
@@ -262,8 +262,8 @@ def _checkout(source: _Source, dest: Path, progress: Progress) -> Path:
         if done.returncode == 0:
             return dest
     _fail(source, f"git fetch {source.location} {source.ref}", shallow.output,
-          f"the ref {source.ref!r} is not a branch, tag or commit of {source.repo}; fix {source.key[:-5]}_ref")
-    raise AssertionError("unreachable")
+          f"the ref {source.ref!r} is not a branch, tag or commit of {_redact(source.repo)}; "
+          f"fix {source.key[:-len('_repo')]}_ref")
 
 
 def _make_install(source: _Source, directory: Path, fakeroot: Path, progress: Progress) -> None:
@@ -316,7 +316,7 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-def _fail(source: _Source, command: str, output: str, fix: str) -> None:
+def _fail(source: _Source, command: str, output: str, fix: str) -> NoReturn:
     lines = [line for line in output.strip().splitlines() if line.strip()][-TAIL_LINES:]
     tail = "\n".join("    " + line for line in lines) or "    (no output)"
     raise FetchError(source.key, _redact(f"{command} failed for {source.describe()}; the end of its output:\n{tail}"),
