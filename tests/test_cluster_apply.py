@@ -595,3 +595,43 @@ def test_no_test_reads_the_real_kubeconfig(apiserver, tmp_path, monkeypatch):
     monkeypatch.delenv("KUBECONFIG")
     with engine.connect(str(apiserver.kubeconfig_path)) as conn:
         assert conn.source == str(apiserver.kubeconfig_path)
+
+
+def test_cli_with_the_real_renderer_apply_diff_status_verify_delete(apiserver_factory, capsys):
+    """The kmm-ci preset as rendered by kmwizard itself, end to end through every command."""
+    from apiserver_double import DEFAULT_NAMESPACES
+    from kmwizard.cli import main
+
+    double = apiserver_factory(namespaces=DEFAULT_NAMESPACES + ("openshift-kmm",))
+    seed_nodes(double, ["worker-1"])
+    kc = ["--preset", "kmm-ci", "--kubeconfig", str(double.kubeconfig_path)]
+
+    def run(*argv):
+        code = main(list(argv) + kc)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = run("apply")
+    assert code == 0, err
+    assert "ConfigMap openshift-kmm/kmm-ci-dockerfile" in err and "Module openshift-kmm/kmm-ci" in err
+    module = double.get(KMM, "Module", "kmm-ci", "openshift-kmm")
+    assert module["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kmwizard"
+    assert run("apply")[2].count("unchanged") >= 2
+    assert run("diff")[0] == 0
+    code, out, err = run("diff", "--set", "kmm.image_pull_policy=Always")
+    assert code == 1 and "+      imagePullPolicy: Always" in out, out + err
+
+    code, out, err = run("status")
+    assert code == 0 and "Module openshift-kmm/kmm-ci" in out and "managed by kmwizard, in sync" in out
+
+    thread, box = run_in_thread(lambda: main(["verify", "--timeout", "10"] + kc))
+    finish_pods(double, {"worker-1": ("loaded kmm_ci_a\nloaded kmm_ci_b\n", "Succeeded", 0)})
+    thread.join(15)
+    assert box.get("value") == 0, box
+    out, err = capsys.readouterr()
+    assert "worker-1: loaded kmm_ci_a, kmm_ci_b" in out and "PRIVILEGED" in err
+    assert double.objects(kind="Pod") == []
+
+    code, out, err = run("delete")
+    assert code == 0 and double.get(KMM, "Module", "kmm-ci", "openshift-kmm") is None
+    assert double.get("v1", "Namespace", "openshift-kmm") is not None

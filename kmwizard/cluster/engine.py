@@ -808,10 +808,12 @@ def verify_targets(conn: Connection, manifests: list[dict], modules: list[str] |
     for m in manifests:
         if m.get("kind") == "Module":
             selector = dict((m.get("spec") or {}).get("selector") or {})
-            name = ((((m.get("spec") or {}).get("moduleLoader") or {}).get("container") or {}).get("modprobe")
-                    or {}).get("moduleName")
-            if name:
-                names.append(name)
+            modprobe = ((((m.get("spec") or {}).get("moduleLoader") or {}).get("container") or {}).get("modprobe")
+                        or {})
+            if not modules:
+                # the module and the ones it loads first (soft dependencies)
+                names.extend(n for n in [modprobe.get("moduleName"), *(modprobe.get("modulesLoadingOrder") or [])]
+                             if n)
         elif m.get("kind") == "MachineConfig" and not selector:
             pool = pool_of(m) or "worker"
             mcp = _get_or_none(conn, conn.resource("machineconfiguration.openshift.io/v1", "MachineConfigPool"), pool)
@@ -865,7 +867,7 @@ VERIFY_NAMESPACE_MANIFEST = {
 
 def verify(conn: Connection, manifests: list[dict], *, modules: list[str] | None = None,
            nodes: list[str] | None = None, image: str = VERIFY_IMAGE, timeout: float = 120.0,
-           poll: float = 2.0, progress: Optional[Callable[[str], None]] = None) -> list[NodeCheck]:
+           poll: float = 1.0, progress: Optional[Callable[[str], None]] = None) -> list[NodeCheck]:
     """Check on each node of the pool (or the Module's selector) that the kernel modules are loaded.
 
     Creates one short-lived privileged pod per node in namespace ``kmwizard-verify``, reads the

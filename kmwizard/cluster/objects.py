@@ -223,15 +223,6 @@ def module_references(module: dict) -> list[Reference]:
     return found
 
 
-def module_name_of(manifest: dict) -> str | None:
-    """The kernel module a manifest loads (KMM Module's modprobe.moduleName)."""
-    if manifest.get("kind") != "Module":
-        return None
-    modprobe = ((((manifest.get("spec") or {}).get("moduleLoader") or {}).get("container") or {})
-                .get("modprobe") or {})
-    return modprobe.get("moduleName")
-
-
 def pool_of(machineconfig: dict) -> str | None:
     """The MachineConfigPool a MachineConfig lands in: by convention the pool named after its role."""
     return ((machineconfig.get("metadata") or {}).get("labels") or {}).get("machineconfiguration.openshift.io/role")
