@@ -8,6 +8,8 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -264,13 +266,13 @@ def test_credentials_in_a_url_are_never_shown(repos, tmp_path, private_server):
     assert f"http://***@{private_server}/private.git" in caught.value.message
 
 
-def test_concurrent_callers_get_one_complete_tree(repos, tmp_path):
-    results, errors = [], []
+def test_concurrent_threads_build_once(repos, tmp_path):
+    results, errors, said = [], [], []
 
     def work():
         try:
             results.append(fetch.obtain_fakeroot(repos.url("framework"), "master", repos.url("module"), "v1",
-                                                 cache_dir=tmp_path))
+                                                 cache_dir=tmp_path, progress=said.append))
         except Exception as exc:  # reported below
             errors.append(exc)
 
@@ -281,6 +283,23 @@ def test_concurrent_callers_get_one_complete_tree(repos, tmp_path):
         thread.join()
     assert errors == [] and len(set(results)) == 1
     assert tree_of(results[0]) == repos.expected_tree
+    assert sum(line.startswith("make install") for line in said) == 2  # framework + module, once
+    assert not list((tmp_path / "kvc").glob(".build-*"))
+
+
+def test_concurrent_processes_get_one_complete_tree(repos, tmp_path):
+    code = ("import sys; from pathlib import Path; from kmwizard.kvc import fetch; "
+            "print(fetch.obtain_fakeroot(*sys.argv[1:5], cache_dir=Path(sys.argv[5])))")
+    args = [repos.url("framework"), "master", repos.url("module"), "next", str(tmp_path)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args], cwd=Path(__file__).resolve().parents[1],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
+    paths = {out.strip() for out, _ in outputs}
+    assert len(paths) == 1
+    tree = tree_of(Path(paths.pop()))
+    assert b"KMOD_SOFTWARE_VERSION=next1" in tree["/etc/kvc/simple-kmod.conf"][0]
+    assert set(tree) == set(repos.expected_tree)
     assert not list((tmp_path / "kvc").glob(".build-*"))
 
 

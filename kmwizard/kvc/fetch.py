@@ -74,6 +74,7 @@ class _Source:
 
 _memo: dict[str, KvcSources] = {}
 _memo_lock = threading.Lock()
+_building: dict[str, threading.Lock] = {}
 
 
 def default_cache_dir() -> Path:
@@ -127,14 +128,21 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
 
     with _memo_lock:
         known = None if refresh else _memo.get(str(entry))
+        building = _building.setdefault(str(entry), threading.Lock())
     if known and known.fakeroot.is_dir():
         return known
-    if not refresh and (entry / "fakeroot").is_dir():
-        result = _sources_in(entry, framework, module)
-        with _memo_lock:
-            _memo[str(entry)] = result
-        return result
+    with building:  # one build per entry in this process; other processes rely on the atomic rename
+        if not refresh and (entry / "fakeroot").is_dir():
+            result = _sources_in(entry, framework, module)
+        else:
+            _build(framework, module, entry, progress, refresh)
+            result = _sources_in(entry, framework, module)
+    with _memo_lock:
+        _memo[str(entry)] = result
+    return result
 
+
+def _build(framework: _Source, module: _Source, entry: Path, progress: Progress, refresh: bool) -> None:
     _require_tool("make", "to run `make install` in the repositories", framework.key)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
@@ -160,10 +168,6 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
                              "check that the cache directory is writable ($XDG_CACHE_HOME/kmwizard)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = _sources_in(entry, framework, module)
-    with _memo_lock:
-        _memo[str(entry)] = result
-    return result
 
 
 # --- sources -------------------------------------------------------------------------
