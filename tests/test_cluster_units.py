@@ -353,3 +353,49 @@ def test_kubeconfig_precedence(tmp_path):
         resolve_kubeconfig(str(tmp_path / "missing"), environ)
     with pytest.raises(UsageError):
         resolve_kubeconfig(None, {"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(home)})
+
+
+# --- what the cluster tells about versions ----------------------------------------------------------
+
+def test_openshift_version_from_clusterversion():
+    from kmwizard.cluster.engine import _cluster_version
+
+    cv = {"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion", "metadata": {"name": "version"},
+          "status": {"desired": {"version": "4.17.2"},
+                     "history": [{"state": "Partial", "version": "4.17.2"},
+                                 {"state": "Completed", "version": "4.16.9"}]}}
+    assert _cluster_version(cv) == "4.16.9"          # mid-upgrade: the nodes still run 4.16
+    cv["status"]["history"] = []
+    assert _cluster_version(cv) == "4.17.2" and _cluster_version(None) is None
+
+
+def test_cluster_versions_fill_only_unset_answers():
+    from kmwizard.answers import Answers
+    from kmwizard.cluster.engine import ClusterFacts, fill_answer_defaults
+
+    facts = ClusterFacts(openshift_version="4.16.9", kmm_version="2.4.1")
+    assert facts.answer_defaults() == {"openshift_version": "4.16", "kmm.kmm_version": "2.4"}
+    kmm = Answers().set("method", "kmm")
+    filled, notes = fill_answer_defaults(kmm, facts)
+    assert filled.get("openshift_version") == "4.16" and filled.get("kmm.kmm_version") == "2.4"
+    assert notes == ["openshift_version=4.16 (from the cluster)", "kmm.kmm_version=2.4 (from the cluster)"]
+    mine = kmm.set("openshift_version", "4.14")
+    assert fill_answer_defaults(mine, facts)[0].get("openshift_version") == "4.14"     # the user's answer wins
+    kvc, _ = fill_answer_defaults(Answers().set("method", "kvc"), facts)
+    assert not kvc.is_set("kmm.kmm_version")                                            # not a KVC key
+    odd, notes = fill_answer_defaults(kmm, ClusterFacts(kmm_version="7.0.0"))
+    assert not odd.is_set("kmm.kmm_version") and "does not know" in notes[0]
+
+
+def test_progress_lines_without_a_terminal():
+    import io
+
+    from kmwizard.cluster.commands import ProgressPrinter
+    from kmwizard.cluster.rollout import Progress
+
+    stream = io.StringIO()
+    show = ProgressPrinter(stream)
+    for p in (Progress("pool", 1, 3, detail="pool worker: 1/3"), Progress("pool", 1, 3, detail="pool worker: 1/3"),
+              Progress("pool", 3, 3, done=True, detail="pool worker: 3/3")):
+        show(p)
+    assert stream.getvalue() == "pool worker: 1/3\npool worker: 3/3 (done)\n"

@@ -107,15 +107,11 @@ def _answers_given(args) -> bool:
 
 
 def _fill_from_cluster(answers, facts):
-    """Versions the cluster reports become the answers' defaults (explicit answers win)."""
-    for key, value in facts.answer_defaults().items():
-        try:
-            if answers.is_set(key) or key not in answers.relevant_keys():
-                continue
-            answers = answers.set(key, value)
-            err(f"note: {key}={value} (from the cluster)")
-        except KmwizardError:
-            continue  # a key this build does not know, or a version outside its table
+    from kmwizard.cluster import engine
+
+    answers, notes = engine.fill_answer_defaults(answers, facts)
+    for note in notes:
+        err(f"note: {note}")
     return answers
 
 

@@ -218,6 +218,27 @@ class ClusterFacts:
         return out
 
 
+def fill_answer_defaults(answers, facts: ClusterFacts):
+    """(answers, notes): the versions the cluster reports fill the answers the user left unset.
+
+    A value the answer's own validator rejects (a version kmwizard does not know) is left out.
+    """
+    from kmwizard.keys import spec_for
+
+    notes = []
+    for key, value in facts.answer_defaults().items():
+        if key not in answers.relevant_keys() or answers.is_set(key):
+            continue
+        spec = spec_for(key)
+        if spec.validate is not None and spec.validate(value, answers):
+            notes.append(f"the cluster reports {key} {value}, which kmwizard does not know: kept the default "
+                         f"{answers.get(key)}")
+            continue
+        answers = answers.set(key, value)
+        notes.append(f"{key}={value} (from the cluster)")
+    return answers, notes
+
+
 def _get_or_none(conn: Connection, res, name: str, namespace: str | None = None, *, ref=None):
     """GET one object as a dict; None on 404."""
     try:
