@@ -352,3 +352,58 @@ def test_a_given_dockerfile_replaces_the_generated_one(tmp_path):
 def test_dir_name_cannot_be_empty():
     assert any(f.where == "kmm.dir_name" for f in kmm(**{"kmm.dir_name": ""}).check())
     assert not any(f.where == "kmm.dir_name" for f in kmm(**{"kmm.dir_name": "/srv"}).check())
+
+
+DOCKERFILE_INSTRUCTIONS = {"FROM", "ARG", "RUN", "COPY", "ADD", "WORKDIR", "ENV", "LABEL", "USER", "CMD",
+                           "ENTRYPOINT"}
+
+
+def logical_lines(dockerfile: str) -> list[str]:
+    """Docker's own reading: comments dropped, lines ending in a backslash joined with the next."""
+    out, pending = [], ""
+    for line in dockerfile.splitlines():
+        if line.lstrip().startswith("#") or (not pending and not line.strip()):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1]
+            continue
+        out.append(pending + line)
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continuation"
+    return out
+
+
+@pytest.mark.parametrize("source", ["node", "certs", "yum-repo"])
+def test_generated_run_commands_are_valid_shell(source, certs_dir):
+    """Each logical line is one instruction, and /bin/sh (as `RUN` uses) parses every shell-form RUN."""
+    answers = kmm(**{"entitlement.source": source, "entitlement.certs_dir": str(certs_dir),
+                     "entitlement.yum_repo": "https://repo.example.com/el9/"})
+    text = next(f for f in render(answers).files if f.path == "Dockerfile").content.decode()
+    for line in logical_lines(text):
+        keyword, _, rest = line.partition(" ")
+        assert keyword in DOCKERFILE_INSTRUCTIONS, line
+        assert not re.search(r"\s(RUN|FROM|COPY|WORKDIR) ", rest), f"two instructions joined: {line}"
+        if keyword == "RUN" and not rest.startswith("["):
+            check = subprocess.run(["/bin/sh", "-n", "-c", rest], capture_output=True, text=True)
+            assert check.returncode == 0, (rest, check.stderr)
+
+
+@pytest.mark.parametrize("kernel,package", [
+    ("5.14.0-427.13.1.el9_4.x86_64", "kernel-devel-5.14.0-427.13.1.el9_4.x86_64"),
+    ("5.14.0-427.13.1.el9_4.x86_64+rt", "kernel-rt-devel-5.14.0-427.13.1.el9_4.x86_64"),
+    ("5.14.0-284.11.1.rt14.296.el9_2.x86_64", "kernel-rt-devel-5.14.0-284.11.1.rt14.296.el9_2.x86_64"),
+    ("5.14.0-427.13.1.el9_4.aarch64+64k", "kernel-64k-devel-5.14.0-427.13.1.el9_4.aarch64"),
+    ("4.18.0-372.9.1.el8.x86_64", "kernel-devel-4.18.0-372.9.1.el8.x86_64"),
+])
+def test_entitled_build_installs_the_node_kernels_devel_package(kernel, package):
+    """Run the generated package selection in /bin/sh with the kernel KMM would pass."""
+    text = next(f for f in render(kmm(**{"entitlement.source": "yum-repo",
+                                         "entitlement.yum_repo": "https://repo.example.com/el9/"})).files
+                if f.path == "Dockerfile").content.decode()
+    run = next(line for line in logical_lines(text) if "dnf install" in line)
+    script = re.sub(r"^RUN ", "", run).replace("dnf install -y", "echo").split("&& dnf clean")[0]
+    script = script.replace("printf", ": printf").replace("> /etc/yum.repos.d/kmwizard-kernel.repo", "")
+    result = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                            env={"KERNEL_FULL_VERSION": kernel, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == package

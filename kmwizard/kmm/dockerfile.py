@@ -57,6 +57,10 @@ def generate_dockerfile(answers) -> str:
     source = answers.get("entitlement.source")
     extra_args = [str(a["name"]) for a in answers.get("kmm.build_args")]
 
+    # The Driver Toolkit has the node's kernel installed (so the usual build link exists); on UBI only
+    # kernel-devel is, whose tree lies under /usr/src/kernels.
+    kernel_src = ("/lib/modules/${KERNEL_FULL_VERSION}/build" if source == "node"
+                  else "/usr/src/kernels/${KERNEL_FULL_VERSION}")
     lines: list[str] = []
     if source == "node":
         lines += ["# The Driver Toolkit matching each node's RHCOS: KMM sets DTK_AUTO for the build.",
@@ -70,7 +74,7 @@ def generate_dockerfile(answers) -> str:
             f"# Entitlement certificates from the build secret {secret}, mounted for this build only.",
             "RUN rm -f /etc/rhsm-host && mkdir -p /etc/pki/entitlement \\",
             f"    && cp /run/secrets/{secret}/*.pem /etc/pki/entitlement/ \\",
-            *_install_devel_lines(),
+            *_install_devel_lines(more=True),
             "    && rm -rf /etc/pki/entitlement",
         ]
     elif source == "yum-repo":
@@ -85,8 +89,8 @@ def generate_dockerfile(answers) -> str:
         f"RUN {json.dumps(['git', 'clone', repo, SOURCE_DIR])}",
         f"RUN {json.dumps(['git', '-C', SOURCE_DIR, 'checkout', ref])}",
         f"WORKDIR {build_dir}",
-        "RUN make KERNEL_SRC_DIR=/lib/modules/${KERNEL_FULL_VERSION}/build "
-        "KERNELDIR=/lib/modules/${KERNEL_FULL_VERSION}/build KVER=${KERNEL_FULL_VERSION} " + " ".join(targets),
+        f"RUN make KERNEL_SRC_DIR={kernel_src} KERNELDIR={kernel_src} KVER=${{KERNEL_FULL_VERSION}} "
+        + " ".join(targets),
         "",
         "# A small final stage: KMM's worker copies the modules out with /bin/sh and cp; depmod needs kmod.",
         f"FROM registry.redhat.io/ubi{rhel}/ubi-minimal:latest",
@@ -103,11 +107,14 @@ def generate_dockerfile(answers) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _install_devel_lines() -> list[str]:
+def _install_devel_lines(more: bool = False) -> list[str]:
+    """The shell lines that install kernel-devel for the node's kernel; `more`: a line follows."""
     return [
-        "    && case \"${KERNEL_FULL_VERSION}\" in *rt*) devel=kernel-rt-devel ;; *) devel=kernel-devel ;; esac \\",
-        "    && dnf install -y \"${devel}-${KERNEL_FULL_VERSION}\" gcc make git elfutils-libelf-devel \\",
-        "    && dnf clean all \\",
+        # uname -r of a kernel variant ends in +rt or +64k (RHEL 9.3+); older realtime kernels carry .rtN.
+        "    && case \"${KERNEL_FULL_VERSION}\" in *+rt|*.rt[0-9]*) devel=kernel-rt-devel ;; "
+        "*+64k) devel=kernel-64k-devel ;; *) devel=kernel-devel ;; esac \\",
+        "    && dnf install -y \"${devel}-${KERNEL_FULL_VERSION%%+*}\" gcc make git elfutils-libelf-devel \\",
+        "    && dnf clean all" + (" \\" if more else ""),
     ]
 
 
