@@ -433,3 +433,11 @@ def test_managed_cluster_module_and_preflight():
     assert "kmm-preflight-kernel" in codes(lint_document(pre, "p.yaml"), Severity.ERROR)
     pre["spec"]["kernelVersion"] = "5.14.0-427.13.1.el9_4.x86_64"
     assert lint_document(pre, "p.yaml") == []
+
+
+def test_dockerfile_continuation_swallowing_an_instruction():
+    text = DOCS_DOCKERFILE.replace("RUN microdnf install kmod\n", "RUN microdnf install kmod \\\n")
+    found = [f for f in lint_dockerfile(text, "Dockerfile") if f.code == "kmm-dockerfile-continuation"]
+    assert found and found[0].where == "Dockerfile:line 11"
+    multi_line = DOCS_DOCKERFILE.replace("RUN microdnf install kmod\n", "RUN microdnf install \\\n    kmod\n")
+    assert lint_dockerfile(multi_line, "Dockerfile") == []

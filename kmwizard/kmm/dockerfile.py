@@ -233,6 +233,7 @@ def lint_dockerfile(text: str, where: str, *, dir_name: str = "/opt",
                             code="kmm-dockerfile-arg-scope"))
                         in_stage.add(ref.name)  # one finding per name and stage
 
+    findings += _swallowed_instructions(text, where)
     final = stages[-1]
     if _NO_SHELL_BASES.match(final.base):
         findings.append(error(f"{where}:line {final.line}", f"the final stage is FROM {final.base}, which has no "
@@ -261,6 +262,25 @@ def lint_dockerfile(text: str, where: str, *, dir_name: str = "/opt",
         findings.append(info(where, "the Driver Toolkit is the final stage: the module loader image will be "
                              "several GB", "build in a DTK stage and copy the .ko files into a small final stage",
                              code="kmm-dockerfile-single-stage"))
+    return findings
+
+
+_INSTRUCTION_START = re.compile(r"^(FROM|RUN|COPY|ADD|WORKDIR|ARG|ENV)\s")
+
+
+def _swallowed_instructions(text: str, where: str) -> list[Finding]:
+    """A trailing backslash joins the next line: an instruction there becomes shell words."""
+    findings, continued = [], False
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if stripped.startswith("#"):
+            continue
+        if continued and _INSTRUCTION_START.match(stripped):
+            findings.append(error(f"{where}:line {number}", f"the line before ends with a backslash, so "
+                                  f"{stripped.split()[0]} on this line is part of the previous command, not an "
+                                  "instruction", "remove the trailing backslash from the line before",
+                                  code="kmm-dockerfile-continuation"))
+        continued = stripped.endswith("\\")
     return findings
 
 
