@@ -293,6 +293,14 @@ def test_tls_verification_uses_the_kubeconfig_ca(apiserver_factory, tmp_path):
         assert not conn.tls_verify and "TLS verification off" in conn.describe()
 
 
+def test_rejected_credentials_are_explained_without_the_token(apiserver, tmp_path):
+    path = apiserver.write_kubeconfig(tmp_path / "stale", token="stale-token-123")
+    with pytest.raises(E.ClusterError) as info:
+        engine.connect(str(path))
+    assert "does not accept your credentials (401 Unauthorized)" in info.value.message
+    assert "oc login" in info.value.fix and "stale-token-123" not in str(info.value)
+
+
 def test_unknown_context_is_a_usage_error(apiserver):
     from kmwizard.findings import UsageError
 
@@ -354,6 +362,10 @@ def test_reboot_warning_counts_the_pool_nodes(apiserver):
         assert "drain and reboot every node of pool worker, one at a time: 5 node(s)" in warnings[0].message()
         engine.apply(conn, [MACHINECONFIG])
         assert engine.reboot_warnings(conn, engine.plan(conn, [MACHINECONFIG]).results) == []
+        removal = engine.reboot_warnings(conn, engine.delete(conn, [MACHINECONFIG], dry_run=True).results)
+        assert removal[0].message().startswith("Deleting MachineConfig 99-worker-demo makes the Machine Config "
+                                               "Operator drain and reboot every node of pool worker")
+        assert apiserver.get(MCO, "MachineConfig", "99-worker-demo") is not None
 
 
 # --- rollout watch ---------------------------------------------------------------------------------

@@ -967,6 +967,21 @@ def _pod_finished(pod: dict, check: NodeCheck) -> bool:
 
 def _cleanup_verify(conn, pod_res, ns_res, created, created_ns, say) -> None:
     """Delete the verify pods (and the namespace this run created); runs even on Ctrl-C."""
+    import signal
+    import threading
+
+    # A second Ctrl-C must not leave privileged pods behind: ignore it while cleaning up
+    # (only the main thread may touch signal handlers; a TUI worker thread is not interrupted anyway).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        _delete_verify_objects(conn, pod_res, ns_res, created, created_ns, say)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _delete_verify_objects(conn, pod_res, ns_res, created, created_ns, say) -> None:
     for name in created:
         try:
             conn.call(pod_res.delete, name=name, namespace=VERIFY_NAMESPACE, grace_period_seconds=0,

@@ -99,11 +99,6 @@ def normalized(obj: dict | None) -> dict | None:
     return out
 
 
-def _secret_file_paths(obj: dict) -> list[int]:
-    files = (((obj.get("spec") or {}).get("config") or {}).get("storage") or {}).get("files") or []
-    return [i for i, f in enumerate(files) if isinstance(f, dict) and _SECRET_FILE.search(str(f.get("path", "")))]
-
-
 def mask_pair(before: dict | None, after: dict | None) -> tuple[dict | None, dict | None]:
     """Mask secret values in both versions; a changed value shows as before/after marks.
 
@@ -130,8 +125,8 @@ def mask_pair(before: dict | None, after: dict | None) -> tuple[dict | None, dic
     def mc_files(obj):
         if not obj or obj.get("kind") != "MachineConfig":
             return {}
-        files = obj["spec"]["config"]["storage"]["files"] if _secret_file_paths(obj) else []
-        return {files[i].get("path"): files[i] for i in _secret_file_paths(obj)}
+        files = (((obj.get("spec") or {}).get("config") or {}).get("storage") or {}).get("files") or []
+        return {f.get("path"): f for f in files if isinstance(f, dict) and _SECRET_FILE.search(str(f.get("path", "")))}
 
     b_files, a_files = mc_files(before), mc_files(after)
     for path in set(b_files) | set(a_files):
