@@ -441,3 +441,48 @@ def test_dockerfile_continuation_swallowing_an_instruction():
     assert found and found[0].where == "Dockerfile:line 11"
     multi_line = DOCS_DOCKERFILE.replace("RUN microdnf install kmod\n", "RUN microdnf install \\\n    kmod\n")
     assert lint_dockerfile(multi_line, "Dockerfile") == []
+
+
+def test_known_fields_are_the_real_crds():
+    """The linter's field table against the real Module CRD: same fields, same required ones."""
+    require_crds()
+    import yaml
+
+    from crd_schema import CRD_DIR
+    from kmwizard.kmm.lint import MODULE_FIELDS
+
+    crd = yaml.safe_load((CRD_DIR / "kmm" / "kmm.sigs.x-k8s.io_modules.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    loader = spec["properties"]["moduleLoader"]
+    cont = loader["properties"]["container"]
+    schemas = {"spec": spec, "moduleLoader": loader, "container": cont,
+               "modprobe": cont["properties"]["modprobe"], "mapping": cont["properties"]["kernelMappings"]["items"],
+               "build": cont["properties"]["build"], "sign": cont["properties"]["sign"]}
+    for part, schema in schemas.items():
+        known, required = MODULE_FIELDS[part]
+        assert known == set(schema["properties"]), part
+        assert required == set(schema.get("required") or []), part
+
+
+def test_unknown_and_missing_fields():
+    module = base_module()
+    cont = container(module)
+    cont["kernelMapings"] = cont.pop("kernelMappings")
+    found = [f for f in lint(module) if f.code in ("kmm-field-unknown", "kmm-field-required")]
+    assert {f.where.rsplit(".", 1)[1] for f in found} == {"kernelMapings", "kernelMappings"}
+    assert "'kernelMappings'" in next(f.fix for f in found if f.code == "kmm-field-unknown")
+    module = base_module()
+    del container(module)["kernelMappings"][0]["containerImage"]
+    container(module)["containerImage"] = "quay.io/org/kmm-ci:${KERNEL_FULL_VERSION}"
+    assert "kmm-field-required" in codes(lint(module), Severity.ERROR)
+    module = base_module()
+    del module["spec"]["selector"]
+    assert "kmm-field-required" in codes(lint(module), Severity.ERROR)
+    require_crds()
+    assert validate_manifest(module)  # the CRD agrees
+
+
+def test_sign_needs_both_secrets():
+    module = _signed(["/opt/a.ko"])
+    del container(module)["sign"]["certSecret"]
+    assert "kmm-field-required" in codes(lint(module), Severity.ERROR)

@@ -7,6 +7,7 @@ result can never work.  ``where`` values look like ``module.yaml:$.spec.moduleLo
 """
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Iterable, Optional
 
@@ -39,6 +40,44 @@ _QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0
                              r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _HOSTPATH_PREFIXES = ("/dev", "/sys", "/var", "/opt", "/run")
 _KERNEL_VAR_IN_TAG = re.compile(r"\$\{?KERNEL_(FULL_VERSION|VERSION|XYZ|X|Y|Z)\b")
+
+
+# The Module fields kmwizard knows, and which the CRD requires (tests compare both with the real CRD).
+# Unknown fields are what strict validation rejects (and server-side apply answers with a bare 500).
+MODULE_FIELDS = {
+    "spec": ({"devicePlugin", "dra", "imageRebuildTriggerGeneration", "imageRepoSecret", "moduleLoader",
+              "selector", "tolerations"}, {"selector"}),
+    "moduleLoader": ({"container", "serviceAccountName"}, {"container"}),
+    "container": ({"build", "containerImage", "imagePullPolicy", "inTreeModuleToRemove", "inTreeModulesToRemove",
+                   "kernelMappings", "modprobe", "registryTLS", "sign", "version"}, {"kernelMappings", "modprobe"}),
+    "modprobe": ({"args", "dirName", "firmwarePath", "moduleName", "modulesLoadingOrder", "parameters", "rawArgs"},
+                 set()),
+    "mapping": ({"build", "containerImage", "inTreeModuleToRemove", "inTreeModulesToRemove", "literal", "regexp",
+                 "registryTLS", "sign"}, {"containerImage"}),
+    "build": ({"baseImageRegistryTLS", "buildArgs", "dockerfileConfigMap", "kanikoParams", "secrets", "selector"},
+              {"dockerfileConfigMap"}),
+    "sign": ({"certSecret", "filesToSign", "keySecret", "unsignedImage", "unsignedImageRegistryTLS"},
+             {"certSecret", "keySecret"}),
+}
+
+
+def _structure(obj, part: str, where: str) -> list[Finding]:
+    """Unknown and missing required fields of one object of the Module."""
+    if not isinstance(obj, dict):
+        return [error(where, f"must be a mapping, got {type(obj).__name__}", code="kmm-field-type")]
+    known, required = MODULE_FIELDS[part]
+    findings = []
+    for name in sorted(set(obj) - known):
+        close = difflib.get_close_matches(name, known, n=1)
+        findings.append(error(f"{where}.{name}", f"unknown field {name!r}: the Module CRD has no such field "
+                              "(strict validation rejects it; otherwise it is dropped silently)",
+                              f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(sorted(known))}",
+                              code="kmm-field-unknown"))
+    for name in sorted(required - set(obj)):
+        hint = ' (it may be "" to use the container-level image)' if name == "containerImage" else ""
+        findings.append(error(f"{where}.{name}", f"{name} is required by the Module CRD{hint}",
+                              f"add {name}", code="kmm-field-required"))
+    return findings
 
 
 def parse_kmm_version(text: Optional[str]) -> Optional[tuple[int, int]]:
@@ -185,7 +224,8 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
                                 "KMM 2.7 on, rejected by 2.0 - 2.6", "shorten the name by one character if the "
                                 "cluster runs KMM before 2.7", code="kmm-name-length"))
 
-    if not spec.get("selector"):
+    findings += _structure(spec, "spec", at(""))
+    if spec.get("selector") == {}:
         findings.append(warning(at(".selector"), "the selector is empty: the Module targets every node, control "
                                 "plane included (where the taint keeps it from running anyway)",
                                 "select the nodes, e.g. node-role.kubernetes.io/worker: \"\"",
@@ -206,7 +246,16 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
             findings.append(error(at(".moduleLoader"), "moduleLoader is required before KMM 2.4",
                                   "add spec.moduleLoader", code="kmm-version-field"))
         return findings
+    findings += _structure(loader, "moduleLoader", at(".moduleLoader"))
     container = (loader or {}).get("container") or {}
+    if not isinstance(loader, dict) or not isinstance(loader.get("container"), dict):
+        return findings  # reported just above
+    findings += _structure(container, "container", at(".moduleLoader.container"))
+    if isinstance(container.get("modprobe"), dict):
+        findings += _structure(container["modprobe"], "modprobe", at(".moduleLoader.container.modprobe"))
+    for section in ("build", "sign"):
+        if container.get(section) is not None:
+            findings += _structure(container[section], section, at(f".moduleLoader.container.{section}"))
     findings += _modprobe(container.get("modprobe") or {}, at)
     dir_name = str((container.get("modprobe") or {}).get("dirName") or "/opt")
     findings += _in_tree(container, ".moduleLoader.container", at, version)
@@ -233,6 +282,10 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
         if not isinstance(mapping, dict):
             findings.append(error(at(path), "a kernel mapping is a mapping", code="kmm-mapping-shape"))
             continue
+        findings += _structure(mapping, "mapping", at(path))
+        for section in ("build", "sign"):
+            if mapping.get(section) is not None:
+                findings += _structure(mapping[section], section, at(f"{path}.{section}"))
         findings += _in_tree(mapping, path, at, version)
         findings += _tls(mapping.get("registryTLS"), at(path + ".registryTLS"), "registryTLS")
         regexp, literal = mapping.get("regexp"), mapping.get("literal")
