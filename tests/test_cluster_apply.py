@@ -647,3 +647,35 @@ def test_cli_with_the_real_renderer_apply_diff_status_verify_delete(apiserver_fa
     code, out, err = run("delete")
     assert code == 0 and double.get(KMM, "Module", "kmm-ci", "openshift-kmm") is None
     assert double.get("v1", "Namespace", "openshift-kmm") is not None
+
+
+def test_cli_with_the_real_kvc_renderer_asks_before_rebooting(apiserver, capsys, tmp_path):
+    """A KVC MachineConfig rendered by kmwizard from a small fakeroot: dry run, the reboot guard, apply,
+    idempotent re-apply, delete."""
+    from kmwizard.cli import main
+
+    seed_pool(apiserver, machine_count=3, updated=3)
+    conf = tmp_path / "fakeroot" / "etc" / "kvc" / "simple-kmod.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('KMOD_CONTAINER_BUILD_CONTEXT="https://github.com/kmods-via-containers/kvc-simple-kmod.git"\n'
+                    'KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=dd1a7d4\n'
+                    'KMOD_NAMES="simple-kmod simple-procfs-kmod"\n')
+    args = ["--set", f"kvc.fakeroot={conf.parents[2]}", "--kubeconfig", str(apiserver.kubeconfig_path)]
+
+    def run(*argv):
+        code = main(list(argv) + args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = run("apply", "--dry-run=server")
+    assert code == 0 and "MachineConfig 99-worker-kvc-simple-kmod" in err and "would be created" in err
+    code, out, err = run("apply")
+    assert code == 2 and "one at a time: 3 node(s)" in err
+    assert apiserver.objects(kind="MachineConfig") == []
+    assert run("apply", "--yes")[0] == 0
+    mc = apiserver.get(MCO, "MachineConfig", "99-worker-kvc-simple-kmod")
+    assert mc["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "kmwizard",
+                                        "machineconfiguration.openshift.io/role": "worker"}
+    code, out, err = run("apply")
+    assert code == 0 and "unchanged" in err and "reboot" not in err
+    assert run("delete", "--yes")[0] == 0 and apiserver.objects(kind="MachineConfig") == []

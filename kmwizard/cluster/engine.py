@@ -363,9 +363,10 @@ def check_references(conn: Connection, manifests: list[dict], namespaces: dict[s
                 continue
             where = f"Module {ref.module}:{ref.where}"
             if namespaces is not None and namespaces.get(ref.namespace) is False:
-                found.append(error(where, f"{ref.kind} {ref.name} must exist in namespace {ref.namespace}, which "
-                                   "does not exist yet, and the manifests do not create it",
-                                   f"create the {ref.kind} after the namespace, before the Module",
+                found.append(error(where, f"the Module needs {ref.kind} {ref.name} in namespace {ref.namespace}; "
+                                   f"that namespace does not exist yet and the manifests do not create the "
+                                   f"{ref.kind}", f"create {ref.kind} {ref.name} in {ref.namespace} after the "
+                                   "namespace and before applying the Module",
                                    code="cluster-missing-reference"))
                 continue
             try:
