@@ -407,3 +407,14 @@ def test_entitled_build_installs_the_node_kernels_devel_package(kernel, package)
                             env={"KERNEL_FULL_VERSION": kernel, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[0] == package
+
+
+@pytest.mark.parametrize("mapping", [
+    {"regexp": 5},
+    {"regexp": "^.+$", "files_to_sign": "/opt/a.ko"},
+    {"regexp": "^.+$", "build_args": [{"name": "A"}]},
+    {"regexp": "^.+$", "build": "yes"},
+])
+def test_mapping_record_shapes(mapping):
+    problems = [f for f in kmm(**{"kmm.kernel_mappings": [mapping]}).check() if f.where == "kmm.kernel_mappings"]
+    assert problems and "mapping 0" in problems[0].message

@@ -144,6 +144,18 @@ def _mappings(value: Any, _answers: "Answers") -> Optional[str]:
         for flag in ("build", "sign"):
             if flag in item and not isinstance(item[flag], bool):
                 return f"mapping {i}: {flag} is true or false (whether this mapping builds/signs), got {item[flag]!r}"
+        for text in ("regexp", "literal", "container_image"):
+            if item.get(text) is not None and not isinstance(item[text], str):
+                return f"mapping {i}: {text} is a string (quote it in YAML), got {item[text]!r}"
+        for listed in ("files_to_sign", "in_tree_modules_to_remove"):
+            if listed in item and not (isinstance(item[listed], (list, tuple))
+                                       and all(isinstance(v, str) for v in item[listed])):
+                return f"mapping {i}: {listed} is a list of strings, got {item[listed]!r}"
+        if "build_args" in item:
+            problem = _build_args(item["build_args"], _answers) if isinstance(item["build_args"], (list, tuple)) \
+                else "a list of {name, value}"
+            if problem:
+                return f"mapping {i}: build_args: {problem}"
     return None
 
 
