@@ -230,6 +230,7 @@ class ResourceType:
     subresources: list = field(default_factory=list)  # e.g. ["status"], ["log", "status"]
     verbs: list = field(default_factory=lambda: list(CORE_VERBS))
     has_cel: bool = False
+    virtual: bool = False        # a create-only review, never stored
 
     @property
     def api_version(self) -> str:
@@ -244,7 +245,9 @@ class ResourceType:
         return f"{self.kind}.{self.group}" if self.group else self.kind
 
     def storage_hash(self) -> str:
-        digest = hashlib.sha256(f"{self.group}/{self.version}/{self.kind}".encode()).digest()
+        # Hash of the storage group/version/kind, which is not always the served one.
+        group, version = STORAGE_VERSIONS.get((self.group, self.plural), (self.group, self.version))
+        digest = hashlib.sha256(f"{group}/{version}/{self.kind}".encode()).digest()
         return base64.b64encode(digest[:8]).decode()
 
     def discovery_entries(self) -> list:
@@ -254,31 +257,77 @@ class ResourceType:
             main["shortNames"] = list(self.short_names)
         if self.categories:
             main["categories"] = list(self.categories)
-        main["storageVersionHash"] = self.storage_hash()
+        if not self.virtual:
+            main["storageVersionHash"] = self.storage_hash()
         entries = [main]
         for sub in self.subresources:
-            verbs = ["get"] if sub == "log" else SUB_VERBS
+            verbs = {"log": ["get"], "finalize": ["update"]}.get(sub, SUB_VERBS)
             entries.append({"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced,
                             "kind": self.kind, "verbs": verbs})
         return entries
 
 
 def core_types() -> list:
-    rt = ResourceType
-    return [
+    rt, open_ = ResourceType, CORE_SCHEMAS["open"]
+    out = [
         rt("", "v1", "configmaps", "configmap", "ConfigMap", True, CORE_SCHEMAS["ConfigMap"], short_names=["cm"]),
-        rt("", "v1", "events", "event", "Event", True, CORE_SCHEMAS["open"], short_names=["ev"]),
+        rt("", "v1", "events", "event", "Event", True, open_, short_names=["ev"]),
         rt("", "v1", "namespaces", "namespace", "Namespace", False, CORE_SCHEMAS["Namespace"], short_names=["ns"],
-           subresources=["status"], verbs=["create", "delete", "get", "list", "patch", "update", "watch"]),
-        rt("", "v1", "nodes", "node", "Node", False, CORE_SCHEMAS["open"], short_names=["no"], subresources=["status"]),
-        rt("", "v1", "pods", "pod", "Pod", True, CORE_SCHEMAS["open"], short_names=["po"], categories=["all"],
+           subresources=["finalize", "status"], verbs=["create", "delete", "get", "list", "patch", "update", "watch"]),
+        rt("", "v1", "nodes", "node", "Node", False, open_, short_names=["no"], subresources=["status"]),
+        rt("", "v1", "pods", "pod", "Pod", True, open_, short_names=["po"], categories=["all"],
            subresources=["log", "status"]),
         rt("", "v1", "secrets", "secret", "Secret", True, CORE_SCHEMAS["Secret"]),
         rt("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, CORE_SCHEMAS["ServiceAccount"],
            short_names=["sa"]),
-        rt("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, CORE_SCHEMAS["open"], short_names=["ds"],
-           categories=["all"], subresources=["status"]),
     ]
+    # One or more real resources of every built-in group, stored without a schema.  The client caches a
+    # group only when its list is not empty, so empty lists would change its traffic.
+    for group, plural, kind, namespaced, short, categories, subs in BUILTIN_RESOURCES:
+        out.append(rt(group, "v1", plural, kind.lower(), kind, namespaced, open_, short_names=short,
+                      categories=categories, subresources=subs))
+    for group, plural, kind, namespaced in REVIEW_RESOURCES:
+        out.append(rt(group, "v1", plural, kind.lower(), kind, namespaced, open_, verbs=["create"], virtual=True))
+    return out
+
+
+# (group, plural, kind, namespaced, shortNames, categories, subresources) as the recorded server lists them.
+BUILTIN_RESOURCES = [
+    ("apiregistration.k8s.io", "apiservices", "APIService", False, [], ["api-extensions"], ["status"]),
+    ("apps", "daemonsets", "DaemonSet", True, ["ds"], ["all"], ["status"]),
+    ("apps", "deployments", "Deployment", True, ["deploy"], ["all"], ["status"]),
+    ("events.k8s.io", "events", "Event", True, ["ev"], [], []),
+    ("autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ["hpa"], ["all"], ["status"]),
+    ("batch", "jobs", "Job", True, [], ["all"], ["status"]),
+    ("certificates.k8s.io", "certificatesigningrequests", "CertificateSigningRequest", False, ["csr"], [],
+     ["status"]),
+    ("networking.k8s.io", "networkpolicies", "NetworkPolicy", True, ["netpol"], [], []),
+    ("policy", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"], [], ["status"]),
+    ("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", False, [], [], []),
+    ("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False, [], [], []),
+    ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding", True, [], [], []),
+    ("rbac.authorization.k8s.io", "roles", "Role", True, [], [], []),
+    ("storage.k8s.io", "storageclasses", "StorageClass", False, ["sc"], [], []),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", False,
+     [], ["api-extensions"], []),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", False, ["crd", "crds"],
+     ["api-extensions"], ["status"]),
+    ("scheduling.k8s.io", "priorityclasses", "PriorityClass", False, ["pc"], [], []),
+    ("coordination.k8s.io", "leases", "Lease", True, [], [], []),
+    ("node.k8s.io", "runtimeclasses", "RuntimeClass", False, [], [], []),
+    ("discovery.k8s.io", "endpointslices", "EndpointSlice", True, [], [], []),
+    ("resource.k8s.io", "deviceclasses", "DeviceClass", False, [], [], []),
+    ("flowcontrol.apiserver.k8s.io", "flowschemas", "FlowSchema", False, [], [], ["status"]),
+]
+STORAGE_VERSIONS = {("events.k8s.io", "events"): ("", "v1"), ("autoscaling", "horizontalpodautoscalers"):
+                    ("autoscaling", "v2"), ("apiextensions.k8s.io", "customresourcedefinitions"):
+                    ("apiextensions.k8s.io", "v1beta1")}
+# Create-only reviews the double answers from the token map.
+REVIEW_RESOURCES = [
+    ("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview", False),
+    ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False),
+    ("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False),
+]
 
 
 def _has_cel(node) -> bool:
@@ -290,6 +339,7 @@ def _has_cel(node) -> bool:
 
 
 _CRD_CACHE: dict = {}
+_CRD_DOCS: dict = {}
 
 
 def crd_types() -> dict:
@@ -299,6 +349,7 @@ def crd_types() -> dict:
         for path in sorted(CRD_DIR.glob("*/*.yaml")):
             crd = yaml.safe_load(path.read_text())
             spec, names = crd["spec"], crd["spec"]["names"]
+            _CRD_DOCS[names["plural"]] = crd
             for version in spec["versions"]:
                 if not version.get("served", True):
                     continue
@@ -1037,6 +1088,13 @@ class ApiServerDouble:
                 self._types[(rt.group, rt.plural)] = rt
             for key in [k for k, s in self._store.items() if (s.rt.group, s.rt.plural) not in self._types]:
                 del self._store[key]
+            # The CRD objects themselves, readable under apiextensions.k8s.io as on a real cluster.
+            for plural, doc in _CRD_DOCS.items():
+                name = doc["metadata"]["name"]
+                if plural not in plurals:
+                    self.remove("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+                elif self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name) is None:
+                    self.put(_established(doc), manager="kube-apiserver")
 
     def add_token(self, token: str, user: str, groups=("system:authenticated",), rules=()) -> None:
         self.tokens[token] = Identity(user, tuple(groups), rules if rules == "admin" else tuple(rules))
@@ -1323,14 +1381,10 @@ class ApiServerDouble:
             group, version = parts[1], parts[2]
             if not any(g == group and version in vs for g, vs, _ in self._groups()):
                 return None
-            resources = [e for rt in self._types.values() if rt.group == group and rt.version == version
-                         for e in rt.discovery_entries()]
-            if group == "authorization.k8s.io" and version == "v1":
-                resources = [
-                    {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
-                     "namespaced": False, "kind": "SelfSubjectAccessReview", "verbs": ["create"]},
-                    {"name": "selfsubjectrulesreviews", "singularName": "selfsubjectrulesreview",
-                     "namespaced": False, "kind": "SelfSubjectRulesReview", "verbs": ["create"]}]
+            types = [rt for rt in self._types.values() if rt.group == group and rt.version == version]
+            if not any(rt.crd for rt in types):
+                types.sort(key=lambda rt: rt.plural)
+            resources = [e for rt in types for e in rt.discovery_entries()]
             return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
                     "resources": resources}
         if len(parts) == 2 and parts[0] == "apis":
@@ -1340,6 +1394,18 @@ class ApiServerDouble:
                             "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in versions],
                             "preferredVersion": {"groupVersion": f"{g}/{pref}", "version": pref}}
         return None
+
+
+def _established(crd: dict) -> dict:
+    obj = copy.deepcopy(crd)
+    now = _now()
+    storage = [v["name"] for v in obj["spec"]["versions"] if v.get("storage")]
+    obj["status"] = {"acceptedNames": obj["spec"]["names"], "storedVersions": storage, "conditions": [
+        {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts",
+         "message": "no conflicts found"},
+        {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted",
+         "message": "the initial names have been accepted"}]}
+    return obj
 
 
 def _namespace_defaults(obj: dict) -> None:
@@ -1519,9 +1585,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
             return self._send(404, "404 page not found\n", "text/plain; charset=utf-8")
-        if group == "authorization.k8s.io" and version == "v1" and method == "POST" and \
-                rest in (["selfsubjectaccessreviews"], ["selfsubjectrulesreviews"]):
-            return self._review(rest[0], raw, ctype, identity)
         namespace, name, sub = "", None, None
         if rest[:1] == ["namespaces"] and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
             namespace, rest = rest[1], rest[2:]
@@ -1548,6 +1611,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             prefix = f'{rt.qualified} "{name}"' if name else rt.qualified
             raise ApiError(403, "Forbidden", f"{prefix} is forbidden: {reason}",
                            _details(name=name, group=group, kind=plural))
+        if rt.virtual:
+            if verb != "create":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                               "resource", {})
+            return self._review(rt, raw, ctype, identity)
         if verb == "watch":
             return self._watch(rt, namespace, name, query)
         if verb == "list":
@@ -1747,7 +1815,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": the '
                                "object has been modified; please apply your changes to the latest version and try "
                                "again", _details(name=name, group=rt.group, kind=rt.plural))
-            new = self._split_status(rt, old.obj, obj, sub)
+            if sub == "finalize":  # only spec.finalizers changes
+                new = copy.deepcopy(old.obj)
+                new["spec"]["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
+            else:
+                new = self._split_status(rt, old.obj, obj, sub)
             return self._write(rt, key, old, new, query, warnings, query.get("fieldManager") or self._agent(),
                                sub or "")
 
@@ -1958,11 +2030,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self._send(200, {"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
                                 "metadata": {"resourceVersion": rv}, "items": items})
 
-    def _review(self, plural, raw, ctype, identity):
-        """SelfSubjectAccessReview / SelfSubjectRulesReview answered from the token's rules."""
+    def _review(self, rt, raw, ctype, identity):
+        """SelfSubjectReview, SelfSubjectAccessReview, SelfSubjectRulesReview answered from the token map."""
         review = self._body(raw, ctype) or {}
         spec = review.get("spec") or {}
-        kind = "SelfSubjectAccessReview" if plural == "selfsubjectaccessreviews" else "SelfSubjectRulesReview"
+        kind = rt.kind
+        if kind == "SelfSubjectReview":
+            return self._send(201, {"kind": kind, "apiVersion": rt.api_version, "metadata": {"creationTimestamp": None},
+                                    "status": {"userInfo": {"username": identity.user,
+                                                            "groups": list(identity.groups)}}})
         if kind == "SelfSubjectAccessReview":
             attrs = spec.get("resourceAttributes")
             if attrs:
@@ -1984,7 +2060,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status = {"resourceRules": rules, "nonResourceRules": [
                 {"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/version"]}],
                 "incomplete": False}
-        self._send(201, {"kind": kind, "apiVersion": "authorization.k8s.io/v1",
+        self._send(201, {"kind": kind, "apiVersion": rt.api_version,
                          "metadata": {"creationTimestamp": None}, "spec": spec, "status": status})
 
 

@@ -1,0 +1,386 @@
+"""The API server test double against the real kube-apiserver v1.36.2 recordings.
+
+Judge: ``../shared/reference/apiserver-transcripts/`` (every exchange the ``kubernetes`` client had with a real
+server, and what the client returned or raised).  Two replays:
+
+1. ``test_raw_exchanges_replay``: every recorded HTTP request is sent as recorded (method, path, query,
+   headers, body, identity) to one double, in the order the real server received them, and the double's
+   answer must equal the recorded one after this normalisation, and nothing else:
+
+   N1. ``metadata.uid`` and ``details.uid``: not compared as values; a recorded uid must always map to the
+       same double uid and two recorded uids never to one (a bijection), so "same object" is still checked.
+   N2. ``metadata.resourceVersion`` (objects and lists): the same bijection, which must also keep the order.
+   N3. ``creationTimestamp``, ``deletionTimestamp``, ``managedFields[].time``: must be RFC 3339 UTC seconds;
+       where the recording keeps a time unchanged (same object, same manager), the double must too.
+   N4. ``/version``: ``gitCommit`` is not compared (the double does not claim a build).
+   N5. Discovery of the built-in groups and of core ``/api/v1``: the double lists only the resources it
+       serves; each one it lists must equal the recorded entry, and the served set must contain the kinds
+       kmwizard uses.  ``/apis`` and the CRD groups are compared whole.
+   N6. Response headers: only ``Content-Type`` and ``Warning`` are compared.
+
+   Key order is compared too (custom resources come back sorted, core objects in Go struct order).
+2. ``test_client_replay``: the recorded DynamicClient calls, per scenario with a fresh client, must return or
+   raise what ``client-outcomes.json`` says and put the same requests on the wire.
+"""
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import re
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from apiserver_double import (  # noqa: E402
+    ADMIN_TOKEN, NORBAC_TOKEN, ApiServerDouble, apiserver, apiserver_factory)  # noqa: F401
+
+TRANSCRIPTS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "apiserver-transcripts"
+TOKENS = {"bearer:admin (system:masters)": ADMIN_TOKEN, "bearer:no-rbac serviceaccount": NORBAC_TOKEN}
+# N5: the core resources the double must serve (kmwizard's kinds).
+REQUIRED_CORE = {"configmaps", "events", "namespaces", "namespaces/status", "nodes", "nodes/status", "pods",
+                 "pods/log", "pods/status", "secrets", "serviceaccounts"}
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def exchanges() -> list:
+    if not TRANSCRIPTS.is_dir():
+        pytest.skip(f"the API server transcripts are not here ({TRANSCRIPTS} is absent)")
+    out = []
+    for path in sorted(TRANSCRIPTS.glob("*.jsonl")):
+        out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sorted(out, key=lambda e: e["seq"])
+
+
+class Volatile:
+    """N1-N3: consistent mapping of per-run values between the recording and the double."""
+
+    def __init__(self):
+        self.maps = {"uid": ({}, {}), "rv": ({}, {})}
+        self.times = {}  # (recorded object uid, which) -> (recorded value, double value)
+
+    def same(self, kind: str, rec: str, got: str, where: str) -> None:
+        fwd, back = self.maps[kind]
+        assert fwd.setdefault(rec, got) == got, f"{where}: recorded {kind} {rec} was {fwd[rec]} before, now {got}"
+        assert back.setdefault(got, rec) == rec, f"{where}: double {kind} {got} stands for {back[got]} and {rec}"
+        if kind == "rv":
+            for r2, g2 in fwd.items():
+                assert (int(rec) < int(r2)) == (int(got) < int(g2)) or rec == r2, \
+                    f"{where}: resourceVersion order differs ({rec}->{got} vs {r2}->{g2})"
+
+    def time(self, key, rec: str, got: str, where: str) -> None:
+        assert TIME_RE.match(got or ""), f"{where}: {got!r} is not an RFC 3339 UTC time"
+        if key in self.times:
+            rec0, got0 = self.times[key]
+            if rec0 == rec:
+                assert got0 == got, f"{where}: the recording kept {rec}, the double changed {got0} to {got}"
+        self.times[key] = (rec, got)
+
+
+def compare(rec, got, where: str, vol: Volatile, uid=None) -> None:
+    """Assert got == rec under the normalisation N1-N3, including dict key order."""
+    if isinstance(rec, dict):
+        assert isinstance(got, dict), f"{where}: expected an object, got {got!r}"
+        assert list(got) == list(rec), f"{where}: keys {list(got)} != recorded {list(rec)}"
+        meta_uid = (rec.get("metadata") or {}).get("uid") if isinstance(rec.get("metadata"), dict) else None
+        uid = meta_uid or uid
+        for key in rec:
+            sub = f"{where}.{key}"
+            if key == "uid" and (where.endswith(".metadata") or where.endswith(".details")):
+                vol.same("uid", rec[key], got[key], sub)
+            elif key == "resourceVersion" and where.endswith(".metadata"):
+                vol.same("rv", rec[key], got[key], sub)
+            elif key in ("creationTimestamp", "deletionTimestamp") and where.endswith(".metadata"):
+                vol.time((uid, key), rec[key], got[key], sub)
+            elif key == "time" and "managedFields" in where:
+                vol.time((uid, rec.get("manager"), rec.get("operation"), rec.get("subresource")), rec[key],
+                         got[key], sub)
+            else:
+                compare(rec[key], got[key], sub, vol, uid)
+    elif isinstance(rec, list):
+        assert isinstance(got, list) and len(got) == len(rec), \
+            f"{where}: expected {len(rec)} items, got {got if not isinstance(got, list) else len(got)}"
+        for i, (r, g) in enumerate(zip(rec, got)):
+            compare(r, g, f"{where}[{i}]", vol, uid)
+    else:
+        assert got == rec, f"{where}: {got!r} != recorded {rec!r}"
+
+
+def compare_discovery(exchange, got, where) -> None:
+    """N4, N5."""
+    rec = exchange["response"]["body"]
+    path = exchange["request"]["path"]
+    if path == "/version":
+        assert {k: v for k, v in got.items() if k != "gitCommit"} == \
+            {k: v for k, v in rec.items() if k != "gitCommit"}, where
+        return
+    if path == "/apis" or rec.get("groupVersion", "").split("/")[0] in (
+            "machineconfiguration.openshift.io", "kmm.sigs.x-k8s.io"):
+        compare(rec, got, where, Volatile())
+        return
+    assert list(got) == list(rec), f"{where}: keys {list(got)} != {list(rec)}"
+    assert {k: v for k, v in got.items() if k != "resources"} == {k: v for k, v in rec.items() if k != "resources"}
+    recorded = {r["name"]: r for r in rec["resources"]}
+    for entry in got["resources"]:
+        assert entry["name"] in recorded, f"{where}: the double lists {entry['name']}, the server does not"
+        compare(recorded[entry["name"]], entry, f"{where}.{entry['name']}", Volatile())
+    if path == "/api/v1":
+        missing = REQUIRED_CORE - {r["name"] for r in got["resources"]}
+        assert not missing, f"{where}: the double does not serve {sorted(missing)}"
+    order = [r["name"] for r in rec["resources"] if r["name"] in {e["name"] for e in got["resources"]}]
+    assert [e["name"] for e in got["resources"]] == order, f"{where}: resource order differs"
+
+
+def send(double: ApiServerDouble, exchange) -> tuple:
+    req = exchange["request"]
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=10)
+    query = "&".join(f"{k}={v}" for k, v in req["query"].items())
+    headers = {"Content-Type": req["headers"]["content-type"], "Accept": req["headers"]["accept"],
+               "User-Agent": req["headers"]["user-agent"], "Authorization": f"Bearer {TOKENS[req['auth']]}"}
+    body = None if req["body"] is None else json.dumps(req["body"]).encode()
+    conn.request(req["method"], req["path"] + (f"?{query}" if query else ""), body=body, headers=headers)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    if exchange["response"].get("watch_stream"):
+        payload = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+    else:
+        payload = json.loads(raw) if raw else None
+    return resp.status, resp.headers, payload
+
+
+def test_raw_exchanges_replay(apiserver):
+    """Every recorded exchange, answered by the double as the real server answered it (N1-N6)."""
+    recorded = exchanges()
+    assert len(recorded) == 333 and [e["seq"] for e in recorded] == list(range(1, 334))
+    results, watches = {}, []
+    for exchange in sorted(recorded, key=lambda e: e["started"]):  # the order the server received them
+        if exchange["response"].get("watch_stream"):
+            seen = len(apiserver.requests)
+            thread = threading.Thread(target=lambda e=exchange: results.__setitem__(e["seq"], send(apiserver, e)))
+            thread.start()
+            watches.append(thread)
+            deadline = time.monotonic() + 5
+            while len(apiserver.requests) == seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)  # the watch has taken its snapshot before the next write
+        else:
+            results[exchange["seq"]] = send(apiserver, exchange)
+    for thread in watches:
+        thread.join(10)
+    vol = Volatile()
+    for exchange in recorded:  # the order the recording logged the answers
+        where = f"seq {exchange['seq']} {exchange['scenario']}: {exchange['step']}"
+        status, headers, body = results[exchange["seq"]]
+        want = exchange["response"]
+        assert status == want["status"], f"{where}: status {status} != {want['status']}: {body}"
+        assert headers.get("Content-Type") == want["headers"]["content-type"], where
+        assert headers.get_all("Warning") == want["headers"].get("warning"), where
+        if exchange["request"]["method"] == "GET" and want["status"] == 200 and (
+                exchange["request"]["path"] in ("/version", "/apis", "/api/v1")
+                or isinstance(want["body"], dict) and want["body"].get("kind") == "APIResourceList"):
+            compare_discovery(exchange, body, where)
+        else:
+            compare(want["body"], body, where, vol)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Client-level replay
+
+
+def outcomes() -> dict:
+    path = TRANSCRIPTS / "client-outcomes.json"
+    if not path.is_file():
+        pytest.skip(f"the recorded client outcomes are not here ({path} is absent)")
+    return json.loads(path.read_text())
+
+
+def summary(result) -> dict:
+    """What the recorder wrote down about a DynamicClient result (same keys, same rules)."""
+    from kubernetes.dynamic.resource import Resource, ResourceInstance
+
+    if isinstance(result, Resource):
+        return {"returned": "Resource", "kind": result.kind, "group_version": result.group_version,
+                "name": result.name, "namespaced": result.namespaced, "verbs": result.verbs,
+                "short_names": result.short_names, "subresources": sorted(result.subresources),
+                "preferred": result.preferred}
+    if isinstance(result, list):  # watch events
+        return {"returned": "list", "len": len(result), "items": [
+            {"type": e["type"], "object.metadata.resourceVersion": e["object"].metadata.resourceVersion,
+             "object.status.updatedMachineCount": e["object"].status.updatedMachineCount,
+             "event_keys": sorted(e)} for e in result]}
+    assert isinstance(result, ResourceInstance), f"unexpected result type {type(result)}"
+    obj = result.to_dict()
+    out = {"returned": "ResourceInstance", "apiVersion": obj["apiVersion"], "kind": obj["kind"]}
+    if obj["kind"] == "Status":
+        return {**out, "status": obj["status"], "details": obj["details"]}
+    meta = obj["metadata"]
+    if "items" in obj:
+        return {**out, "resourceVersion": meta["resourceVersion"], "items": len(obj["items"])}
+    for key in ("name", "namespace", "resourceVersion", "generation", "uid"):
+        if key in meta:
+            out[key] = meta[key]
+    out["managers"] = [[m["manager"], m["operation"], m.get("subresource")] for m in meta.get("managedFields", [])]
+    return out
+
+
+def raised(err) -> dict:
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    out = {"raised": f"{type(err).__module__}.{type(err).__name__}"}
+    if isinstance(err, DynamicApiError):
+        out.update(status=err.status, reason=err.reason, summary=err.summary())
+    else:
+        out["str"] = str(err)
+    out["mro"] = [c.__name__ for c in type(err).__mro__ if c.__module__.startswith("kubernetes")]
+    return out
+
+
+class Traffic:
+    """The double's request log, as (method, path, query) tuples, from a mark on."""
+
+    def __init__(self, double):
+        self.double, self.mark = double, 0
+
+    def take(self) -> list:
+        out = [(r.method, r.path, r.query) for r in self.double.requests[self.mark:]]
+        self.mark = len(self.double.requests)
+        return out
+
+
+def new_client(double, token):
+    from kubernetes import config
+    from kubernetes.dynamic import DynamicClient
+
+    kubeconfig = double.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig", token=token)
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    return DynamicClient(api, cache_file=str(Path(tempfile.mkdtemp()) / "discovery.json"))
+
+
+def step_call(scenario, step, exchange_by_step, resources, clients):
+    """The DynamicClient call the recording made for ``step`` (bodies come from the recorded requests)."""
+    dc = clients["main"]
+    m = re.match(r"resources\.get\(api_version='([^']*)', kind='([^']*)'\)", step)
+    if m:
+        return dc.resources.get(api_version=m.group(1), kind=m.group(2))
+    if step.startswith("resources.get(Module)"):
+        return dc.resources.get(api_version="kmm.sigs.x-k8s.io/v1beta1", kind="Module")
+    if step.startswith("resources.get(ConfigMap)"):
+        return dc.resources.get(api_version="v1", kind="ConfigMap")
+    req = exchange_by_step[step]["request"]
+    path, query, body = req["path"], req["query"], req["body"]
+    if step.startswith("watch("):
+        mcp = resources["MachineConfigPool"]
+        events = []
+        patcher = threading.Thread(target=clients["concurrent"])
+        for event in dc.watch(mcp, timeout=int(query["timeoutSeconds"])):
+            events.append(event)
+            if len(events) == 1:
+                patcher.start()
+        patcher.join()
+        return events
+    kind = (body or {}).get("kind") or {"modules": "Module", "configmaps": "ConfigMap", "namespaces": "Namespace",
+                                        "machineconfigs": "MachineConfig", "machineconfigpools": "MachineConfigPool"}[
+        path.split("/")[-1] if req["method"] in ("POST",) or req["method"] == "GET" and not
+        re.search(r"/(modules|configmaps|namespaces|machineconfigs|machineconfigpools)/[^/]+$", path)
+        else path.split("/")[-2] if not path.endswith("/status") else path.split("/")[-3]]
+    res = resources[kind]
+    ns_match = re.search(r"/namespaces/([^/]+)/", path)
+    namespace = ns_match.group(1) if ns_match and kind != "Namespace" else None
+    name = path.rstrip("/").split("/")[-1] if not path.endswith("/status") else path.split("/")[-2]
+    if req["method"] == "PATCH" and req["headers"]["content-type"] == "application/apply-patch+yaml":
+        kwargs = {"force_conflicts": True} if query.get("force") == "true" else {}
+        if "dryRun" in query:
+            kwargs["dry_run"] = query["dryRun"]
+        return res.server_side_apply(body=body, name=name, namespace=namespace, field_manager=query["fieldManager"],
+                                     **kwargs)
+    if req["method"] == "PATCH":
+        kwargs = {} if "default content_type" in step else {"content_type": req["headers"]["content-type"]}
+        return dc.patch(res.status, body=body, name=name, **kwargs)
+    if req["method"] == "POST":
+        if "query_params" in step:
+            return res.create(body=body, namespace=namespace, query_params=list(query.items()))
+        return res.create(body=body, namespace=namespace, field_validation="Strict")
+    if req["method"] == "DELETE":
+        return res.delete(name=name, namespace=namespace)
+    if path.endswith(res.name):  # a list
+        return res.get(namespace=namespace)
+    return res.get(name=name, namespace=namespace)
+
+
+LOOKUPS = [("v1", "Namespace"), ("v1", "ConfigMap"), ("machineconfiguration.openshift.io/v1", "MachineConfig"),
+           ("machineconfiguration.openshift.io/v1", "MachineConfigPool"), ("kmm.sigs.x-k8s.io/v1beta1", "Module")]
+
+
+def test_client_replay(apiserver):
+    """Each scenario through the same DynamicClient calls: same results, same exceptions, same wire traffic."""
+    recorded, wanted = exchanges(), outcomes()
+    traffic = Traffic(apiserver)
+    vol = Volatile()
+    for scenario, steps in wanted.items():
+        scenario_exchanges = [e for e in recorded if e["scenario"] == scenario]
+        by_step = {}
+        for e in scenario_exchanges:
+            if not e["step"].startswith(("init", "discovery", "resources.get", "second DynamicClient")):
+                by_step[e["step"]] = e
+        token = NORBAC_TOKEN if scenario == "forbidden" else ADMIN_TOKEN
+        clients = {}
+        got_traffic = []
+        resources = {}
+        for number, step in enumerate(steps):
+            name, want = step["step"], step["outcome"]
+            where = f"{scenario} / {name}"
+            if name.startswith("init"):
+                clients["main"] = new_client(apiserver, token)
+                got = {"returned": "DynamicClient", "server_version": clients["main"].version["kubernetes"]
+                       ["gitVersion"]}
+                got_traffic += traffic.take()
+                assert got == want, where
+                continue
+            if not name.startswith("resources.get") and not resources:
+                # The recorder looked every kind up before its first call (the "discovery (resource
+                # lookup)" exchanges); these lookups are not steps of their own.
+                for api_version, kind in LOOKUPS:
+                    resources[kind] = clients["main"].resources.get(api_version=api_version, kind=kind)
+            if name.startswith("watch("):
+                concurrent_body = by_step["concurrent status merge-patch during the watch (second client)"]
+
+                # As recorded: a second client is made first, and patches status while the watch is open.
+                second = new_client(apiserver, ADMIN_TOKEN)
+                mcp = second.resources.get(api_version="machineconfiguration.openshift.io/v1",
+                                           kind="MachineConfigPool")
+
+                def concurrent(e=concurrent_body, second=second, mcp=mcp):
+                    time.sleep(0.3)
+                    second.patch(mcp.status, body=e["request"]["body"], name="worker",
+                                 content_type="application/merge-patch+json")
+                clients["concurrent"] = concurrent
+            try:
+                got = summary(step_call(scenario, name, by_step, resources, clients))
+            except Exception as err:  # noqa: BLE001 - the recorded outcome may be any exception
+                got = raised(err)
+            got_traffic += traffic.take()
+            assert set(got) == set(want), f"{where}: {got} vs recorded {want}"
+            for key in want:
+                if key in ("uid", "resourceVersion", "object.metadata.resourceVersion"):
+                    vol.same("uid" if key == "uid" else "rv", want[key], got[key], where)
+                elif key == "details":
+                    assert {k: v for k, v in got[key].items() if k != "uid"} == \
+                        {k: v for k, v in want[key].items() if k != "uid"}, where
+                    vol.same("uid", want[key]["uid"], got[key]["uid"], where)
+                elif key == "items" and isinstance(want[key], list):
+                    for g, w in zip(got[key], want[key]):
+                        assert {k: v for k, v in g.items() if k != "object.metadata.resourceVersion"} == \
+                            {k: v for k, v in w.items() if k != "object.metadata.resourceVersion"}, where
+                        vol.same("rv", w["object.metadata.resourceVersion"], g["object.metadata.resourceVersion"],
+                                 where)
+                else:
+                    assert got[key] == want[key], f"{where}: {key}: {got[key]!r} != recorded {want[key]!r}"
+        want_traffic = [(e["request"]["method"], e["request"]["path"], e["request"]["query"])
+                        for e in sorted(scenario_exchanges, key=lambda e: e["started"])]
+        assert got_traffic == want_traffic, f"{scenario}: the client's requests differ from the recording"
