@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -15,6 +17,7 @@ from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import Severity
 from kmwizard.render import render
 
+ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("kmm-ci", "kmm-signed", "kmm-prebuilt")
 KIND_ORDER = ["Namespace", "Secret", "ConfigMap", "Module", "ManagedClusterModule", "PreflightValidationOCP"]
 
@@ -55,7 +58,7 @@ def variants(signing_files, certs_dir, tmp_path) -> dict[str, Answers]:
                    "RUN depmod -b /opt ${KERNEL_FULL_VERSION}\n")
     return {
         "defaults": kmm(),
-        **{name: Answers.load(f"presets/{name}.yaml") for name in PRESETS},
+        **{name: Answers.load(ROOT / "presets" / f"{name}.yaml") for name in PRESETS},
         "master": kmm(**{"role": "master", "kmm.kmm_version": "2.4"}),
         "custom-selector": kmm(**{"kmm.node_selector": {"feature.node.kubernetes.io/pci-10de.present": "true"}}),
         "signed-local-files": kmm(**{"kmm.sign.enabled": True, "kmm.sign.key_file": str(key),
@@ -155,7 +158,7 @@ def test_secrets_are_0600_and_never_shown(all_variants, signing_files, certs_dir
 
 
 def test_configmap_holds_a_readable_dockerfile():
-    rendering = render(Answers.load("presets/kmm-ci.yaml"))
+    rendering = render(Answers.load(ROOT / "presets" / "kmm-ci.yaml"))
     cm_file = next(f for f in rendering.files if f.manifest and f.manifest["kind"] == "ConfigMap")
     text = cm_file.content.decode()
     assert "  dockerfile: |\n" in text and "\n    ARG DTK_AUTO\n" in text
@@ -309,13 +312,13 @@ def test_answer_types_are_checked():
 
 def test_presets_render_without_errors():
     for name in PRESETS:
-        rendering = render(Answers.load(f"presets/{name}.yaml"))
+        rendering = render(Answers.load(ROOT / "presets" / f"{name}.yaml"))
         assert rendering.ok, (name, errors(rendering))
-    ci = render(Answers.load("presets/kmm-ci.yaml")).manifests[-1]
+    ci = render(Answers.load(ROOT / "presets" / "kmm-ci.yaml")).manifests[-1]
     container = ci["spec"]["moduleLoader"]["container"]
     assert container["modprobe"]["moduleName"] == "kmm_ci_a"
     assert ci["spec"]["selector"] == {"node-role.kubernetes.io/worker": ""}
-    signed = render(Answers.load("presets/kmm-signed.yaml")).manifests[-1]["spec"]["moduleLoader"]["container"]
+    signed = render(Answers.load(ROOT / "presets" / "kmm-signed.yaml")).manifests[-1]["spec"]["moduleLoader"]["container"]
     assert signed["sign"]["keySecret"]["name"] and len(signed["sign"]["filesToSign"]) == 2
 
 
@@ -335,7 +338,7 @@ def test_headless_imports():
     code = ("import sys, kmwizard.kmm.render, kmwizard.kmm.lint, kmwizard.kmm.commands, kmwizard.kmm.kernel_match;"
             "bad = [m for m in ('textual', 'questionary', 'kubernetes') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
