@@ -342,9 +342,25 @@ _CRD_CACHE: dict = {}
 _CRD_DOCS: dict = {}
 
 
+def _optional_types() -> dict:
+    """CRDs of OpenShift and OLM that kmwizard reads, without a schema (no CRD file is in ../shared)."""
+    open_ = CORE_SCHEMAS["open"]
+    return {
+        "clusterversions": ResourceType("config.openshift.io", "v1", "clusterversions", "clusterversion",
+                                        "ClusterVersion", False, open_, crd=True, subresources=["status"],
+                                        verbs=list(CRD_VERBS)),
+        "clusterserviceversions": ResourceType("operators.coreos.com", "v1alpha1", "clusterserviceversions",
+                                               "clusterserviceversion", "ClusterServiceVersion", True, open_,
+                                               crd=True, short_names=["csv", "csvs"], categories=["olm"],
+                                               subresources=["status"], verbs=list(CRD_VERBS)),
+    }
+
+
 def crd_types() -> dict:
-    """plural -> ResourceType for every CRD file in ../shared/reference/crds (served versions only)."""
+    """plural -> ResourceType for every CRD file in ../shared/reference/crds (served versions only), plus the
+    schema-less optional ones (clusterversions, clusterserviceversions)."""
     if not _CRD_CACHE:
+        _CRD_CACHE.update(_optional_types())
         crd_schema.require_crds()
         for path in sorted(CRD_DIR.glob("*/*.yaml")):
             crd = yaml.safe_load(path.read_text())
@@ -1037,7 +1053,9 @@ def _field_selector(selector: str):
 class ApiServerDouble:
     """A local HTTP(S) server that answers like kube-apiserver v1.36.2 (see the module docstring).
 
-    ``crds``: plurals of the installed CRDs (default: machineconfigs, machineconfigpools, modules).
+    ``crds``: plurals of the installed CRDs (default: machineconfigs, machineconfigpools, modules); any CRD
+    file of ../shared/reference/crds, plus "clusterversions" (config.openshift.io/v1 ClusterVersion) and
+    "clusterserviceversions" (operators.coreos.com/v1alpha1 ClusterServiceVersion), which have no schema here.
     ``tokens``: bearer token -> Identity (default: ADMIN_TOKEN admin, NORBAC_TOKEN without rights).
     ``tls``: serve HTTPS with a self-signed CA generated at start (``ca_file``).
     ``max_lifetime``: seconds after which the server stops by itself.
