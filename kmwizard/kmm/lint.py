@@ -220,7 +220,7 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
                               f"allows at most {limit}" + ("" if version else " (41 from KMM 2.7, 40 before)"),
                               "shorten the Module name or the namespace", code="kmm-name-length"))
     elif name and namespace and version is None and len(name) + len(namespace) == 41:
-        findings.append(warning(f"{where}:$.metadata.name", f"name + namespace are 41 characters: accepted from "
+        findings.append(warning(f"{where}:$.metadata.name", "name + namespace are 41 characters: accepted from "
                                 "KMM 2.7 on, rejected by 2.0 - 2.6", "shorten the name by one character if the "
                                 "cluster runs KMM before 2.7", code="kmm-name-length"))
 

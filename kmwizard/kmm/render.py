@@ -34,7 +34,6 @@ def render_kmm(answers) -> Rendering:
     notes: list[str] = []
     ns, name = answers.get("kmm.namespace"), answers.get("kmm.name")
     version = parse_version(answers.get("kmm.kmm_version"))
-    build_mode = answers.get("kmm.build")
     cm_name = f"{name}-dockerfile"
 
     dockerfile = _dockerfile_text(answers, findings)
