@@ -399,3 +399,48 @@ def test_progress_lines_without_a_terminal():
               Progress("pool", 3, 3, done=True, detail="pool worker: 3/3")):
         show(p)
     assert stream.getvalue() == "pool worker: 1/3\npool worker: 3/3 (done)\n"
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from kmwizard.cluster.commands import ProgressPrinter
+    from kmwizard.cluster.rollout import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    show = ProgressPrinter(stream)
+    show(Progress("pool", 1, 3, detail="pool worker: 1/3"))
+    show(Progress("pool", 3, 3, done=True, detail="pool worker: 3/3"))
+    assert stream.getvalue() == ("\r\033[K[##########--------------------] pool worker: 1/3"
+                                 "\r\033[K[##############################] pool worker: 3/3\n")
+
+
+def test_reboot_confirmation(monkeypatch, capsys):
+    import argparse
+    import io
+
+    from kmwizard.cluster import commands
+    from kmwizard.cluster.engine import RebootWarning
+    from kmwizard.findings import KmwizardError, UsageError
+
+    warning = [RebootWarning("99-worker-x", "worker", 4, "would be configured")]
+    commands._confirm([], argparse.Namespace(yes=False))                  # nothing reboots: no question
+    commands._confirm(warning, argparse.Namespace(yes=True))              # --yes
+    assert "one at a time: 4 node(s)" in capsys.readouterr().err
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.setattr("sys.stderr", Terminal())
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    commands._confirm(warning, argparse.Namespace(yes=False))
+    monkeypatch.setattr("sys.stdin", Terminal("\n"))
+    with pytest.raises(KmwizardError, match="cancelled: nothing was changed"):
+        commands._confirm(warning, argparse.Namespace(yes=False))
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))                   # piped: never read as consent
+    with pytest.raises(UsageError, match="no terminal"):
+        commands._confirm(warning, argparse.Namespace(yes=False))

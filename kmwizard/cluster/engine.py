@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from kmwizard.findings import ClusterError, Finding, UsageError, error, info, warning
+from kmwizard.findings import ClusterError, Finding, UsageError, error, info
 
 from . import errors as E
 from .errors import Target, translate
@@ -479,7 +479,7 @@ def _apply_one(conn: Connection, body: dict, ref: ObjectRef, *, dry_run: bool, f
     live = _get_or_none(conn, res, ref.name, ref.namespace, ref=ref)
     note = ""
     if live is not None and not is_managed(live):
-        note = f"existed before, not created by kmwizard: kmwizard now manages the fields it sets"
+        note = "existed before, not created by kmwizard: kmwizard now manages the fields it sets"
     try:
         out = conn.call(res.server_side_apply, body=body, name=ref.name, namespace=ref.namespace,
                         field_manager=FIELD_MANAGER, force_conflicts=True if force else None,
