@@ -486,3 +486,12 @@ def test_sign_needs_both_secrets():
     module = _signed(["/opt/a.ko"])
     del container(module)["sign"]["certSecret"]
     assert "kmm-field-required" in codes(lint(module), Severity.ERROR)
+
+
+def test_name_length_without_a_known_version():
+    module = base_module()
+    module["metadata"]["name"] = "m" * (41 - len("openshift-kmm"))
+    found = [f for f in lint(module) if f.code == "kmm-name-length"]
+    assert found and found[0].severity is Severity.WARNING
+    module["metadata"]["name"] += "m"
+    assert "kmm-name-length" in codes(lint(module), Severity.ERROR)
