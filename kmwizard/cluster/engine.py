@@ -167,6 +167,11 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
                         user=ctx.get("user", ""), namespace=namespace or ctx.get("namespace") or "default")
         source = path
 
+    if not cfg.verify_ssl:
+        # The kubeconfig's own choice, reported once by describe(); urllib3 would repeat it per request.
+        import warnings
+
+        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     api_client = k8s.ApiClient(configuration=cfg)
     _default_timeout(api_client, request_timeout)
     tmp = tempfile.TemporaryDirectory(prefix="kmwizard-discovery-")
