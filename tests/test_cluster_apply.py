@@ -679,3 +679,48 @@ def test_cli_with_the_real_kvc_renderer_asks_before_rebooting(apiserver, capsys,
     code, out, err = run("apply")
     assert code == 0 and "unchanged" in err and "reboot" not in err
     assert run("delete", "--yes")[0] == 0 and apiserver.objects(kind="MachineConfig") == []
+
+
+def seed_versions(double):
+    double.put({"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion", "metadata": {"name": "version"},
+                "spec": {"clusterID": "0b6c5a3e-0000-4000-8000-000000000000"},
+                "status": {"desired": {"version": "4.17.1"},
+                           "history": [{"state": "Partial", "version": "4.17.1"},
+                                       {"state": "Completed", "version": "4.16.9"}]}})
+    double.put({"apiVersion": "operators.coreos.com/v1alpha1", "kind": "ClusterServiceVersion",
+                "metadata": {"name": "kernel-module-management.v2.4.1", "namespace": "openshift-kmm"},
+                "spec": {"version": "2.4.1", "displayName": "Kernel Module Management"}})
+
+
+def test_discover_reads_openshift_and_kmm_versions(apiserver_factory, tmp_path, capsys):
+    from apiserver_double import DEFAULT_CRDS, DEFAULT_NAMESPACES
+    from kmwizard.cli import main
+
+    double = apiserver_factory(crds=DEFAULT_CRDS | {"clusterversions", "clusterserviceversions"},
+                               namespaces=DEFAULT_NAMESPACES + ("openshift-kmm",))
+    seed_versions(double)
+    with connect(double) as conn:
+        facts = engine.discover(conn)
+    assert (facts.openshift, facts.kmm_installed) == (True, True)
+    assert (facts.openshift_version, facts.kmm_version) == ("4.16.9", "2.4.1") and facts.findings == []
+
+    # a user who may read the operator's namespace only still gets the KMM version
+    double.add_token("ns-reader", "ns-reader", rules=[("get", "config.openshift.io", "clusterversions", ""),
+                                                       ("list", "operators.coreos.com", "*", "openshift-kmm")])
+    with engine.connect(str(double.write_kubeconfig(tmp_path / "ns", token="ns-reader"))) as conn:
+        assert engine.discover(conn).kmm_version == "2.4.1"
+    double.add_token("nobody", "nobody")
+    with engine.connect(str(double.write_kubeconfig(tmp_path / "none", token="nobody"))) as conn:
+        facts = engine.discover(conn)
+    assert facts.openshift_version is None and facts.kmm_version is None
+    assert {f.code for f in facts.findings} == {"cluster-version-unread", "cluster-kmm-version-unread"}
+
+    # answers that leave the versions open get the cluster's (the presets pin openshift_version: theirs wins)
+    code = main(["apply", "--dry-run=server", "--set", "method=kmm", "--kubeconfig", str(double.kubeconfig_path)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "note: openshift_version=4.16 (from the cluster)" in err
+    assert "note: kmm.kmm_version=2.4 (from the cluster)" in err
+    code = main(["apply", "--dry-run=server", "--preset", "kmm-ci", "--kubeconfig", str(double.kubeconfig_path)])
+    err = capsys.readouterr().err
+    assert code == 0 and "openshift_version=4.16" not in err and "kmm.kmm_version=2.4 (from the cluster)" in err
