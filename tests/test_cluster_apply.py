@@ -724,3 +724,16 @@ def test_discover_reads_openshift_and_kmm_versions(apiserver_factory, tmp_path, 
     code = main(["apply", "--dry-run=server", "--preset", "kmm-ci", "--kubeconfig", str(double.kubeconfig_path)])
     err = capsys.readouterr().err
     assert code == 0 and "openshift_version=4.16" not in err and "kmm.kmm_version=2.4 (from the cluster)" in err
+
+
+def test_cli_reports_applied_and_not_applied_after_a_failure(apiserver, cli, monkeypatch):
+    """The dry run passes, then the server fails during the real apply (a fault injected between the two)."""
+    def fault_after_plan(conn, results):
+        apiserver.fail_next(method="PATCH", path="/modules/demo", status=500, message="etcdserver: request timed out")
+        return []
+    monkeypatch.setattr(engine, "reboot_warnings", fault_after_plan)
+    code, out, err = cli(["apply", "--kubeconfig", str(apiserver.kubeconfig_path)], KMM_SET)
+    assert code == 3 and "etcdserver: request timed out" in err
+    assert "applied: Namespace drivers, Secret drivers/demo-pull, ConfigMap drivers/demo-dockerfile\n" in err
+    assert "not applied: Module drivers/demo\n" in err
+    assert apiserver.get(KMM, "Module", "demo", "drivers") is None
