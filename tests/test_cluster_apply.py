@@ -737,3 +737,17 @@ def test_cli_reports_applied_and_not_applied_after_a_failure(apiserver, cli, mon
     assert "applied: Namespace drivers, Secret drivers/demo-pull, ConfigMap drivers/demo-dockerfile\n" in err
     assert "not applied: Module drivers/demo\n" in err
     assert apiserver.get(KMM, "Module", "demo", "drivers") is None
+
+
+def test_wait_after_delete_follows_the_module_unload(apiserver):
+    with connect(apiserver) as conn:
+        engine.apply(conn, KMM_SET)
+        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-1", "labels": {
+            "node-role.kubernetes.io/worker": "", "kmm.node.kubernetes.io/drivers.demo.ready": ""}}}
+        apiserver.put(node)
+        engine.delete(conn, [MODULE])
+        state = engine.watch_rollout(conn, [MODULE], removed=True, timeout=1, poll=1)
+        assert not state[0].done and state[0].pending == ["KMM has not unloaded the module from worker-1 yet"]
+        del node["metadata"]["labels"]["kmm.node.kubernetes.io/drivers.demo.ready"]
+        apiserver.put(node, manager="kmm-operator")
+        assert engine.watch_rollout(conn, [MODULE], removed=True, timeout=5, poll=1)[0].done

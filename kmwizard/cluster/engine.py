@@ -659,19 +659,25 @@ def snapshot(conn: Connection, manifests: list[dict], *, removed: bool = False,
             else:
                 out.append(pool_progress(mcp, ref.name, removed=removed))
         elif m.get("kind") == "Module":
+            target = f"Module {ref.namespace}/{ref.name}"
             module = _get_or_none(conn, conn.resource(ref.api_version, "Module"), ref.name, ref.namespace)
-            if module is None:
-                prog = Progress(target=f"Module {ref.namespace}/{ref.name}", done=removed,
-                                detail="deleted" if removed else "absent")
-                if not removed:
-                    prog.failed = f"Module {ref.namespace}/{ref.name} does not exist"
-                out.append(prog)
-                continue
             label = READY_LABEL.format(namespace=ref.namespace, name=ref.name)
             nodes = conn.call(conn.resource("v1", "Node").get, label_selector=label,
                               action="listing nodes").to_dict().get("items") or []
             ready = sorted((n.get("metadata") or {}).get("name", "") for n in nodes)
-            out.append(module_progress(module, ready, _events_for(conn, ref.namespace, "Module", ref.name, since)))
+            if removed:
+                # KMM unloads the module and removes the ready label from each node before the Module goes.
+                prog = Progress(target=target, done=module is None and not ready,
+                                detail=f"{target}: " + ("deleted" if module is None else "being deleted")
+                                + f", {len(ready)} node(s) still labelled ready")
+                if ready:
+                    prog.pending.append(f"KMM has not unloaded the module from {', '.join(ready)} yet")
+                out.append(prog)
+            elif module is None:
+                out.append(Progress(target=target, detail=f"{target}: absent", failed=f"{target} does not exist"))
+            else:
+                out.append(module_progress(module, ready, _events_for(conn, ref.namespace, "Module", ref.name,
+                                                                      since)))
     return out
 
 
