@@ -338,6 +338,14 @@ def test_delete_removes_only_kmwizard_objects_and_keeps_namespaces(apiserver):
     assert [o["metadata"]["name"] for o in apiserver.objects(namespace="drivers")] == ["theirs"]
     assert apiserver.get("v1", "Namespace", "drivers") is not None
 
+    system = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-kmm"}}
+    with connect(apiserver) as conn:
+        engine.apply(conn, [system])
+        report = engine.delete(conn, [NAMESPACE, system], include_namespaces=True)
+    assert {str(r.ref): r.action for r in report.results} == {"Namespace drivers": "deleted",
+                                                             "Namespace openshift-kmm": "kept"}
+    assert apiserver.get("v1", "Namespace", "openshift-kmm") is not None
+
 
 def test_status_reports_presence_sync_and_rollout(apiserver):
     seed_pool(apiserver, machine_count=3, updated=1)

@@ -585,6 +585,9 @@ def delete(conn: Connection, manifests: list[dict], *, dry_run: bool = False, in
                 result = ObjectResult(ref, ABSENT)
             elif not is_managed(live):
                 result = ObjectResult(ref, KEPT, live, note=f"not labelled {MANAGED_BY}=kmwizard: not kmwizard's")
+            elif ref.kind == "Namespace" and _system_namespace(ref.name):
+                result = ObjectResult(ref, KEPT, live, note="a system namespace (the KMM operator may live here): "
+                                                            "kmwizard never deletes it")
             elif ref.kind == "Namespace" and not include_namespaces:
                 result = ObjectResult(ref, KEPT, live, note="namespaces are kept (deleting one deletes everything "
                                                             "in it); pass --include-namespaces to delete it")
@@ -606,6 +609,12 @@ def delete(conn: Connection, manifests: list[dict], *, dry_run: bool = False, in
         if progress:
             progress(result)
     return report
+
+
+def _system_namespace(name: str) -> bool:
+    # A Namespace manifest for openshift-kmm gets kmwizard's label on apply even though the cluster
+    # made it: never delete such namespaces, whatever the label says.
+    return name == "default" or name.startswith(("openshift", "kube-"))
 
 
 # --- rollout --------------------------------------------------------------------------
