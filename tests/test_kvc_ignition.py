@@ -170,3 +170,10 @@ def test_template_instance_style_validates(tmp_path):
     assert "/etc/systemd/system/kmods-via-containers@.service" in {f["path"] for f in files}
     assert validate(config, tmp_path) == (0, "")
     assert schema_errors(config) == []
+
+
+def test_schema_judge_is_not_vacuous():
+    # the schema judge must be able to fail: a wrongly typed mode and an unknown unit key
+    bad = {"ignition": {"version": "3.2.0"},
+           "storage": {"files": [{"path": "/etc/x", "mode": "0644", "contents": {"source": "data:,"}}]}}
+    assert any("mode" in e for e in schema_errors(bad))
