@@ -62,7 +62,7 @@ class WizardApp(App[int]):
         Binding("f2", "write", "Write", id="kmwizard.write", priority=True),
         Binding("f3", "apply", "Apply", id="kmwizard.apply", priority=True),
         Binding("f4", "save_preset", "Save", id="kmwizard.save_preset", priority=True),
-        Binding("f5", "dockerfile", "Docker", id="kmwizard.dockerfile", priority=True),
+        Binding("f5", "dockerfile", "Dockerfile", id="kmwizard.dockerfile", priority=True, show=False),
         Binding("f6", "findings", "Findings", id="kmwizard.findings", priority=True),
         Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
         Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
@@ -80,6 +80,8 @@ class WizardApp(App[int]):
         self._busy_since: float | None = None
         self._render_pending = False
         self._steps: list[str] = []
+        self._built: set[str] = {"method"}  # steps whose widgets are mounted
+        self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
@@ -92,14 +94,12 @@ class WizardApp(App[int]):
             with Vertical(id="form-column"):
                 with ContentSwitcher(id="forms", initial="step-method"):
                     for step in flow.FLOW:
+                        # Only the first step is built now; the others on first visit, which
+                        # keeps the first screen fast (every mounted widget costs start-up time).
                         with VerticalScroll(id=f"step-{step.id}", classes="step"):
                             yield Static(Content(step.title), classes="step-title")
-                            if step.id != "method":
-                                yield Static(step.intro, classes="step-intro", markup=False)
-                            for question in step.questions:
-                                if question.key in KEYS:
-                                    yield FieldRow(question, self.answers)
-                            yield from self._extra_widgets(step)
+                            if step.id == "method":
+                                yield from self._step_widgets(step)
                     with VerticalScroll(id=f"step-{REVIEW}", classes="step"):
                         yield Static("Review", classes="step-title")
                         yield Static("", id="review-summary", markup=False)
@@ -114,30 +114,40 @@ class WizardApp(App[int]):
                 yield FindingsPanel(id="findings")
         yield Footer(compact=True)
 
-    def _start_widgets(self, step: Step) -> Iterable:
-        from kmwizard.preset_store import list_presets
-
-        yield Label("Or start from a preset (replaces the answers):", classes="section")
-        options = [(Content(f"{p.name} ({p.origin})" + (f": {p.description}" if p.description else "")), p.name)
-                   for p in list_presets()]
-        yield Select(options, prompt="choose a preset", id="start-preset")
-        yield Label("…or an answers file:", classes="section")
-        with Horizontal(classes="row"):
-            yield Input(placeholder="path/to/answers.yaml", id="start-file")
-            yield Button("Load", id="start-load")
-        yield Label("Which method?", classes="section")
-        yield Static(step.intro, classes="step-intro", markup=False)
-
-    def _extra_widgets(self, step: Step) -> Iterable:
+    def _step_widgets(self, step: Step) -> list:
+        widgets: list = []
+        if step.id != "method":
+            widgets.append(Static(step.intro, classes="step-intro", markup=False))
+        widgets += [FieldRow(q, self.answers) for q in step.questions if q.key in KEYS]
         if step.id == "method":
-            yield from self._start_widgets(step)
+            from kmwizard.preset_store import list_presets
+
+            widgets += [
+                Label("Or start from a preset (replaces the answers):", classes="section"),
+                Select(preset_options(list_presets()), prompt="choose a preset", id="start-preset"),
+                Label("…or an answers file:", classes="section"),
+                Horizontal(Input(placeholder="path/to/answers.yaml", id="start-file"),
+                           Button("Load", id="start-load"), classes="row"),
+                Label("Which method?", classes="section"),
+                Static(step.intro, classes="step-intro", markup=False),
+            ]
         if step.id == "source":
-            with Horizontal(classes="actions"):
-                yield Button("View / edit the Dockerfile (F5)", id="do-dockerfile")
+            widgets.append(Horizontal(Button("View / edit the Dockerfile (F5)", id="do-dockerfile"),
+                                      classes="actions"))
         if step.id == "mappings":
-            yield Label("Test the mappings with a kernel version:", classes="section")
-            yield Input(placeholder="e.g. 5.14.0-427.13.1.el9_4.x86_64", id="kernel-test")
-            yield Static("", id="kernel-result", markup=False)
+            widgets += [Label("Test the mappings with a kernel version:", classes="section"),
+                        Input(placeholder="e.g. 5.14.0-427.13.1.el9_4.x86_64", id="kernel-test"),
+                        Static("", id="kernel-result", markup=False)]
+        return widgets
+
+    def _build_step(self, step_id: str) -> None:
+        if step_id in self._built or step_id == REVIEW:
+            return
+        self._built.add(step_id)
+        step = next(s for s in flow.FLOW if s.id == step_id)
+        container = self.query_one(f"#step-{step_id}")
+        self._mounting[step_id] = container.mount_all(self._step_widgets(step))
+        self._refresh_structure()
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -173,6 +183,8 @@ class WizardApp(App[int]):
         """Show the questions and steps that apply to the current answers."""
         answers = self.answers
         for step in flow.FLOW:
+            if step.id not in self._built:
+                continue
             shown = {q.key for q in questions_for(step, answers)}
             for row in self.query_one(f"#step-{step.id}").query(FieldRow):
                 row.display = row.question.key in shown
@@ -377,7 +389,10 @@ class WizardApp(App[int]):
             lines.append("Fix the errors first: select one in the findings panel (F6) to jump to its field.")
         for note in (self.rendering.notes if self.rendering else ()):
             lines.append(f"note: {note}")
-        self.query_one("#review-summary", Static).update(Content("\n".join(lines)))
+        summary = self.query_one("#review-summary", Static)
+        text = "\n".join(lines)
+        if str(summary.content) != text:  # an update costs a layout pass: skip it when nothing changed
+            summary.update(Content(text))
 
     # --- navigation ----------------------------------------------------------------------
 
@@ -386,13 +401,22 @@ class WizardApp(App[int]):
         return (self.query_one("#forms", ContentSwitcher).current or "step-method").removeprefix("step-")
 
     def goto_step(self, step_id: str) -> None:
+        self._build_step(step_id)
         self.query_one("#forms", ContentSwitcher).current = f"step-{step_id}"
         if step_id in self._steps:
             self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
         self.sub_title = {s.id: s.title for s in flow.FLOW}.get(step_id, "Review")
 
+    async def show_step(self, step_id: str) -> None:
+        """goto_step, returning once the step's widgets are mounted (for scripts and tests)."""
+        self.goto_step(step_id)
+        pending = self._mounting.pop(step_id, None)
+        if pending is not None:
+            await pending
+
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_list.id == "steps" and event.option.id:
+            self._build_step(event.option.id)
             self.query_one("#forms", ContentSwitcher).current = f"step-{event.option.id}"
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -401,10 +425,22 @@ class WizardApp(App[int]):
             self._focus_first_field(event.option.id)
 
     def _focus_first_field(self, step_id: str) -> None:
-        for row in self.query_one(f"#step-{step_id}").query(FieldRow):
-            if row.display:
-                row.input.focus()
+        self.call_later(self._focus_in_step, step_id, None)
+
+    async def _focus_in_step(self, step_id: str, key: str | None) -> None:
+        """Focus a field (or the step's first visible one) once the step's widgets are mounted."""
+        pending = self._mounting.pop(step_id, None)
+        if pending is not None:
+            await pending
+        if key is not None:
+            widget = self.query_one("#" + field_id(key))
+        else:
+            rows = [row for row in self.query_one(f"#step-{step_id}").query(FieldRow) if row.display]
+            if not rows:
                 return
+            widget = rows[0].input
+        widget.focus()
+        widget.scroll_visible()
 
     def _move(self, delta: int) -> None:
         current = self.current_step
@@ -426,9 +462,7 @@ class WizardApp(App[int]):
         if step is None or question is None or not question.when(self.answers):
             return False
         self.goto_step(step.id)
-        widget = self.query_one("#" + field_id(key))
-        widget.focus()
-        widget.scroll_visible()
+        self.call_later(self._focus_in_step, step.id, key)
         return True
 
     def on_findings_panel_selected(self, message: FindingsPanel.Selected) -> None:
@@ -444,7 +478,7 @@ class WizardApp(App[int]):
     def on_descendant_focus(self, event) -> None:
         key = key_of(getattr(event.widget, "id", None))
         question = self.questions.get(key or "")
-        text = f"{question.help}  (F1: more)" if question else ""
+        text = f"{question.help}  (Empty: the default. F1: more)" if question else ""
         self.query_one("#help-line", Static).update(Content(text))
 
     # --- actions -------------------------------------------------------------------------
@@ -517,8 +551,7 @@ class WizardApp(App[int]):
         from kmwizard.preset_store import list_presets
 
         select = self.query_one("#start-preset", Select)
-        select.set_options([(Content(f"{p.name} ({p.origin})" + (f": {p.description}" if p.description else "")),
-                             p.name) for p in list_presets()])
+        select.set_options(preset_options(list_presets()))
 
     def action_dockerfile(self) -> None:
         from kmwizard.screens.dialogs import DockerfileScreen
@@ -528,9 +561,10 @@ class WizardApp(App[int]):
         def done(result) -> None:
             if result and self.answers.get("method") == "kmm":
                 saved, _text = result
-                self.answers = self.answers.set("kmm.dockerfile", str(saved))
+                # kmm.build=dockerfile is what makes the renderer read kmm.dockerfile.
+                self.answers = self.answers.update({"kmm.build": "dockerfile", "kmm.dockerfile": str(saved)})
                 self.sync_fields()
-                self.notify(f"Saved {saved}; kmm.dockerfile now points at it.", markup=False)
+                self.notify(f"Saved {saved}; the Module now builds with it (kmm.build=dockerfile).", markup=False)
             elif result:
                 self.notify(f"Saved {result[0]}.", markup=False)
                 self._cache.clear()  # a local repository changed under the same answers
@@ -563,6 +597,11 @@ class WizardApp(App[int]):
 
 # --- text helpers (pure, tested without the UI) ----------------------------------------
 
+def preset_options(presets) -> list[tuple[Content, str]]:
+    return [(Content(f"{p.name} ({p.origin})" + (f": {p.description}" if p.description else "")), p.name)
+            for p in presets]
+
+
 def step_label(title: str, has_errors: bool) -> str:
     return f"{'✗' if has_errors else ' '} {title}"
 
@@ -587,7 +626,7 @@ def general_help(app: App) -> str:
 def dockerfile_view(answers: Answers, rendering: Rendering | None) -> tuple[str, str, bool, str]:
     """(text, path to save to, editable, note) for the Dockerfile dialog."""
     if answers.get("method") == "kmm":
-        own = answers.get("kmm.dockerfile") if "kmm.dockerfile" in KEYS else ""
+        own = answers.get("kmm.dockerfile") if answers.get("kmm.build") == "dockerfile" else ""
         if own:
             try:
                 return (Path(own).expanduser().read_text(encoding="utf-8"), own, True,

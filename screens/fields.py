@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, TextArea
 
 from kmwizard.answers import Answers
-from kmwizard.ask import choice_options, default_hint as placeholder, display_text, is_choice, is_multiline
+from kmwizard.ask import choice_options, default_hint, display_text, is_choice, is_multiline
 from kmwizard.flow import Question
 
 def field_id(key: str) -> str:
@@ -26,6 +26,12 @@ def key_of(widget_id: str | None) -> str | None:
     if not widget_id or not widget_id.startswith("q-"):
         return None
     return widget_id[2:].replace("--", ".")
+
+
+def placeholder(question: Question, answers: Answers) -> str:
+    # A one-line Input shows the placeholder only up to its first wrap: no "default: " prefix,
+    # the dim text says it is a placeholder and the help line says empty means default.
+    return default_hint(question, answers).removeprefix("default: ")
 
 
 def select_options(question: Question) -> list[tuple[Content, Any]]:

@@ -50,6 +50,14 @@ def highlighted(file: OutputFile) -> Content:
     return _highlight(file.preview_text(), language_of(file.path))
 
 
+def main_file(files) -> str | None:
+    """The file a preview opens on: the Module or MachineConfig, not the Secrets applied before it."""
+    for file in files:
+        if file.manifest and file.manifest.get("kind") in ("Module", "MachineConfig"):
+            return file.path
+    return files[0].path if files else None
+
+
 def tab_label(file: OutputFile) -> str:
     return file.title or PurePosixPath(file.path).name
 
@@ -81,19 +89,29 @@ class PreviewPane(Vertical):
             yield Static("", id="preview-text", markup=False)
 
     def set_status(self, text: str) -> None:
-        self.query_one("#preview-status", Static).update(Content(text))
+        status = self.query_one("#preview-status", Static)
+        if str(status.content) != text:
+            status.update(Content(text))
 
     async def show(self, rendering: Rendering) -> None:
         files = rendering.files
-        if [f.path for f in files] != [f.path for f in self.files]:
+        # Rebuild the tabs only when their labels change (not when a name inside a path does).
+        if [tab_label(f) for f in files] != [tab_label(f) for f in self.files]:
             tabs = self.query_one(Tabs)
             await tabs.clear()
             self.files = files
             for index, file in enumerate(files):
                 await tabs.add_tab(Tab(Content(tab_label(file)), id=f"file-{index}"))
             paths = [f.path for f in files]
+            if self.selected_path not in paths:
+                self.selected_path = main_file(files)
             if self.selected_path in paths:
                 tabs.active = f"file-{paths.index(self.selected_path)}"
+        elif self.selected_path is not None:
+            # Same tabs: follow the selected tab's file through a rename.
+            active = self.query_one(Tabs).active
+            if active:
+                self.selected_path = files[int(active.split("-")[1])].path
         self.files = files
         self._show_selected()
 
@@ -116,7 +134,7 @@ class PreviewPane(Vertical):
         for file in self.files:
             if file.path == self.selected_path:
                 return file
-        return self.files[0] if self.files else None
+        return None
 
     def _show_selected(self) -> None:
         text = self.query_one("#preview-text", Static)

@@ -1,0 +1,296 @@
+"""Apply to the cluster: show which cluster, context and namespace; a server dry run with a
+diff first; then server-side apply with a result per object; then the rollout with a bar.
+
+Everything that talks to the cluster runs in a thread worker through the UI-neutral engine
+(``kmwizard.cluster.engine``), which is imported only when the user starts a cluster action:
+opening the wizard never imports ``kubernetes``.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import yaml
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, Select, Static
+
+from kmwizard.answers import Answers
+from kmwizard.findings import KmwizardError
+from kmwizard.render import Rendering
+from kmwizard.screens.dialogs import DIALOG_CSS
+
+APPLY_CSS = DIALOG_CSS + """
+#apply-dialog { max-width: 140; height: 90%; }
+#apply-target { height: auto; }
+#apply-target Select { width: 1fr; }
+#apply-target Input { width: 24; }
+#apply-log { height: 1fr; border: round $primary 40%; }
+#apply-progress { height: 1; }
+#apply-status { height: auto; max-height: 3; }
+"""
+
+
+class Stopped(Exception):
+    """The user closed the screen or pressed Stop: ends a rollout watch from its callback."""
+
+
+def kubeconfig_contexts(path: str | None) -> tuple[list[str], str, dict[str, str]]:
+    """(context names, current context, context -> namespace) read from kubeconfig files with
+    plain YAML: listing contexts must not import the kubernetes client."""
+    names: list[str] = []
+    current = ""
+    namespaces: dict[str, str] = {}
+    for part in (path or "").split(":"):
+        if not part:
+            continue
+        try:
+            doc = yaml.safe_load(Path(part).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        current = current or str(doc.get("current-context") or "")
+        for item in doc.get("contexts") or []:
+            name = str(item.get("name", ""))
+            if name and name not in names:
+                names.append(name)
+                namespaces[name] = str((item.get("context") or {}).get("namespace") or "")
+    return names, current, namespaces
+
+
+class ApplyScreen(ModalScreen[None]):
+    CSS = APPLY_CSS
+    BINDINGS = [Binding("escape", "close", "Close", id="kmwizard.apply.close")]
+
+    def __init__(self, answers: Answers, rendering: Rendering) -> None:
+        super().__init__()
+        self.answers, self.rendering = answers, rendering
+        self.manifests = list(rendering.manifests)
+        self.kubeconfig: str | None = None
+        self.conn = None
+        self.conn_key: tuple | None = None
+        self.planned_for: tuple | None = None   # the target a clean dry run was made against
+        self.reboots: list = []
+        self.stop = threading.Event()
+        self.busy = False  # a cluster job runs in the worker thread
+
+    def compose(self):
+        with Vertical(classes="dialog", id="apply-dialog"):
+            yield Label("Apply to the cluster", classes="title")
+            with Horizontal(id="apply-target"):
+                yield Select([], prompt="kubeconfig context", id="apply-context")
+                yield Input(placeholder="namespace", id="apply-namespace")
+            yield Static("", id="apply-status", markup=False)
+            yield Log(id="apply-log", highlight=False)
+            yield ProgressBar(total=None, show_eta=False, id="apply-progress")
+            yield Checkbox("I understand: the pool's nodes drain and reboot one by one", id="apply-reboot-ok")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="apply-close")
+                yield Button("Stop watching", id="apply-stop")
+                yield Button("Watch rollout", id="apply-watch")
+                yield Button("Dry run + diff", id="apply-dry-run", variant="primary")
+                yield Button("Apply", id="apply-apply", variant="warning")
+
+    def on_mount(self) -> None:
+        from kmwizard.cluster.engine import resolve_kubeconfig  # cheap: no kubernetes import
+
+        self.query_one("#apply-reboot-ok").display = False
+        self.query_one("#apply-stop").display = False
+        self.query_one("#apply-progress").display = False
+        try:
+            self.kubeconfig = resolve_kubeconfig()
+        except KmwizardError as exc:
+            self.set_status(f"{exc.message}\nfix: {exc.fix}")
+            self._update_buttons()
+            return
+        names, current, self.namespaces = kubeconfig_contexts(self.kubeconfig)
+        select = self.query_one("#apply-context", Select)
+        select.set_options([(Content(n), n) for n in names])
+        if current in names:
+            select.value = current
+        self.set_status(f"kubeconfig: {self.kubeconfig or '(none: in-cluster service account)'}. "
+                        f"{len(self.manifests)} object(s) to apply. Start with a dry run.")
+        self._update_buttons()
+
+    # --- helpers ------------------------------------------------------------------
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#apply-status", Static).update(Content(text))
+
+    def log_line(self, text: str) -> None:
+        log = self.query_one("#apply-log", Log)
+        for line in text.splitlines() or [""]:
+            log.write_line(line)
+
+    def target(self) -> tuple:
+        context = self.query_one("#apply-context", Select).value
+        context = None if context is Select.NULL else str(context)
+        namespace = self.query_one("#apply-namespace", Input).value.strip() or None
+        return (self.kubeconfig, context, namespace)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "apply-context" and event.value is not Select.NULL:
+            self.query_one("#apply-namespace", Input).placeholder = (
+                f"namespace (context: {self.namespaces.get(str(event.value)) or 'default'})")
+        self._update_buttons()
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        self._update_buttons()
+
+    def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        busy = self.busy
+        planned = self.planned_for == self.target()
+        reboot_ok = not self.reboots or self.query_one("#apply-reboot-ok", Checkbox).value
+        self.query_one("#apply-dry-run", Button).disabled = busy
+        self.query_one("#apply-apply", Button).disabled = busy or not planned or not reboot_ok
+        self.query_one("#apply-watch", Button).disabled = busy or self.conn is None
+        self.query_one("#apply-stop", Button).display = busy
+
+    def _connection(self):
+        """Connect (in the worker thread) unless already connected to the chosen target."""
+        from kmwizard.cluster import engine
+
+        target = self.target()
+        if self.conn is None or self.conn_key != target:
+            kubeconfig, context, namespace = target
+            self.conn = engine.connect(kubeconfig, context, namespace)
+            self.conn_key = target
+            self.app.call_from_thread(self.log_line, "Connected:\n" + self.conn.describe())
+        return self.conn
+
+    def _run(self, job, label: str) -> None:
+        self.stop.clear()
+        self.busy = True
+        self.set_status(label)
+        self.run_worker(lambda: self._guarded(job), thread=True, exclusive=True, group="cluster",
+                        exit_on_error=False)
+        self._update_buttons()
+
+    def _guarded(self, job) -> None:
+        """Run a cluster job in the thread; every failure becomes a line the user can act on."""
+        try:
+            job()
+        except Stopped:
+            self.app.call_from_thread(self.set_status, "Stopped watching (the rollout goes on in the cluster).")
+        except KmwizardError as exc:
+            self.app.call_from_thread(self.log_line, f"error: {exc.message}\n  fix: {exc.fix}" if exc.fix
+                                      else f"error: {exc.message}")
+            self.app.call_from_thread(self.set_status, f"Failed: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - a thread's exception would otherwise vanish
+            self.app.call_from_thread(self.log_line, f"error: unexpected {type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self.set_status, "Failed: see the log")
+        finally:
+            self.app.call_from_thread(self._finished)
+
+    def _finished(self) -> None:
+        self.busy = False
+        self._update_buttons()
+
+    # --- the three actions ----------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button = event.button.id
+        if button == "apply-close":
+            self.action_close()
+        elif button == "apply-stop":
+            self.stop.set()
+        elif button == "apply-dry-run":
+            self._run(self._dry_run, "Server dry run…")
+        elif button == "apply-apply":
+            self._run(self._apply, "Applying…")
+        elif button == "apply-watch":
+            self._run(self._watch, "Watching the rollout…")
+
+    def _dry_run(self) -> None:
+        from kmwizard.cluster import engine
+
+        target = self.target()
+        conn = self._connection()
+        facts = engine.discover(conn)
+        say = lambda text: self.app.call_from_thread(self.log_line, text)  # noqa: E731
+        say(f"cluster: Kubernetes {facts.server_version or '?'}, OpenShift "
+            f"{facts.openshift_version or ('yes' if facts.openshift else 'no')}, KMM "
+            f"{(facts.kmm_version or 'installed') if facts.kmm_installed else 'not installed'}")
+        problems = [*facts.findings, *engine.preflight(conn, self.manifests, facts)]
+        for f in problems:
+            say(f"{f.severity.value}: {f.where}: {f.message}" + (f"\n  fix: {f.fix}" if f.fix else ""))
+        report = engine.plan(conn, self.manifests)
+        for result in report.results:
+            say(f"{result.ref}: {result.action}" + (f" ({result.note})" if result.note else ""))
+            text = result.diff()
+            if text:
+                say(text.rstrip("\n"))
+        reboots = engine.reboot_warnings(conn, report.results)
+        for warning in reboots:
+            say(f"warning: {warning.message()}")
+        from kmwizard.findings import has_errors
+
+        ok = report.ok and not has_errors(problems)
+
+        def done() -> None:
+            self.reboots = reboots
+            self.planned_for = target if ok else None
+            box = self.query_one("#apply-reboot-ok", Checkbox)
+            box.display = bool(reboots)
+            box.value = False
+            changes = len(report.changed)
+            self.set_status(f"Dry run: {changes} object(s) would change. " + (
+                "Apply when ready." if ok else "Fix the errors above first."))
+            self._update_buttons()
+
+        if report.error is not None:
+            say(f"error: {report.error.message}" + (f"\n  fix: {report.error.fix}" if report.error.fix else ""))
+        self.app.call_from_thread(done)
+
+    def _apply(self) -> None:
+        from kmwizard.cluster import engine
+
+        conn = self._connection()
+        total = len(self.manifests)
+        bar = self.query_one("#apply-progress", ProgressBar)
+        self.app.call_from_thread(lambda: (setattr(bar, "display", True), bar.update(total=total, progress=0)))
+
+        def progress(result) -> None:
+            line = f"{result.ref}: {result.action}" + (f" ({result.note})" if result.note else "")
+            if result.error is not None:
+                line += f"\n  {result.error.message}" + (f"\n  fix: {result.error.fix}" if result.error.fix else "")
+            self.app.call_from_thread(self.log_line, line)
+            self.app.call_from_thread(bar.advance, 1)
+
+        report = engine.apply(conn, self.manifests, progress=progress)
+        applied, missing = len(report.applied), len(report.not_applied)
+        summary = (f"Applied {applied} of {total} object(s)." if report.ok else
+                   f"Stopped: {applied} object(s) applied, {missing} not applied (listed above).")
+        self.app.call_from_thread(self.set_status, summary + (" Watch the rollout next." if report.ok else ""))
+        self.app.call_from_thread(self.log_line, summary)
+
+    def _watch(self) -> None:
+        from kmwizard.cluster import engine
+
+        conn = self._connection()
+        bar = self.query_one("#apply-progress", ProgressBar)
+        self.app.call_from_thread(lambda: setattr(bar, "display", True))
+
+        def progress(p) -> None:
+            if self.stop.is_set():
+                raise Stopped()
+            line = f"{p.target}: {p.detail}" + (f" (failed: {p.failed})" if p.failed else "")
+
+            def show() -> None:
+                bar.update(total=p.total or None, progress=p.done_count)
+                self.set_status(line)
+            self.app.call_from_thread(show)
+
+        state = engine.watch_rollout(conn, self.manifests, progress=progress, timeout=3600)
+        for p in state:
+            verdict = "done" if p.done else (f"failed: {p.failed}" if p.failed else
+                                             "still pending: " + ", ".join(p.pending))
+            self.app.call_from_thread(self.log_line, f"{p.target}: {verdict}")
+
+    def action_close(self) -> None:
+        self.stop.set()  # a watch in progress ends at its next progress report
+        self.dismiss(None)

@@ -1,0 +1,90 @@
+"""The Apply screen through Pilot against the API-server test double (real kubernetes client
+over HTTP): the context shown comes from the kubeconfig, a server dry run with a diff comes
+first, then apply reports a result per object and the objects are in the cluster."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from apiserver_double import apiserver, apiserver_factory  # noqa: F401
+from kmwizard.answers import Answers
+from test_tui_support import settle
+
+from kmwizard.screens.app import WizardApp
+
+KMM = "kmm.sigs.x-k8s.io/v1beta1"
+ANSWERS = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_namespace": True,
+                   "kmm.name": "demo", "kmm.module_name": "demo"})
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+async def until_idle(pilot, screen, rounds: int = 200) -> None:
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        if not screen.busy:
+            await pilot.pause()
+            return
+    raise AssertionError("the cluster job did not finish")
+
+
+def log_text(screen) -> str:
+    return "\n".join(str(line) for line in screen.query_one("#apply-log").lines)
+
+
+def test_dry_run_then_apply(apiserver):  # noqa: F811
+    asyncio.run(_dry_run_then_apply(apiserver))
+
+
+async def _dry_run_then_apply(double):
+    app = WizardApp(ANSWERS)
+    async with app.run_test(size=(130, 42)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#apply-context").value == "double"
+        assert str(double.kubeconfig_path) in str(screen.query_one("#apply-status").content)
+        assert screen.query_one("#apply-apply").disabled  # no apply before a dry run
+        await pilot.click("#apply-dry-run")
+        await until_idle(pilot, screen)
+        text = log_text(screen)
+        assert f"cluster: {double.url}" in text and "context: double" in text
+        assert "Module drivers/demo: would be created" in text
+        assert "Namespace drivers: would be created" in text
+        assert "+kind: Module" in text  # the diff against nothing
+        assert double.get(KMM, "Module", "demo", "drivers") is None  # the dry run changed nothing
+        assert not screen.query_one("#apply-apply").disabled
+        await pilot.click("#apply-apply")
+        await until_idle(pilot, screen)
+        text = log_text(screen)
+        assert "Module drivers/demo: created" in text and "Applied 3 of 3 object(s)." in text
+        stored = double.get(KMM, "Module", "demo", "drivers")
+        assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kmwizard"
+        # A second dry run reports every object unchanged.
+        await pilot.click("#apply-dry-run")
+        await until_idle(pilot, screen)
+        assert log_text(screen).count(": unchanged") == 3
+
+
+def test_cluster_errors_are_shown_not_raised(apiserver_factory):  # noqa: F811
+    double = apiserver_factory(crds={"machineconfigs", "machineconfigpools"})  # no KMM operator
+    asyncio.run(_no_kmm(double))
+
+
+async def _no_kmm(double):
+    app = WizardApp(ANSWERS)
+    async with app.run_test(size=(130, 42)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        await pilot.click("#apply-dry-run")
+        await until_idle(pilot, screen)
+        assert "KMM operator is not installed" in log_text(screen)
+        assert screen.query_one("#apply-apply").disabled

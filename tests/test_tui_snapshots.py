@@ -1,0 +1,88 @@
+"""SVG snapshots of every wizard step (pytest-textual-snapshot; textual is pinned exactly in
+pyproject's test extra).  No clocks, no blinking cursor, no toasts, relative paths only, so
+the pictures do not depend on the machine.  Regenerate after a deliberate change with
+`python -m pytest tests/test_tui_snapshots.py --snapshot-update` and look at the SVGs."""
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from kmwizard.answers import Answers
+from kvc_trees import build_kvc_tree
+from test_tui_support import settle
+
+from kmwizard.screens.app import WizardApp
+from kmwizard.screens.fields import field_id
+
+WIDE, SMALL = (110, 32), (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    build_kvc_tree(tmp_path, "fakeroot")  # KVC answers point at it relatively: same text everywhere
+    # Stand-ins for the signing key pair: only read and masked, never parsed.
+    (tmp_path / "signing.priv").write_text("not a real key, masked in the preview\n")
+    (tmp_path / "signing.x509").write_text("not a real certificate\n")
+
+
+def kvc() -> WizardApp:
+    return WizardApp(Answers({"method": "kvc", "kvc.fakeroot": "fakeroot", "role": "worker"}))
+
+
+def kmm() -> WizardApp:
+    return WizardApp(Answers({"method": "kmm", "kmm.name": "my-driver", "kmm.module_name": "my_driver",
+                              "kmm.sign.enabled": True, "kmm.sign.key_file": "signing.priv",
+                              "kmm.sign.cert_file": "signing.x509"}))
+
+
+def at_step(step: str, *, focus: str | None = None, keys: tuple[str, ...] = ()):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for widget in app.query(Input).results():
+            widget.cursor_blink = False
+        for widget in app.query(TextArea).results():
+            widget.cursor_blink = False
+        await settle(pilot)
+        await app.show_step(step)
+        if focus:
+            app.query_one(focus).focus()
+        if keys:
+            await pilot.press(*keys)
+        await settle(pilot)
+    return run_before
+
+
+@pytest.mark.parametrize("step", ["method", "target", "source", "entitlement", "output", "review"])
+def test_kvc_steps(snap_compare, step):
+    assert snap_compare(kvc(), terminal_size=WIDE, run_before=at_step(step))
+
+
+@pytest.mark.parametrize("step", ["target", "source", "mappings", "signing", "review"])
+def test_kmm_steps(snap_compare, step):
+    assert snap_compare(kmm(), terminal_size=WIDE, run_before=at_step(step))
+
+
+def test_kmm_kernel_tester(snap_compare):
+    assert snap_compare(kmm(), terminal_size=WIDE,
+                        run_before=at_step("mappings", focus="#kernel-test",
+                                           keys=tuple("5.14.0-427.13.1.el9_4.x86_64")))
+
+
+def test_small_terminal_method(snap_compare):
+    assert snap_compare(kvc(), terminal_size=SMALL, run_before=at_step("method"))
+
+
+def test_small_terminal_source(snap_compare):
+    assert snap_compare(kmm(), terminal_size=SMALL, run_before=at_step("source"))
+
+
+def test_field_help(snap_compare):
+    assert snap_compare(kvc(), terminal_size=WIDE,
+                        run_before=at_step("target", focus="#" + field_id("role"), keys=("f1",)))
+
+
+def test_write_dialog(snap_compare):
+    assert snap_compare(kmm(), terminal_size=WIDE, run_before=at_step("review", keys=("f2",)))
