@@ -231,6 +231,7 @@ class ResourceType:
     verbs: list = field(default_factory=lambda: list(CORE_VERBS))
     has_cel: bool = False
     virtual: bool = False        # a create-only review, never stored
+    strict: dict | None = None   # the CRD schema as tests/crd_schema.py judges it (JSON Schema)
 
     @property
     def api_version(self) -> str:
@@ -363,7 +364,7 @@ def crd_types() -> dict:
         _CRD_CACHE.update(_optional_types())
         crd_schema.require_crds()
         for path in sorted(CRD_DIR.glob("*/*.yaml")):
-            crd = yaml.safe_load(path.read_text())
+            crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             spec, names = crd["spec"], crd["spec"]["names"]
             _CRD_DOCS[names["plural"]] = crd
             for version in spec["versions"]:
@@ -376,7 +377,8 @@ def crd_types() -> dict:
                     names["kind"], spec["scope"] == "Namespaced", schema, crd=True,
                     short_names=names.get("shortNames") or [], categories=names.get("categories") or [],
                     subresources=sorted((version.get("subresources") or {}).keys()), verbs=list(CRD_VERBS),
-                    has_cel=_has_cel(version["schema"]))
+                    has_cel=_has_cel(version["schema"]),
+                    strict=crd_schema._strict(version["schema"]["openAPIV3Schema"]))
     return _CRD_CACHE
 
 
@@ -798,10 +800,9 @@ def schema_causes(rt: ResourceType, obj: dict) -> list:
     """422 causes for obj against the CRD schema (kube-openapi wording), via tests/crd_schema.py."""
     import jsonschema
 
-    found = crd_schema.crd_for(rt.api_version, rt.kind)
-    if found is None:
+    if rt.strict is None:
         return []
-    _raw, strict, _scope = found
+    strict = rt.strict
     body = {k: v for k, v in obj.items() if k != "metadata"}
     schema = {k: v for k, v in strict.items()}
     schema["properties"] = {k: v for k, v in (strict.get("properties") or {}).items() if k != "metadata"}
@@ -1125,8 +1126,8 @@ class ApiServerDouble:
         action: ``"status"`` answers ``status`` with a Status body (500 InternalError by default),
         ``"hang"`` answers nothing for ``hang_seconds`` (or until stop()) and then closes the connection,
         ``"close"`` closes the connection without an answer.  ``method``/``path`` (a substring of the URL
-        path) narrow which requests match.  Note that urllib3 retries idempotent requests (GET, PUT, DELETE)
-        after a closed connection, up to 3 times."""
+        path) narrow which requests match.  The kubernetes client (urllib3) retries a GET, PUT or DELETE
+        3 times after a timeout or a closed connection: use ``times=4`` to make such a call fail."""
         if action not in ("status", "hang", "close"):
             raise ValueError(f"fault action must be status, hang or close, not {action!r}")
         with self._lock:
@@ -1541,7 +1542,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         url = urllib.parse.urlsplit(self.path)
-        path = url.path
+        path = url.path.rstrip("/") or "/"  # /version/ is /version
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -1622,7 +1623,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if method == "POST" and name:
             raise ApiError(405, "MethodNotAllowed", f'the server does not allow this method on the requested '
                            'resource', {})
-        if not identity.allows(verb, group, f"{plural}/{sub}" if sub else plural, namespace):
+        # Reviews of one's own rights are open to every authenticated user (system:basic-user).
+        if not rt.virtual and not identity.allows(verb, group, f"{plural}/{sub}" if sub else plural, namespace):
             resource = f"{plural}/{sub}" if sub else plural
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             reason = (f'User "{identity.user}" cannot {verb} resource "{resource}" in API group "{group}" {scope}')

@@ -384,3 +384,308 @@ def test_client_replay(apiserver):
         want_traffic = [(e["request"]["method"], e["request"]["path"], e["request"]["query"])
                         for e in sorted(scenario_exchanges, key=lambda e: e["started"])]
         assert got_traffic == want_traffic, f"{scenario}: the client's requests differ from the recording"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Behaviour the recordings do not cover (messages follow the apiserver's source where not recorded)
+
+MODULE = {"apiVersion": "kmm.sigs.x-k8s.io/v1beta1", "kind": "Module",
+          "metadata": {"name": "demo", "namespace": "drivers"},
+          "spec": {"moduleLoader": {"container": {"modprobe": {"moduleName": "demo"}, "kernelMappings": [
+              {"regexp": "^.+$", "containerImage": "registry.example/demo:${KERNEL_FULL_VERSION}"}]}},
+              "selector": {"node-role.kubernetes.io/worker": ""}}}
+
+
+def client(double, token=ADMIN_TOKEN):
+    return new_client(double, token)
+
+
+def call(double, method, path, body=None, ctype="application/json", token=ADMIN_TOKEN):
+    """A raw request: (status, headers, parsed body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", double.port, timeout=5)
+    headers = {"Content-Type": ctype, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=None if body is None else json.dumps(body).encode(), headers=headers)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    try:
+        return resp.status, resp.headers, json.loads(raw)
+    except ValueError:
+        return resp.status, resp.headers, raw.decode()
+
+
+def ns(double, name="drivers"):
+    double.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def test_fixture_points_only_at_the_double(apiserver, tmp_path):
+    import os
+
+    from kubernetes import client as k8s, config
+
+    assert os.environ["HOME"].startswith(str(tmp_path)) and os.environ["KUBECONFIG"].startswith(str(tmp_path))
+    assert Path(os.environ["KUBECONFIG"]) == apiserver.kubeconfig_path
+    # kubernetes reads $KUBECONFIG when it is imported, so callers pass the file explicitly.
+    api = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
+    assert k8s.VersionApi(api).get_code().git_version == "v1.36.2"
+    assert apiserver.requests[-1].user == "kubernetes-admin"
+
+
+def test_missing_or_unknown_token_is_401(apiserver):
+    from kubernetes.dynamic.exceptions import UnauthorizedError
+
+    for token in (None, "not-a-token"):
+        status, _, body = call(apiserver, "GET", "/api/v1/namespaces", token=token)
+        assert (status, body["reason"], body["message"]) == (401, "Unauthorized", "Unauthorized")
+    with pytest.raises(UnauthorizedError):
+        client(apiserver, "not-a-token")
+
+
+def test_label_and_field_selectors(apiserver):
+    for name, labels in (("a", {"app": "x", "tier": "db"}), ("b", {"app": "y"}), ("c", {})):
+        apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default",
+                                                                               "labels": labels}})
+    cms = client(apiserver).resources.get(api_version="v1", kind="ConfigMap")
+    expect = {"app": "ab", "!app": "c", "app=x": "a", "app==y": "b", "app!=x": "bc", "app in (x,y)": "ab",
+              "app notin (x)": "bc", "app,tier=db": "a", "tier": "a"}
+    for selector, names in expect.items():
+        got = "".join(i.metadata.name for i in cms.get(namespace="default", label_selector=selector).items)
+        assert got == names, selector
+    got = cms.get(namespace="default", field_selector="metadata.name=b").items
+    assert [i.metadata.name for i in got] == ["b"]
+    listing = call(apiserver, "GET", "/api/v1/namespaces/default/configmaps")[2]
+    assert list(listing) == ["kind", "apiVersion", "metadata", "items"]  # a core list (Go struct order)
+    assert list(listing["items"][0])[:1] == ["metadata"]  # whose typed items carry no kind/apiVersion
+
+
+def test_crds_can_be_missing(apiserver):
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    apiserver.set_crds({"modules"})  # a cluster with KMM and without the Machine Config Operator
+    dc = client(apiserver)
+    assert dc.resources.get(api_version="kmm.sigs.x-k8s.io/v1beta1", kind="Module").namespaced
+    with pytest.raises(ResourceNotFoundError):
+        dc.resources.get(api_version="machineconfiguration.openshift.io/v1", kind="MachineConfig")
+    groups = [g["name"] for g in call(apiserver, "GET", "/apis")[2]["groups"]]
+    assert "kmm.sigs.x-k8s.io" in groups and "machineconfiguration.openshift.io" not in groups
+    status, _, body = call(apiserver, "GET", "/apis/machineconfiguration.openshift.io/v1/machineconfigs")
+    assert status == 404 and body == "404 page not found\n"
+    crds = [o["metadata"]["name"] for o in apiserver.objects(kind="CustomResourceDefinition")]
+    assert crds == ["modules.kmm.sigs.x-k8s.io"]
+
+
+def test_reapply_removes_only_fields_nobody_else_owns(apiserver):
+    ns(apiserver)
+    cms = client(apiserver).resources.get(api_version="v1", kind="ConfigMap")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "drivers"},
+            "data": {"a": "1", "b": "2", "c": "3"}}
+    cms.server_side_apply(body=body, field_manager="kmwizard")
+    cms.server_side_apply(body={**body, "data": {"c": "3"}}, field_manager="other")  # shares c
+    got = cms.server_side_apply(body={**body, "data": {"a": "1"}}, field_manager="kmwizard")
+    assert got.data.to_dict() == {"a": "1", "c": "3"}  # b had no other owner, c has one
+    owners = {m.manager: m.fieldsV1.to_dict() for m in got.metadata.managedFields}
+    assert owners == {"kmwizard": {"f:data": {"f:a": {}}}, "other": {"f:data": {"f:c": {}}}}
+
+
+def test_conflicts_with_several_fields_and_an_update_manager(apiserver):
+    from kubernetes.dynamic.exceptions import ConflictError
+
+    ns(apiserver)
+    modules = client(apiserver).resources.get(api_version="kmm.sigs.x-k8s.io/v1beta1", kind="Module")
+    modules.server_side_apply(body=MODULE, field_manager="kmwizard")
+    patch = {"spec": {"selector": {"node-role.kubernetes.io/worker": "yes"},
+                      "moduleLoader": {"container": {"modprobe": {"moduleName": "other"}}}}}
+    modules.patch(body=patch, name="demo", namespace="drivers", content_type="application/merge-patch+json")
+    with pytest.raises(ConflictError) as err:
+        modules.server_side_apply(body=MODULE, field_manager="kmwizard")
+    status = json.loads(err.value.body)
+    fields = [".spec.moduleLoader.container.modprobe.moduleName", '.spec.selector.node-role.kubernetes.io/worker']
+    who = 'conflicts with "OpenAPI-Generator" using kmm.sigs.x-k8s.io/v1beta1:'
+    assert status["message"] == f"Apply failed with 2 conflicts: {who}\n- {fields[0]}\n- {fields[1]}"
+    assert [c["field"] for c in status["details"]["causes"]] == fields
+    forced = modules.server_side_apply(body=MODULE, field_manager="kmwizard", force_conflicts=True)
+    assert forced.spec.selector["node-role.kubernetes.io/worker"] == "" and forced.metadata.generation == 3
+    assert [m.manager for m in forced.metadata.managedFields] == ["kmwizard"]  # the Update manager lost all
+
+
+def test_watch_streams_changes_and_ends_at_the_timeout(apiserver):
+    ns(apiserver)
+    cms = client(apiserver).resources.get(api_version="v1", kind="ConfigMap")
+    apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old", "namespace": "drivers"}})
+    events = []
+
+    def writer():
+        time.sleep(0.2)
+        cms.server_side_apply(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "new", "namespace": "drivers"}, "data": {"k": "v"}}, field_manager="t")
+        cms.patch(body={"data": {"k": "w"}}, name="new", namespace="drivers",
+                  content_type="application/merge-patch+json")
+        cms.delete(name="old", namespace="drivers")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    start = time.monotonic()
+    for event in client(apiserver).watch(cms, namespace="drivers", timeout=1):
+        events.append((event["type"], event["object"].metadata.name))
+    thread.join()
+    assert 0.9 < time.monotonic() - start < 3
+    assert events == [("ADDED", "old"), ("ADDED", "new"), ("MODIFIED", "new"), ("DELETED", "old")]
+
+
+def test_injected_faults(apiserver):
+    import urllib3
+    from kubernetes.dynamic.exceptions import InternalServerError, ServiceUnavailableError
+
+    cms = client(apiserver).resources.get(api_version="v1", kind="ConfigMap")
+    apiserver.fail_next(path="/configmaps")
+    with pytest.raises(InternalServerError) as err:
+        cms.get(namespace="default")
+    assert json.loads(err.value.body)["reason"] == "InternalError"
+    apiserver.fail_next(status=503, method="GET")
+    with pytest.raises(ServiceUnavailableError):
+        cms.get(namespace="default")
+    apiserver.fail_next("hang", hang_seconds=3, times=4)  # the client tries a GET 4 times
+    start = time.monotonic()
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as err:
+        cms.get(namespace="default", _request_timeout=0.2)
+    assert isinstance(err.value.reason, urllib3.exceptions.ReadTimeoutError) and time.monotonic() - start < 2
+    apiserver.fail_next("close", method="PATCH")
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        cms.server_side_apply(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "x", "namespace": "default"}}, field_manager="t")
+    assert cms.get(namespace="default").items == []  # faults are used up; nothing was written
+
+
+def test_stopped_server_refuses_connections(apiserver_factory):
+    import socket
+
+    import urllib3
+
+    double = apiserver_factory(max_lifetime=0.5)
+    cms = client(double).resources.get(api_version="v1", kind="ConfigMap")
+    cms.get(namespace="default")  # leaves a kept-alive connection in the client's pool
+    time.sleep(0.8)  # the double stops by itself after max_lifetime
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", double.port), timeout=1)
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as err:
+        cms.get(namespace="default")
+    assert isinstance(err.value.reason, urllib3.exceptions.NewConnectionError)
+
+
+def test_tls_with_the_right_and_a_wrong_ca(apiserver_factory, tmp_path):
+    import urllib3
+    from kubernetes import config
+    from kubernetes.dynamic import DynamicClient
+
+    double = apiserver_factory(tls=True)
+    assert double.url.startswith("https://127.0.0.1:")
+    good = config.new_client_from_config(config_file=str(double.write_kubeconfig(tmp_path / "good")))
+    assert DynamicClient(good, cache_file=str(tmp_path / "c1")).version["kubernetes"]["gitVersion"] == "v1.36.2"
+    bad = config.new_client_from_config(config_file=str(double.write_kubeconfig(tmp_path / "bad", ca="wrong")))
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as err:
+        DynamicClient(bad, cache_file=str(tmp_path / "c2"))
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value.reason)
+
+
+def test_core_validation_and_already_exists(apiserver):
+    from kubernetes.dynamic.exceptions import ConflictError, UnprocessibleEntityError
+
+    cms = client(apiserver).resources.get(api_version="v1", kind="ConfigMap")
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"bad key": "x"}}
+    with pytest.raises(UnprocessibleEntityError) as err:
+        cms.create(body=bad, namespace="default")
+    status = json.loads(err.value.body)
+    assert status["message"].startswith('ConfigMap "c" is invalid: data[bad key]: Invalid value: "bad key"')
+    assert status["details"]["kind"] == "ConfigMap" and "group" not in status["details"]
+    good = {**bad, "data": {"key": "x"}}
+    assert cms.create(body=good, namespace="default").metadata.managedFields[0].manager == "OpenAPI-Generator"
+    with pytest.raises(ConflictError) as err:
+        cms.create(body=good, namespace="default")
+    assert json.loads(err.value.body)["reason"] == "AlreadyExists"
+    status, _, body = call(apiserver, "PATCH", "/api/v1/namespaces/default/configmaps/c?fieldManager=t",
+                           {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 5}},
+                           "application/apply-patch+yaml")
+    assert status == 500 and "reason" not in body and body["message"].startswith(
+        "failed to create typed patch object (default/c; /v1, Kind=ConfigMap): .data.k: expected string")
+
+
+def test_apply_needs_a_field_manager(apiserver):
+    status, _, body = call(apiserver, "PATCH", "/api/v1/namespaces/default/configmaps/c",
+                           {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+                           "application/apply-patch+yaml")
+    assert (status, body["reason"], body["details"]["causes"][0]["field"]) == (422, "Invalid", "fieldManager")
+
+
+def test_rules_403_and_reviews(apiserver):
+    from kubernetes.dynamic.exceptions import ForbiddenError
+
+    ns(apiserver)
+    apiserver.add_token("reader", "alice", rules=[("get", "", "configmaps", "drivers")])
+    apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "drivers"}})
+    dc = client(apiserver, "reader")
+    cms = dc.resources.get(api_version="v1", kind="ConfigMap")
+    assert cms.get(name="c", namespace="drivers").metadata.name == "c"
+    with pytest.raises(ForbiddenError) as err:
+        cms.get(namespace="drivers")
+    assert err.value.summary() == ('configmaps is forbidden: User "alice" cannot list resource "configmaps" in API '
+                                   'group "" in the namespace "drivers"')
+    mcs = dc.resources.get(api_version="machineconfiguration.openshift.io/v1", kind="MachineConfig")
+    with pytest.raises(ForbiddenError) as err:
+        mcs.get(name="x")
+    assert err.value.summary().endswith('cannot get resource "machineconfigs" in API group '
+                                        '"machineconfiguration.openshift.io" at the cluster scope')
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "get", "resource": "configmaps", "namespace": "drivers"}}}
+    ssar = dc.resources.get(api_version="authorization.k8s.io/v1", kind="SelfSubjectAccessReview")
+    assert ssar.create(body=review).status.allowed is True
+    review["spec"]["resourceAttributes"]["verb"] = "delete"
+    assert ssar.create(body=review).status.allowed is False
+    ssr = dc.resources.get(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview")
+    assert ssr.create(body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}) \
+        .status.userInfo.username == "alice"
+    rules = dc.resources.get(api_version="authorization.k8s.io/v1", kind="SelfSubjectRulesReview").create(body={
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": {"namespace": "drivers"}})
+    assert [r.to_dict() for r in rules.status.resourceRules] == [
+        {"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}]
+
+
+def test_dry_run_writes_nothing_and_finalizers_hold_deletion(apiserver):
+    ns(apiserver)
+    cms = client(apiserver).resources.get(api_version="v1", kind="ConfigMap")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["example.com/x"]}}
+    created = cms.create(body=body, namespace="drivers", query_params=[("dryRun", "All")])
+    assert created.metadata.uid and created.metadata.resourceVersion is None
+    assert apiserver.objects(kind="ConfigMap", namespace="drivers") == []
+    cms.create(body=body, namespace="drivers")
+    cms.delete(name="c", namespace="drivers", query_params=[("dryRun", "All")])
+    assert cms.get(name="c", namespace="drivers").metadata.deletionTimestamp is None
+    deleting = cms.delete(name="c", namespace="drivers")
+    assert deleting.kind == "ConfigMap" and deleting.metadata.deletionTimestamp  # the object, not a Status
+    assert cms.get(name="c", namespace="drivers").metadata.deletionTimestamp
+    cms.patch(body={"metadata": {"finalizers": None}}, name="c", namespace="drivers",
+              content_type="application/merge-patch+json")
+    assert apiserver.get("v1", "ConfigMap", "c", "drivers") is None
+
+
+def test_namespace_delete_takes_its_objects(apiserver):
+    ns(apiserver)
+    apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "drivers"}})
+    status, _, body = call(apiserver, "DELETE", "/api/v1/namespaces/drivers")
+    assert status == 200 and body["kind"] == "Namespace" and body["status"]["phase"] == "Terminating"
+    assert apiserver.objects(namespace="drivers") == [] and apiserver.get("v1", "Namespace", "drivers") is None
+
+
+def test_json_patch_and_pod_log(apiserver):
+    ns(apiserver)
+    apiserver.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "drivers"},
+                   "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    apiserver.set_pod_log("drivers", "p", "demo 16384 0\n")
+    dc = client(apiserver)
+    pods = dc.resources.get(api_version="v1", kind="Pod")
+    pods.patch(body=[{"op": "replace", "path": "/spec/containers/0/image", "value": "j"}], name="p",
+               namespace="drivers", content_type="application/json-patch+json")
+    assert pods.get(name="p", namespace="drivers").spec.containers[0].image == "j"
+    status, headers, text = call(apiserver, "GET", "/api/v1/namespaces/drivers/pods/p/log")
+    assert (status, headers["Content-Type"], text) == (200, "text/plain", "demo 16384 0\n")
