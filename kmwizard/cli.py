@@ -250,14 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("kvc", "kmm"))
     p.set_defaults(func=cmd_keys)
 
-    import importlib
+    from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
+    from kmwizard.kmm.commands import add_parsers as add_kmm_parsers
 
-    for module in ("kmwizard.kmm.commands", "kmwizard.cluster.commands"):  # INTEGRATION: drop the guard
-        try:
-            importlib.import_module(module).add_parsers(sub, parent)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    add_kmm_parsers(sub, parent)
+    add_cluster_parsers(sub, parent)
     return parser
 
 

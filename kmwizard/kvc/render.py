@@ -9,33 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
-from kmwizard.findings import Finding, error, info
+from kmwizard.findings import Finding, info
 from kmwizard.kvc import entitlement, fetch, ignition, instance, lint, machineconfig, transpile
-from kmwizard.render import OutputFile, Rendering, dump_yaml, manifest_file
+from kmwizard.render import OutputFile, Rendering, manifest_file
 
 REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
-READERS_NOTE = ("the MachineConfig {name} carries RHEL entitlement keys: anyone allowed to `get machineconfigs` "
-                "(cluster-wide, e.g. the cluster-reader and cluster-admin roles) can read them, and every node "
-                "of the pool stores them under /etc/pki/entitlement. Keep {path} private (mode 0600) and rotate "
-                "the certificates when they expire.")
-
-
-def obtain_tree(answers) -> tuple[Path, list[Finding]]:
-    """The fakeroot to transpile: the user's own tree, or the two repositories installed."""
-    given = answers.get("kvc.fakeroot")
-    if given:
-        root = Path(given).expanduser()
-        if not root.is_dir():
-            return root, [error("kvc.fakeroot", f"{given!r} is not a directory",
-                                "give the directory you ran `make install DESTDIR=<dir>/usr/local "
-                                "CONFDIR=<dir>/etc/` into, or unset kvc.fakeroot to fetch the repositories",
-                                code="kvc-fakeroot-missing")]
-        return root, []
-    root = fetch.obtain_fakeroot(answers.get("kvc.framework_repo"), answers.get("kvc.framework_ref"),
-                                 answers.get("kvc.module_repo"), answers.get("kvc.module_ref"))
-    return root, []
 
 
 def render_kvc(answers) -> Rendering:
@@ -46,15 +25,15 @@ def render_kvc(answers) -> Rendering:
     mc_path = f"{mc_name}.yaml"
     gzip_allowed = ignition.supports_gzip(version)
 
-    root, findings = obtain_tree(answers)
-    if findings:
-        return Rendering(findings=tuple(findings))
+    root, module_dir = fetch.fakeroot_for(answers)
+    findings: list[Finding] = []
     tree_files, tree_findings = transpile.transpile_tree(root, gzip_allowed=gzip_allowed)
     findings.extend(tree_findings)
 
     payload = entitlement.entitlement_files(
         answers.get("entitlement.source"), certs_dir=answers.get("entitlement.certs_dir") or None,
-        yum_repo=answers.get("entitlement.yum_repo") or None, module_name=name)
+        yum_repo=answers.get("entitlement.yum_repo") or None, module_name=name, module_dir=module_dir,
+        build_file=answers.get("kvc.build_file"))
     findings.extend(payload.findings)
 
     conf_files, conf_findings = instance.instance_fixes(
@@ -90,7 +69,7 @@ def render_kvc(answers) -> Rendering:
                             title="Base Ignition", write=write_extras))
     files.append(OutputFile(f"{mc_name}.files.txt", _listing(config, secret_paths).encode(),
                             title="Files carried", write=write_extras))
-    notes = [READERS_NOTE.format(name=mc_name, path=mc_path)] if secret_paths else []
+    notes = list(payload.notes)  # what the node needs; who can read delivered entitlement keys
     if day == 2:
         notes.append(f"applying {mc_name} makes the Machine Config Operator drain and reboot every node of the "
                      f"{role} pool, one at a time")
@@ -123,4 +102,3 @@ def _listing(config: dict, secret_paths: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["render_kvc", "obtain_tree", "dump_yaml"]
