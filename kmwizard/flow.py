@@ -28,6 +28,18 @@ def is_kmm(answers: Answers) -> bool:
     return answers.get("method") == "kmm"
 
 
+def builds(answers: Answers) -> bool:
+    return is_kmm(answers) and answers.get("kmm.build") != "none"
+
+
+def builds_generated(answers: Answers) -> bool:
+    return is_kmm(answers) and answers.get("kmm.build") == "generate"
+
+
+def signs(answers: Answers) -> bool:
+    return is_kmm(answers) and bool(answers.get("kmm.sign.enabled"))
+
+
 @dataclass(frozen=True)
 class Question:
     key: str
@@ -97,11 +109,14 @@ FLOW: tuple[Step, ...] = (
         Question("kmm.namespace", "Namespace of the Module", "text", when=is_kmm),
         Question("kmm.name", "Module resource name", "text", when=is_kmm),
         Question("kmm.module_name", "Kernel module name (as modprobe knows it)", "text", when=is_kmm),
-        Question("kmm.source_repo", "Git repository with the module's source", "text", when=is_kmm),
-        Question("kmm.source_ref", "Branch, tag or commit of the source", "text", when=is_kmm),
+        Question("kmm.build", "How is the module loader image built?", "select", when=is_kmm),
+        Question("kmm.source_repo", "Git repository with the module's source", "text", when=builds_generated),
+        Question("kmm.source_ref", "Branch, tag or commit of the source", "text", when=builds_generated),
+        Question("kmm.source_subdir", "Folder of the module inside the repository", "text", when=builds_generated),
+        Question("kmm.make_target", "make target that builds the .ko files", "text", when=builds_generated),
+        Question("kmm.dockerfile", "Your own Dockerfile", "path",
+                 when=lambda a: is_kmm(a) and a.get("kmm.build") == "dockerfile"),
         Question("kmm.ko_files", "The .ko files the build produces (comma separated)", "list", when=is_kmm),
-        Question("kmm.dockerfile", "Your own Dockerfile (optional: replaces the generated one)", "path",
-                 when=is_kmm),
     )),
     Step("entitlement", "Entitlement", "How the build gets the kernel packages for the node's kernel.", (
         Question("entitlement.source", "Where does the build find kernel-devel?", "select"),
@@ -109,13 +124,37 @@ FLOW: tuple[Step, ...] = (
                  when=lambda a: a.get("entitlement.source") == "certs"),
         Question("entitlement.yum_repo", "Yum repository baseurl with the nodes' kernel packages", "text",
                  when=lambda a: a.get("entitlement.source") == "yum-repo"),
+        Question("kmm.entitlement_secret", "Build Secret that will hold the certificates", "text",
+                 when=lambda a: is_kmm(a) and a.get("entitlement.source") == "certs"),
     )),
     Step("mappings", "Kernel mappings", "Which image serves which kernel; first match wins.", (
         Question("kmm.container_image", "Default module loader image", "text", when=is_kmm),
         Question("kmm.kernel_mappings", "Kernel mappings", "records", when=is_kmm),
-        Question("kmm.build_args", "Build arguments", "records", when=is_kmm),
+        Question("kmm.image_pull_policy", "Image pull policy (empty: Kubernetes' default)", "select", when=is_kmm),
         Question("kmm.image_repo_secret", "Pull/push secret for the image registry (optional)", "text",
                  when=is_kmm),
+        Question("kmm.build_args", "Build arguments", "records", when=builds),
+        Question("kmm.build_secrets", "Secrets mounted into the build (comma separated names)", "list",
+                 when=builds),
+        Question("kmm.registry_tls", "TLS towards the module image registry", "select", when=is_kmm),
+        Question("kmm.base_image_registry_tls", "TLS towards the base image registry of builds", "select",
+                 when=builds),
+        Question("kmm.image_rebuild_trigger_generation", "Rebuild trigger (bump to rebuild existing tags)", "text",
+                 when=builds),
+    ), when=is_kmm),
+    Step("loading", "Loading", "How the module is loaded on the node.", (
+        Question("kmm.dir_name", "Directory holding lib/modules/<kernel> in the image", "text", when=is_kmm),
+        Question("kmm.parameters", "Module parameters (key=value, comma separated)", "list", when=is_kmm),
+        Question("kmm.firmware_path", "Firmware directory inside the image (optional)", "text", when=is_kmm),
+        Question("kmm.firmware_files", "Firmware files the image carries (comma separated)", "list", when=is_kmm),
+        Question("kmm.node_selector", "Custom node labels instead of the role (optional)", "records", when=is_kmm),
+        Question("kmm.modules_loading_order", "Loading order for dependent modules (comma separated)", "list",
+                 when=is_kmm),
+        Question("kmm.in_tree_modules_to_remove", "In-tree modules to unload first (comma separated)", "list",
+                 when=is_kmm),
+        Question("kmm.version", "Module version for ordered upgrades (optional)", "text", when=is_kmm),
+        Question("kmm.service_account", "Service account of the module loader (optional)", "text", when=is_kmm),
+        Question("kmm.create_namespace", "Generate the Namespace too?", "select", when=is_kmm),
     ), when=is_kmm),
     Step("signing", "Signing", "Secure Boot nodes load only signed modules.", (
         Question("kmm.sign.enabled", "Sign the module for Secure Boot?", "select", when=is_kmm),
@@ -123,15 +162,29 @@ FLOW: tuple[Step, ...] = (
                  when=lambda a: is_kmm(a) and a.get("kmm.sign.enabled")),
         Question("kmm.sign.cert_file", "Signing certificate file (public)", "path",
                  when=lambda a: is_kmm(a) and a.get("kmm.sign.enabled")),
+        Question("kmm.sign.key_secret", "Secret holding the signing key (data key: key)", "text", when=signs),
+        Question("kmm.sign.cert_secret", "Secret holding the certificate (data key: cert)", "text", when=signs),
+        Question("kmm.sign.files_to_sign", "Files to sign, under the directory above (comma separated)", "list",
+                 when=signs),
+        Question("kmm.sign.unsigned_image", "Unsigned image to sign when nothing is built (optional)", "text",
+                 when=signs),
     ), when=is_kmm),
-    Step("output", "Names", "What the generated objects are called.", (
+    Step("extras", "Extras", "Optional companions: an ACM hub, and a check against an upcoming kernel.", (
+        Question("kmm.acm_hub", "Generate a ManagedClusterModule for an ACM hub?", "select", when=is_kmm),
+        Question("kmm.acm_cluster_selector", "Managed clusters to target (labels)", "records",
+                 when=lambda a: is_kmm(a) and a.get("kmm.acm_hub")),
+        Question("kmm.preflight_kernel", "Upcoming kernel to check (PreflightValidationOCP, optional)", "text",
+                 when=is_kmm),
+        Question("kmm.preflight_dtk_image", "Driver Toolkit image of that release (optional)", "text",
+                 when=lambda a: is_kmm(a) and bool(a.get("kmm.preflight_kernel"))),
+        Question("kmm.preflight_push", "Push the images the preflight check builds?", "select",
+                 when=lambda a: is_kmm(a) and bool(a.get("kmm.preflight_kernel"))),
+    ), when=is_kmm),
+    Step("output", "Service and name", "How the service starts at boot, and what the MachineConfig is called.", (
+        Question("kvc.enable_style", "How is the KVC service enabled?", "select", when=is_kvc),
         Question("machineconfig.name", "MachineConfig name", "text", when=is_kvc),
     ), when=is_kvc),
 )
-
-
-def _exists(key: str) -> bool:
-    return key in KEYS
 
 
 def steps_for(answers: Answers) -> list[Step]:
@@ -140,7 +193,7 @@ def steps_for(answers: Answers) -> list[Step]:
 
 
 def questions_for(step: Step, answers: Answers) -> list[Question]:
-    return [q for q in step.questions if _exists(q.key) and q.when(answers)]
+    return [q for q in step.questions if q.when(answers)]
 
 
 def step_of(key: str) -> Optional[Step]:
