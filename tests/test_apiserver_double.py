@@ -497,7 +497,11 @@ def test_conflicts_with_several_fields_and_an_update_manager(apiserver):
     modules.server_side_apply(body=MODULE, field_manager="kmwizard")
     patch = {"spec": {"selector": {"node-role.kubernetes.io/worker": "yes"},
                       "moduleLoader": {"container": {"modprobe": {"moduleName": "other"}}}}}
-    modules.patch(body=patch, name="demo", namespace="drivers", content_type="application/merge-patch+json")
+    patched = modules.patch(body=patch, name="demo", namespace="drivers",
+                            content_type="application/merge-patch+json")
+    owned = {m.manager: json.dumps(m.fieldsV1.to_dict()) for m in patched.metadata.managedFields}
+    assert "moduleName" not in owned["kmwizard"] and "selector" not in owned["kmwizard"]  # an Update takes them
+    assert "moduleName" in owned["OpenAPI-Generator"] and "f:kernelMappings" not in owned["OpenAPI-Generator"]
     with pytest.raises(ConflictError) as err:
         modules.server_side_apply(body=MODULE, field_manager="kmwizard")
     status = json.loads(err.value.body)
