@@ -112,33 +112,48 @@ def load_documents(path: Path) -> list[tuple[str, object]]:
     return [(f"{name}[{i}]", d) for i, d in enumerate(docs)]
 
 
-def validate_document(doc: object, where: str) -> list[Finding]:
+def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None) -> list[Finding]:
+    """Findings for (where, document) pairs: MachineConfigs and Ignition configs one by one, KMM
+    documents together (a Module's ConfigMap must be in its namespace)."""
     from kmwizard.findings import error, info
-    from kmwizard.kmm.lint import lint_document as lint_kmm
+    from kmwizard.kmm.lint import dockerfile_configmap, is_kmm_kind, lint_documents
     from kmwizard.kvc.lint import lint_document as lint_kvc
 
-    if not isinstance(doc, dict):
-        return [error(where, f"expected a mapping (a Kubernetes object or an Ignition config), "
-                             f"got {type(doc).__name__}", code="validate-not-object")]
-    if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-        return [f for i, item in enumerate(doc["items"]) for f in validate_document(item, f"{where}:items[{i}]")]
-    for lint in (lint_kmm, lint_kvc):
-        found = lint(doc, where)
-        if found is not None:
-            return found
-    kind = doc.get("kind") or ("Ignition config" if "ignition" in doc else "unknown")
-    return [info(where, f"{kind} is not a kind kmwizard checks (it checks MachineConfigs, Ignition configs, "
-                        "KMM Modules and their ConfigMaps)", code="validate-unknown-kind")]
+    findings: list[Finding] = []
+    kmm: list[tuple[str, dict]] = []
+    for where, doc in _expand_lists(pairs):
+        if not isinstance(doc, dict):
+            findings.append(error(where, f"expected a mapping (a Kubernetes object or an Ignition config), "
+                                         f"got {type(doc).__name__}", code="validate-not-object"))
+        elif is_kmm_kind(doc) or dockerfile_configmap(doc):
+            kmm.append((where, doc))
+        elif (found := lint_kvc(doc, where)) is not None:
+            findings.extend(found)
+        else:
+            kind = doc.get("kind") or "unknown"
+            findings.append(info(where, f"{kind} is not a kind kmwizard checks (it checks MachineConfigs, "
+                                        "Ignition configs, KMM Modules and their Dockerfile ConfigMaps)",
+                                 code="validate-unknown-kind"))
+    return findings + lint_documents(kmm, kmm_version)
+
+
+def _expand_lists(pairs):
+    for where, doc in pairs:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            yield from _expand_lists((f"{where}:items[{i}]", item) for i, item in enumerate(doc["items"]))
+        else:
+            yield where, doc
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
     findings: list[Finding] = []
+    documents: list[tuple[str, object]] = []
     for name in args.files:
         path = Path(name)
         try:
-            documents = load_documents(path)
+            documents.extend(load_documents(path))
         except OSError as exc:
             raise KmwizardError(f"cannot read {path}: {exc.strerror}", "check the file name") from None
         except (yaml.YAMLError, json.JSONDecodeError) as exc:
@@ -147,8 +162,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
                                   code="validate-syntax"))
             continue
-        for where, doc in documents:
-            findings.extend(validate_document(doc, where))
+    findings.extend(validate_documents(documents, args.kmm_version))
     print_findings(findings)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = sum(f.severity is Severity.WARNING for f in findings)
@@ -239,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check existing MachineConfig, Ignition or KMM Module files")
     p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON files ('-' for stdin)")
+    p.add_argument("--kmm-version", metavar="X.Y", help="judge KMM objects by the rules of this operator version")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("presets", help="list or show built-in and user presets")

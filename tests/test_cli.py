@@ -88,3 +88,51 @@ def test_keys_lists_every_key_with_help():
     assert proc.returncode == 0
     assert "kvc.module_repo" in proc.stdout and "entitlement.source" in proc.stdout
     assert "kmm.namespace" not in proc.stdout
+
+
+def _module(namespace: str) -> dict:
+    return {"apiVersion": "kmm.sigs.x-k8s.io/v1beta1", "kind": "Module",
+            "metadata": {"name": "drv", "namespace": namespace},
+            "spec": {"selector": {"node-role.kubernetes.io/worker": ""},
+                     "moduleLoader": {"container": {
+                         "modprobe": {"moduleName": "drv"},
+                         "kernelMappings": [{"regexp": "^.+$",
+                                             "containerImage": "quay.io/org/drv:${KERNEL_FULL_VERSION}",
+                                             "build": {"dockerfileConfigMap": {"name": "drv-dockerfile"}}}]}}}}
+
+
+def test_validate_checks_modules_and_their_configmap_across_files(tmp_path):
+    import yaml
+
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "drv-dockerfile", "namespace": "other"},
+                 "data": {"dockerfile": "ARG DTK_AUTO\nFROM ${DTK_AUTO} as builder\n"}}
+    (tmp_path / "module.yaml").write_text(yaml.safe_dump(_module("drivers")))
+    (tmp_path / "cm.yaml").write_text(yaml.safe_dump(configmap))
+    proc = run("validate", str(tmp_path / "module.yaml"), str(tmp_path / "cm.yaml"))
+    assert proc.returncode == 1
+    assert "namespace" in proc.stderr and "drv-dockerfile" in proc.stderr
+
+
+def test_validate_bad_regexp_is_judged_by_re2(tmp_path):
+    import yaml
+
+    module = _module("drivers")
+    module["spec"]["moduleLoader"]["container"]["kernelMappings"][0]["regexp"] = r"^.+\el9\.x86_64$"
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(module))
+    proc = run("validate", str(tmp_path / "m.yaml"))
+    assert proc.returncode == 1 and "regexp" in proc.stderr
+
+
+def test_validate_machineconfig_and_unknown_kind(tmp_path):
+    import json
+
+    mc = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfig",
+          "metadata": {"name": "99-worker-x", "labels": {"machineconfiguration.openshift.io/role": "worker"}},
+          "spec": {"config": {"ignition": {"version": "3.2.0"},
+                              "storage": {"files": [{"path": "/usr/lib/x", "mode": 4095,
+                                                     "contents": {"source": "data:,hi"}}]}}}}
+    (tmp_path / "mc.json").write_text(json.dumps(mc))
+    (tmp_path / "svc.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n")
+    proc = run("validate", str(tmp_path / "mc.json"), str(tmp_path / "svc.yaml"))
+    assert proc.returncode == 1
+    assert "/usr/lib/x" in proc.stderr and "Service is not a kind kmwizard checks" in proc.stderr
