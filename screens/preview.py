@@ -81,6 +81,7 @@ class PreviewPane(Vertical):
         super().__init__(**kwargs)
         self.files: tuple[OutputFile, ...] = ()
         self.selected_path: str | None = None
+        self._rebuilding = False
 
     def compose(self):
         yield Tabs(id="preview-tabs")
@@ -97,23 +98,32 @@ class PreviewPane(Vertical):
         files = rendering.files
         # Rebuild the tabs only when their labels change (not when a name inside a path does).
         if [tab_label(f) for f in files] != [tab_label(f) for f in self.files]:
-            tabs = self.query_one(Tabs)
-            await tabs.clear()
-            self.files = files
-            for index, file in enumerate(files):
-                await tabs.add_tab(Tab(Content(tab_label(file)), id=f"file-{index}"))
             paths = [f.path for f in files]
             if self.selected_path not in paths:
                 self.selected_path = main_file(files)
-            if self.selected_path in paths:
-                tabs.active = f"file-{paths.index(self.selected_path)}"
-        elif self.selected_path is not None:
+            tabs = self.query_one(Tabs)
+            self._rebuilding = True  # Tabs activates its first tab on the way: not the user's choice
+            try:
+                await tabs.clear()
+                self.files = files
+                for index, file in enumerate(files):
+                    await tabs.add_tab(Tab(Content(tab_label(file)), id=f"file-{index}"))
+            finally:
+                self._rebuilding = False
+            self.call_after_refresh(self._activate_selected)
+        elif self.selected_path not in [f.path for f in files]:
             # Same tabs: follow the selected tab's file through a rename.
             active = self.query_one(Tabs).active
             if active:
                 self.selected_path = files[int(active.split("-")[1])].path
         self.files = files
         self._show_selected()
+
+    def _activate_selected(self) -> None:
+        paths = [f.path for f in self.files]
+        if self.selected_path in paths:
+            self.query_one(Tabs).active = f"file-{paths.index(self.selected_path)}"
+            self._show_selected()
 
     def select_path(self, path: str) -> bool:
         for index, file in enumerate(self.files):
@@ -124,7 +134,11 @@ class PreviewPane(Vertical):
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
-        if event.tab is not None and event.tab.id:
+        # Rebuilding the tabs activates the first one before the chosen one: only the tab
+        # that is active when the message arrives counts.
+        if self._rebuilding:
+            return
+        if event.tab is not None and event.tab.id and event.tab.id == self.query_one(Tabs).active:
             index = int(event.tab.id.split("-")[1])
             if index < len(self.files):
                 self.selected_path = self.files[index].path

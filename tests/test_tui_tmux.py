@@ -1,0 +1,102 @@
+"""The real program in a real terminal: tmux runs `python -m kmwizard tui --preset kmm-ci`,
+the test types into it and reads the screen back with capture-pane."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Tmux:
+    def __init__(self, tmp_path: Path, command: list[str], size=(120, 36)) -> None:
+        self.name = f"kmwizard-test-{uuid.uuid4().hex[:8]}"
+        self.socket = str(tmp_path / "tmux.sock")
+        env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+               "HOME": str(tmp_path), "TERM": "xterm-256color", "PYTHONPATH": str(ROOT)}
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        # -u COLUMNS/LINES: the test runner may export them, and Rich would take them over the pane size.
+        shell = f"cd {ROOT} && env -u COLUMNS -u LINES {exports} {' '.join(command)}; echo EXIT=$?; sleep 30"
+        # Start the program only once the pane has its final size: a program started with the
+        # session may read 80x24 before tmux applies -x/-y.
+        self.run("new-session", "-d", "-s", self.name, "-x", str(size[0]), "-y", str(size[1]), "sleep 60")
+        self.run("respawn-pane", "-k", "-t", self.name, shell)
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    sessions = []
+
+    def start(command, size=(120, 36)):
+        session = Tmux(tmp_path, command, size)
+        sessions.append(session)
+        return session
+
+    yield start
+    for session in sessions:
+        session.close()
+
+
+def test_type_into_the_real_program(tmux):
+    term = tmux([sys.executable, "-m", "kmwizard", "tui", "--preset", "kmm-ci"], size=(120, 50))
+    screen = term.wait_for("Findings")
+    assert "Method" in screen and "KMM (Module)" in screen
+    assert "kind: Module" in term.wait_for("kind: Module")
+    term.keys("F8")  # the Target step; its first field (role) has focus and its text selected
+    term.wait_for("Which pool or node role")
+    term.keys("i", "n", "f", "r", "a")
+    screen = term.wait_for("node-role.kubernetes.io/infra")
+    assert "Target" in screen
+    term.keys("F1")
+    assert "Answer key: role" in term.wait_for("Answer key")
+    term.keys("Escape")
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_small_terminal_shows_every_part(tmux):
+    term = tmux([sys.executable, "-m", "kmwizard", "tui", "--preset", "kmm-ci"], size=(80, 24))
+    screen = term.wait_for("Findings")
+    for part in ("Method", "Review", "f1", "Help", "Module"):
+        assert part in screen, f"{part!r} missing at 80x24:\n{screen}"
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_without_a_terminal_tui_refuses_even_inside_tmux(tmux, tmp_path):
+    # stdin from /dev/null: the real program under a real terminal still refuses without a TTY.
+    out = tmp_path / "out.txt"
+    term = tmux(["sh", "-c", f"'{sys.executable} -m kmwizard tui < /dev/null 2> {out}'"])
+    term.wait_for("EXIT=")
+    assert "needs a terminal" in out.read_text()
+    assert os.path.getsize(out) > 0
