@@ -40,8 +40,8 @@ Implemented:
   Optional TLS with a self-signed CA made at start (``cryptography``), and a second unrelated CA to show a
   failed verification.
 - Helpers: ``write_kubeconfig()``, ``objects()``, ``get()``, ``put()``, ``remove()``, ``set_pod_log()``,
-  ``requests`` (a log of every request, tokens never recorded), and the pytest fixtures ``apiserver`` and
-  ``apiserver_factory``.
+  ``on()`` (reactors that play a controller after a client write), ``requests`` (a log of every request,
+  tokens never recorded), and the pytest fixtures ``apiserver`` and ``apiserver_factory``.
 
 Not implemented (answers an error or is documented as different):
 - Aggregated discovery, OpenAPI (``/openapi/v2``, ``/openapi/v3``: 404), protobuf, CBOR, table output.
@@ -1077,6 +1077,8 @@ class ApiServerDouble:
         self._rv = 200
         self._faults: list = []
         self._pod_logs: dict = {}
+        self._reactors: list = []
+        self._local = threading.local()  # .reactions: what the current request's writes set off
         self._stopping = threading.Event()
         self._conns: set = set()
         self._server = None
@@ -1132,6 +1134,14 @@ class ApiServerDouble:
             raise ValueError(f"fault action must be status, hang or close, not {action!r}")
         with self._lock:
             self._faults.append(Fault(action, method, path, status, times, hang_seconds, message))
+
+    def on(self, kind: str, callback, events=("ADDED",)) -> None:
+        """Simulate a controller: call ``callback(double, event_type, obj)`` after every client write that
+        produces one of ``events`` (ADDED, MODIFIED, DELETED) for ``kind``.  It runs in the request's thread
+        right after the answer is sent, so a client that sends its next request afterwards sees its effect;
+        it may call ``put()``, ``remove()`` or ``set_pod_log()`` (and those may trigger further reactions)."""
+        with self._lock:
+            self._reactors.append((kind, callback, tuple(events)))
 
     def set_pod_log(self, namespace: str, name: str, text: str) -> None:
         with self._lock:
@@ -1267,6 +1277,8 @@ class ApiServerDouble:
                     if k in old.obj["metadata"]:
                         meta[k] = old.obj["metadata"][k]
             self._record_update(stored, old.obj if old else {}, manager, "")
+            if "status" in rt.subresources:  # as a controller writing both would own them
+                self._record_update(stored, old.obj if old else {}, manager, "status")
             self._commit(key, stored, "ADDED" if old is None else "MODIFIED")
             return render_object(rt, stored.obj, stored.managers)
 
@@ -1314,8 +1326,13 @@ class ApiServerDouble:
 
     def _emit(self, event: str, stored: Stored) -> None:
         meta = stored.obj["metadata"]
+        rendered = render_object(stored.rt, stored.obj, stored.managers)
         self._events.append((self._rv, event, stored.rt.plural, stored.rt.group, meta.get("namespace", ""),
-                             render_object(stored.rt, stored.obj, stored.managers)))
+                             rendered))
+        queue = getattr(self._local, "reactions", None)
+        if queue is not None:  # a client write (or a reaction to one)
+            queue += [(cb, event, rendered) for kind, cb, events in self._reactors
+                      if kind == stored.rt.kind and event in events]
         del self._events[:-1000]
         self._changed.notify_all()
 
@@ -1552,8 +1569,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                     identity.user if identity else None, _parse_body(raw, ctype))
         with double._lock:
             double.requests.append(self.record)
+        double._local.reactions = []
         fault = double._match_fault(method, path)
         if fault:
+            double._local.reactions = None
             return self._fault(fault)
         try:
             if identity is None:
@@ -1563,6 +1582,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(err.code, err.body())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        self._react()
+
+    def _react(self):
+        """Run the reactions the request caused (and those they cause), at most 100 rounds."""
+        local = self.double._local
+        try:
+            for _ in range(100):
+                batch, local.reactions = local.reactions, []
+                if not batch:
+                    return
+                for callback, event, obj in batch:
+                    callback(self.double, event, copy.deepcopy(obj))
+        finally:
+            local.reactions = None
 
     def _fault(self, fault: Fault):
         if fault.action == "status":

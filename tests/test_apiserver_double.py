@@ -693,3 +693,26 @@ def test_json_patch_and_pod_log(apiserver):
     assert pods.get(name="p", namespace="drivers").spec.containers[0].image == "j"
     status, headers, text = call(apiserver, "GET", "/api/v1/namespaces/drivers/pods/p/log")
     assert (status, headers["Content-Type"], text) == (200, "text/plain", "demo 16384 0\n")
+
+
+def test_reactors_simulate_controllers(apiserver):
+    """A test can play the Machine Config Operator: a new MachineConfig makes the pool start updating."""
+    apiserver.put({"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfigPool",
+                   "metadata": {"name": "worker"}, "spec": {}, "status": {"machineCount": 2, "updatedMachineCount": 2}})
+
+    def mco(double, event, mc):
+        pool = double.get("machineconfiguration.openshift.io/v1", "MachineConfigPool", "worker")
+        pool["status"]["updatedMachineCount"] = 0
+        double.put(pool, manager="machine-config-operator")
+
+    apiserver.on("MachineConfig", mco)
+    dc = client(apiserver)
+    mcs = dc.resources.get(api_version="machineconfiguration.openshift.io/v1", kind="MachineConfig")
+    pools = dc.resources.get(api_version="machineconfiguration.openshift.io/v1", kind="MachineConfigPool")
+    assert pools.get(name="worker").status.updatedMachineCount == 2
+    mcs.server_side_apply(body={"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfig",
+                                "metadata": {"name": "99-worker-x"}, "spec": {"kernelArguments": ["nosmt"]}},
+                          field_manager="kmwizard")
+    pool = pools.get(name="worker")
+    assert pool.status.updatedMachineCount == 0
+    assert [m.manager for m in pool.metadata.managedFields][-1] == "machine-config-operator"
