@@ -1401,8 +1401,8 @@ class ApiServerDouble:
         if path == "/version":
             return dict(SERVER_VERSION)
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"],
-                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}]}
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}]}
         if path == "/apis":
             return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                 {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in versions],
@@ -1472,8 +1472,9 @@ def _make_cert(common_name: str):
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+    server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
+    cert = (x509.CertificateBuilder().subject_name(server_name).issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                                         x509.DNSName("localhost")]), critical=False)
@@ -1654,8 +1655,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         verb = {"GET": "watch" if watch else ("get" if name else "list"), "POST": "create", "PUT": "update",
                 "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}[method]
         if method == "POST" and name:
-            raise ApiError(405, "MethodNotAllowed", f'the server does not allow this method on the requested '
-                           'resource', {})
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
+                           "resource", {})
         # Reviews of one's own rights are open to every authenticated user (system:basic-user).
         if not rt.virtual and not identity.allows(verb, group, f"{plural}/{sub}" if sub else plural, namespace):
             resource = f"{plural}/{sub}" if sub else plural

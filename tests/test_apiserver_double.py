@@ -24,7 +24,6 @@ server, and what the client returned or raised).  Two replays:
 """
 from __future__ import annotations
 
-import copy
 import http.client
 import json
 import re
@@ -284,15 +283,11 @@ def step_call(scenario, step, exchange_by_step, resources, clients):
                 patcher.start()
         patcher.join()
         return events
-    kind = (body or {}).get("kind") or {"modules": "Module", "configmaps": "ConfigMap", "namespaces": "Namespace",
-                                        "machineconfigs": "MachineConfig", "machineconfigpools": "MachineConfigPool"}[
-        path.split("/")[-1] if req["method"] in ("POST",) or req["method"] == "GET" and not
-        re.search(r"/(modules|configmaps|namespaces|machineconfigs|machineconfigpools)/[^/]+$", path)
-        else path.split("/")[-2] if not path.endswith("/status") else path.split("/")[-3]]
-    res = resources[kind]
-    ns_match = re.search(r"/namespaces/([^/]+)/", path)
-    namespace = ns_match.group(1) if ns_match and kind != "Namespace" else None
-    name = path.rstrip("/").split("/")[-1] if not path.endswith("/status") else path.split("/")[-2]
+    parts = path.strip("/").split("/")
+    at = max(i for i, part in enumerate(parts) if part in PLURAL_KINDS)  # the resource's plural
+    res = resources[PLURAL_KINDS[parts[at]]]
+    name = parts[at + 1] if len(parts) > at + 1 else None
+    namespace = parts[parts.index("namespaces") + 1] if "namespaces" in parts[:at] else None
     if req["method"] == "PATCH" and req["headers"]["content-type"] == "application/apply-patch+yaml":
         kwargs = {"force_conflicts": True} if query.get("force") == "true" else {}
         if "dryRun" in query:
@@ -308,11 +303,11 @@ def step_call(scenario, step, exchange_by_step, resources, clients):
         return res.create(body=body, namespace=namespace, field_validation="Strict")
     if req["method"] == "DELETE":
         return res.delete(name=name, namespace=namespace)
-    if path.endswith(res.name):  # a list
-        return res.get(namespace=namespace)
     return res.get(name=name, namespace=namespace)
 
 
+PLURAL_KINDS = {"namespaces": "Namespace", "configmaps": "ConfigMap", "modules": "Module",
+                "machineconfigs": "MachineConfig", "machineconfigpools": "MachineConfigPool"}
 LOOKUPS = [("v1", "Namespace"), ("v1", "ConfigMap"), ("machineconfiguration.openshift.io/v1", "MachineConfig"),
            ("machineconfiguration.openshift.io/v1", "MachineConfigPool"), ("kmm.sigs.x-k8s.io/v1beta1", "Module")]
 
