@@ -1040,15 +1040,37 @@ def _label_selector(selector: str):
     return match
 
 
-def _field_selector(selector: str):
+# Field selectors each kind supports besides metadata.name and metadata.namespace (as the real server).
+FIELD_LABELS = {
+    "Event": ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+              "reportingComponent", "source", "type"],
+    "Pod": ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+            "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
+    "Node": ["spec.unschedulable"],
+    "Secret": ["type"],
+    "Namespace": ["status.phase"],
+}
+
+
+def _field_selector(selector: str, kind: str):
+    """Parse a field selector into a predicate over an object; unsupported fields answer 400."""
     reqs = []
     for part in filter(None, (p.strip() for p in (selector or "").split(","))):
-        m = re.fullmatch(r"(metadata\.name|metadata\.namespace)\s*(==|!=|=)\s*(.*)", part)
-        if not m:
-            raise bad_request(f'"{part.split("=")[0]}" is not a known field selector: only "metadata.name", '
-                              '"metadata.namespace"')
-        reqs.append((m.group(1).split(".")[1], m.group(2) == "!=", m.group(3)))
-    return lambda meta: all((meta.get(k) == v) != neg for k, neg, v in reqs)
+        m = re.fullmatch(r"([\w.]+)\s*(==|!=|=)\s*(.*)", part)
+        label = m.group(1) if m else part
+        if not m or label not in ["metadata.name", "metadata.namespace"] + FIELD_LABELS.get(kind, []):
+            raise bad_request(f"field label not supported: {label}")
+        reqs.append((label.split("."), m.group(2) == "!=", m.group(3)))
+
+    def value(obj, path):
+        for key in path:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        if isinstance(obj, bool):
+            return "true" if obj else "false"
+        return "" if obj is None else str(obj)
+
+    return lambda obj: all((value(obj, path) == want) != negate for path, negate, want in reqs)
 
 
 class ApiServerDouble:
@@ -1259,7 +1281,8 @@ class ApiServerDouble:
                        f"{sorted(t.plural for t in self._types.values() if t.crd)})")
 
     def put(self, obj: dict, manager: str = "apiserver-double-seed") -> dict:
-        """Create or replace an object as a controller would (Update manager); returns what GET would."""
+        """Create or replace an object as a controller would (Update manager); returns what GET would.
+        Server defaults apply (Namespace, Secret, CRD ``default:``); nothing is validated."""
         rt = self._type_for(obj["apiVersion"], obj["kind"])
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
@@ -1267,8 +1290,7 @@ class ApiServerDouble:
         with self._lock:
             key = (rt.plural, rt.group, ns, meta["name"])
             old = self._store.get(key)
-            if rt.kind == "Namespace":
-                _namespace_defaults(obj)
+            _defaults(rt, obj)
             if old is None:
                 stored = self._new_stored(rt, obj, [])
             else:
@@ -1430,6 +1452,20 @@ class ApiServerDouble:
                             "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in versions],
                             "preferredVersion": {"groupVersion": f"{g}/{pref}", "version": pref}}
         return None
+
+
+def _defaults(rt: ResourceType, obj: dict) -> None:
+    """What the server fills in or converts before validation."""
+    if rt.kind == "Namespace":
+        _namespace_defaults(obj)
+    if rt.kind == "Secret":
+        obj.setdefault("type", "Opaque")
+        # stringData is write-only: the server merges it into data (base64) and never stores it.
+        for key, value in (obj.pop("stringData", None) or {}).items():
+            if isinstance(value, str):
+                obj.setdefault("data", {})[key] = base64.b64encode(value.encode()).decode()
+    if rt.crd:
+        crd_schema.apply_defaults(rt.schema, obj)
 
 
 def _established(crd: dict) -> dict:
@@ -1690,10 +1726,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _matching(self, rt, namespace, query):
         labels = _label_selector(query.get("labelSelector", ""))
-        fields = _field_selector(query.get("fieldSelector", ""))
+        fields = _field_selector(query.get("fieldSelector", ""), rt.kind)
         return [s for key, s in sorted(self.double._store.items())
                 if key[:2] == (rt.plural, rt.group) and (not namespace or key[2] == namespace)
-                and labels(s.obj["metadata"].get("labels") or {}) and fields(s.obj["metadata"])]
+                and labels(s.obj["metadata"].get("labels") or {}) and fields(s.obj)]
 
     def _list(self, rt, namespace, query) -> dict:
         with self.double._lock:
@@ -1718,7 +1754,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _watch(self, rt, namespace, name, query):
         double = self.double
-        fields = _field_selector(query.get("fieldSelector", "") or (f"metadata.name={name}" if name else ""))
+        fields = _field_selector(query.get("fieldSelector", "") or (f"metadata.name={name}" if name else ""),
+                                 rt.kind)
         labels = _label_selector(query.get("labelSelector", ""))
         timeout = min(float(query.get("timeoutSeconds") or double.max_watch_seconds), double.max_watch_seconds)
         deadline = time.monotonic() + timeout
@@ -1726,7 +1763,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with double._lock:
             if since in (None, "", "0"):
                 initial = [render_object(rt, s.obj, s.managers) for s in self._matching(rt, namespace, query)
-                           if fields(s.obj["metadata"])]
+                           if fields(s.obj)]
                 cursor = double._rv
             else:
                 initial, cursor = [], int(since)
@@ -1755,7 +1792,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     cursor = pending[-1][0]
                 for _rv, event, plural, group, ns, obj in pending:
                     if (plural, group) == (rt.plural, rt.group) and (not namespace or ns == namespace) \
-                            and fields(obj["metadata"]) and labels(obj["metadata"].get("labels") or {}):
+                            and fields(obj) and labels(obj["metadata"].get("labels") or {}):
                         chunk(json.dumps({"type": event, "object": obj}, separators=(",", ":")).encode() + b"\n")
             if not double._stopping.is_set():
                 self.wfile.write(b"0\r\n\r\n")
@@ -1812,12 +1849,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _finish(self, rt, obj):
         """Defaults and validation before storing (422 on errors)."""
-        if rt.kind == "Namespace":
-            _namespace_defaults(obj)
-        if rt.kind == "Secret":
-            obj.setdefault("type", "Opaque")
-        if rt.crd:
-            crd_schema.apply_defaults(rt.schema, obj)
+        _defaults(rt, obj)
         name = obj["metadata"].get("name", "")
         causes = metadata_causes(rt, obj) + core_causes(rt, obj)
         if rt.crd:
@@ -2011,10 +2043,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     remove_path(merged, p)
             if not rt.namespaced:
                 merged["metadata"].pop("namespace", None)
-            if rt.kind == "Namespace":
-                _namespace_defaults(merged)
-            if rt.crd:
-                crd_schema.apply_defaults(rt.schema, merged)
+            _defaults(rt, merged)
             before = field_paths(old.obj, rt.schema, update=True)
             after = field_paths(merged, rt.schema, update=True)
             modified = {p for p in before if p in after and before[p] is not MEMBER and before[p] != after[p]}

@@ -711,3 +711,23 @@ def test_reactors_simulate_controllers(apiserver):
     pool = pools.get(name="worker")
     assert pool.status.updatedMachineCount == 0
     assert [m.manager for m in pool.metadata.managedFields][-1] == "machine-config-operator"
+
+
+def test_secret_string_data_and_event_field_selector(apiserver):
+    ns(apiserver)
+    dc = client(apiserver)
+    secrets = dc.resources.get(api_version="v1", kind="Secret")
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "drivers"},
+            "stringData": {"key.pem": "PRIVATE"}}
+    first = secrets.server_side_apply(body=body, field_manager="kmwizard")
+    assert first.data["key.pem"] == "UFJJVkFURQ==" and first.type == "Opaque" and first.stringData is None
+    again = secrets.server_side_apply(body=body, field_manager="kmwizard")
+    assert again.metadata.resourceVersion == first.metadata.resourceVersion  # still a no-op
+    for name, target in (("e1", "demo"), ("e2", "other")):
+        apiserver.put({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": "drivers"},
+                       "involvedObject": {"kind": "Module", "name": target}, "reason": "BuildCreated"})
+    events = dc.resources.get(api_version="v1", kind="Event")
+    got = events.get(namespace="drivers", field_selector="involvedObject.name=demo,involvedObject.kind=Module")
+    assert [e.metadata.name for e in got.items] == ["e1"]
+    status, _, body = call(apiserver, "GET", "/api/v1/namespaces/drivers/configmaps?fieldSelector=data.x%3Dy")
+    assert (status, body["message"]) == (400, "field label not supported: data.x")
