@@ -1898,9 +1898,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 raise not_found(rt, name)
             want_rv = obj["metadata"].get("resourceVersion")
             if want_rv and want_rv != old.obj["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": the '
-                               "object has been modified; please apply your changes to the latest version and try "
-                               "again", _details(name=name, group=rt.group, kind=rt.plural))
+                raise _modified(rt, name)
             if sub == "finalize":  # only spec.finalizers changes
                 new = copy.deepcopy(old.obj)
                 new["spec"]["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
@@ -2000,8 +1998,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                {"reason": "FieldValueRequired", "message": "Required value: is required for apply "
                                 "patch", "field": "fieldManager"}]))
         applied = self._body(raw, ctype)
+        if isinstance(applied, dict) and (applied.get("metadata") or {}).get("managedFields") is not None:
+            raise bad_request("metadata.managedFields must be nil")
         self._check_identity(rt, applied, namespace, name)
         applied["metadata"].setdefault("name", name)
+        want_rv = applied["metadata"].get("resourceVersion")
         ident = f"{namespace}/{name}; {rt.group}/{rt.version}, Kind={rt.kind}"
         if rt.schema is not None:
             errors = typed_patch_errors(applied, rt.schema)
@@ -2032,6 +2033,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if not dry:
                     double._commit(key, stored, "ADDED")
                 return self._send(201, render_object(rt, stored.obj, stored.managers))
+            if want_rv and want_rv != old.obj["metadata"]["resourceVersion"]:
+                raise _modified(rt, name)
             managers = copy.deepcopy(old.managers)
             mine = next((m for m in managers if (m.manager, m.operation, m.subresource) ==
                          (manager, "Apply", sub or "")), None)
@@ -2145,6 +2148,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "incomplete": False}
         self._send(201, {"kind": kind, "apiVersion": rt.api_version,
                          "metadata": {"creationTimestamp": None}, "spec": spec, "status": status})
+
+
+def _modified(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": the object has '
+                    "been modified; please apply your changes to the latest version and try again",
+                    _details(name=name, group=rt.group, kind=rt.plural))
 
 
 def _spec_changed(rt, old_obj, new_obj) -> bool:

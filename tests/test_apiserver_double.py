@@ -731,3 +731,15 @@ def test_secret_string_data_and_event_field_selector(apiserver):
     assert [e.metadata.name for e in got.items] == ["e1"]
     status, _, body = call(apiserver, "GET", "/api/v1/namespaces/drivers/configmaps?fieldSelector=data.x%3Dy")
     assert (status, body["message"]) == (400, "field label not supported: data.x")
+
+
+def test_apply_preconditions(apiserver):
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}}
+    path = "/api/v1/namespaces/default/configmaps/c?fieldManager=t"
+    assert call(apiserver, "PATCH", path, body, "application/apply-patch+yaml")[0] == 201
+    stale = {**body, "metadata": {**body["metadata"], "resourceVersion": "1"}}
+    status, _, answer = call(apiserver, "PATCH", path, stale, "application/apply-patch+yaml")
+    assert (status, answer["reason"]) == (409, "Conflict") and "has been modified" in answer["message"]
+    with_fields = {**body, "metadata": {**body["metadata"], "managedFields": []}}
+    status, _, answer = call(apiserver, "PATCH", path, with_fields, "application/apply-patch+yaml")
+    assert (status, answer["message"]) == (400, "metadata.managedFields must be nil")
