@@ -250,12 +250,10 @@ class Answers:
 
     @classmethod
     def load(cls, path: str | Path) -> "Answers":
+        from kmwizard.inputs import read_text_arg  # inputs imports this module
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read answer file {path}: {exc.strerror}",
-                             "check the path given to --answers") from None
+        text = read_text_arg(str(path), "answer file", "check the path given to --answers")
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Sequence
 
 from kmwizard import __version__
 from kmwizard.findings import Finding, KmwizardError, Severity, has_errors, sorted_findings
-from kmwizard.inputs import answer_parent, answers_from_args
+from kmwizard.inputs import answer_parent, answers_from_args, read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -101,7 +101,7 @@ def load_documents(path: Path) -> list[tuple[str, object]]:
     """(where, document) pairs of a YAML stream or a JSON file; '-' reads stdin."""
     import yaml
 
-    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    text = read_text_arg(str(path))
     name = "stdin" if str(path) == "-" else str(path)
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -154,8 +154,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         path = Path(name)
         try:
             documents.extend(load_documents(path))
-        except OSError as exc:
-            raise KmwizardError(f"cannot read {path}: {exc.strerror}", "check the file name") from None
         except (yaml.YAMLError, json.JSONDecodeError) as exc:
             from kmwizard.findings import error
 

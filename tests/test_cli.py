@@ -76,7 +76,7 @@ def test_user_presets_appear_beside_builtin_ones(tmp_path, monkeypatch, capsys):
 
 def test_validate_missing_file_and_bad_syntax(tmp_path):
     proc = run("validate", str(tmp_path / "nope.yaml"))
-    assert proc.returncode == 1 and "nope.yaml" in proc.stderr
+    assert proc.returncode == 2 and "nope.yaml" in proc.stderr  # a usage error, as for kernel-match and --answers
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: [MachineConfig\n")
     proc = run("validate", str(bad))
@@ -136,3 +136,15 @@ def test_validate_machineconfig_and_unknown_kind(tmp_path):
     proc = run("validate", str(tmp_path / "mc.json"), str(tmp_path / "svc.yaml"))
     assert proc.returncode == 1
     assert "/usr/lib/x" in proc.stderr and "Service is not a kind kmwizard checks" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [("validate", "{f}"), ("kernel-match", "--kernel", "5.14.0-1.el9.x86_64", "{f}"),
+                                  ("preview", "--answers", "{f}")])
+def test_binary_or_directory_input_is_a_usage_error_not_a_traceback(tmp_path, args):
+    binary = tmp_path / "module.yaml"
+    binary.write_bytes(b"\x7fELF\x02\x01\xd0\xff\xfe")
+    for target in (binary, tmp_path):
+        proc = run(*(a.format(f=target) for a in args))
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and str(target) in proc.stderr
+    assert "not UTF-8" in run(*(a.format(f=binary) for a in args)).stderr

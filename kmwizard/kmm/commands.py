@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from kmwizard.findings import UsageError
 
@@ -33,10 +32,9 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
 def modules_from_file(name: str) -> list[dict]:
     import yaml
 
-    try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror}", "check the file name") from None
+    from kmwizard.inputs import read_text_arg
+
+    text = read_text_arg(name)
     try:
         docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     except yaml.YAMLError as exc:
