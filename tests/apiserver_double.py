@@ -1286,6 +1286,7 @@ class ApiServerDouble:
         rt = self._type_for(obj["apiVersion"], obj["kind"])
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
+        meta.pop("managedFields", None)  # an object read with get() carries them; the store keeps its own
         ns = meta.get("namespace", "") if rt.namespaced else ""
         with self._lock:
             key = (rt.plural, rt.group, ns, meta["name"])
