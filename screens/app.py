@@ -13,7 +13,7 @@ import os
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import (Button, ContentSwitcher, Footer, Header, Input, Label, OptionList, ProgressBar,
-                             Select, Static, TextArea)
+                             Select, Static)
 from textual.widgets.option_list import Option
 
 from kmwizard.answers import Answers, AnswersError
@@ -37,6 +37,9 @@ from kmwizard.render import Rendering
 from kmwizard.ask import apply_text, display_text, field_help
 from kmwizard.screens.fields import FieldRow, field_id, key_of
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
+
+if TYPE_CHECKING:  # TextArea is imported when a multi-line question first appears
+    from textual.widgets import TextArea
 
 REVIEW = "review"
 RENDER_CACHE_SIZE = 64
@@ -120,11 +123,10 @@ class WizardApp(App[int]):
             widgets.append(Static(step.intro, classes="step-intro", markup=False))
         widgets += [FieldRow(q, self.answers) for q in step.questions if q.key in KEYS]
         if step.id == "method":
-            from kmwizard.preset_store import list_presets
-
             widgets += [
                 Label("Or start from a preset (replaces the answers):", classes="section"),
-                Select(preset_options(list_presets()), prompt="choose a preset", id="start-preset"),
+                # Options filled after the first paint: listing reads every preset file.
+                Select([], prompt="choose a preset", id="start-preset"),
                 Label("…or an answers file:", classes="section"),
                 Horizontal(Input(placeholder="path/to/answers.yaml", id="start-file"),
                            Button("Load", id="start-load"), classes="row"),
@@ -154,7 +156,9 @@ class WizardApp(App[int]):
     def on_mount(self) -> None:
         self._load_keymap()
         self._refresh_structure()
-        self._request_render()
+        # After the first paint: the render thread would compete with it for the interpreter.
+        self.call_after_refresh(self._request_render)
+        self.call_after_refresh(self._refresh_presets)
         self.query_one("#steps", OptionList).highlighted = 0
 
     def _load_keymap(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select, TextArea
+from textual.widgets import Input, Label, Select
 
 from kmwizard.answers import Answers
 from kmwizard.ask import choice_options, default_hint, display_text, is_choice, is_multiline
@@ -43,6 +43,8 @@ def make_input(question: Question, answers: Answers) -> Widget:
     if is_choice(question):
         return Select(select_options(question), value=answers.get(question.key), allow_blank=False, id=wid)
     if is_multiline(question):
+        from textual.widgets import TextArea  # not on the first screen: imported when needed
+
         area = TextArea(display_text(question, answers), id=wid, soft_wrap=True, show_line_numbers=False,
                         tab_behavior="focus", placeholder=placeholder(question, answers))
         area.add_class("multiline")
@@ -82,9 +84,10 @@ class FieldRow(Vertical):
                 widget.value = value
             return
         text = display_text(self.question, answers)
-        current = widget.text if isinstance(widget, TextArea) else widget.value
+        multiline = not isinstance(widget, Input)
+        current = widget.text if multiline else widget.value
         if current != text:
-            if isinstance(widget, TextArea):
+            if multiline:
                 widget.text = text
             else:
                 widget.value = text

@@ -8,7 +8,6 @@ from pathlib import PurePosixPath
 
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.highlight import highlight
 from textual.message import Message
 from textual.widgets import OptionList, Static, Tab, Tabs
 from textual.widgets.option_list import Option
@@ -42,7 +41,11 @@ def _shorten(text: str) -> str:
 @lru_cache(maxsize=64)
 def _highlight(text: str, language: str | None) -> Content:
     text = _shorten(text)
-    return highlight(text, language=language) if language else Content(text)
+    if not language:
+        return Content(text)
+    from textual.highlight import highlight  # pygments: imported after the first paint
+
+    return highlight(text, language=language)
 
 
 def highlighted(file: OutputFile) -> Content:
@@ -172,6 +175,7 @@ class FindingsPanel(OptionList):
     def __init__(self, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)
         self.findings: list[Finding] = []
+        self.border_title = "Findings"
 
     def show(self, findings: list[Finding]) -> None:
         findings = sorted_findings(findings)
