@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from kmwizard import __version__
-from kmwizard.findings import Finding, KmwizardError, Severity, has_errors, sorted_findings
+from kmwizard.findings import Finding, KmwizardError, Severity, UsageError, has_errors, sorted_findings
 from kmwizard.inputs import answer_parent, answers_from_args, read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -84,7 +84,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     out_dir = args.output_dir or (answers.get("output.install_dir") if rendering.install_subdir else "")
     if not out_dir:
-        raise KmwizardError("no output directory given",
+        raise UsageError("no output directory given",
                             "pass --output-dir DIR (day 1: the openshift-install directory)")
     plan = output.plan(rendering, out_dir)
     written = output.write(plan, force=args.force)
@@ -178,7 +178,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
             print(f"{p.name:{width}}  {p.origin:8}  {p.description}")
         return EXIT_OK
     if not args.name:
-        raise KmwizardError("`presets show` needs a preset name", "run `kmwizard presets list` to see them")
+        raise UsageError("`presets show` needs a preset name", "run `kmwizard presets list` to see them")
     sys.stdout.write(preset_path(args.name).read_text(encoding="utf-8"))
     return EXIT_OK
 

@@ -75,12 +75,22 @@ def write(plan_: WritePlan, *, force: bool = False) -> list[Path]:
         more = f" and {len(plan_.overwrites) - 5} more" if len(plan_.overwrites) > 5 else ""
         raise UsageError(f"refusing to overwrite existing files: {names}{more}",
                          "choose another --output-dir, remove them, or pass --force to replace them")
-    written = []
+    blocker = next((d for d in (plan_.directory, *plan_.directory.parents) if d.exists() or d.is_symlink()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise UsageError(f"cannot write into {plan_.directory}: {blocker} is a file, not a directory",
+                         "choose another --output-dir")
+    written: list[Path] = []
     for planned in plan_.files:
         if planned.unchanged and _mode_of(planned.target) == planned.file.mode:
             written.append(planned.target)
             continue
-        atomic_write(planned.target, planned.file.content, planned.file.mode)
+        try:
+            atomic_write(planned.target, planned.file.content, planned.file.mode)
+        except OSError as exc:  # a file where a folder must be, no permission, disk full, ...
+            done = f" (already written: {', '.join(str(p) for p in written)})" if written else " (nothing was written)"
+            raise UsageError(f"cannot write {planned.target}: {exc.strerror or exc}{done}",
+                             "choose an --output-dir you can write to (a directory, or a path that does not "
+                             "exist yet)") from None
         written.append(planned.target)
     return written
 

@@ -148,3 +148,10 @@ def test_binary_or_directory_input_is_a_usage_error_not_a_traceback(tmp_path, ar
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and str(target) in proc.stderr
     assert "not UTF-8" in run(*(a.format(f=binary) for a in args)).stderr
+
+
+def test_missing_arguments_are_usage_errors():
+    proc = run("generate", "--preset", "kmm-ci")
+    assert proc.returncode == 2 and "--output-dir" in proc.stderr
+    proc = run("presets", "show")
+    assert proc.returncode == 2 and "presets list" in proc.stderr

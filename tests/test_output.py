@@ -64,3 +64,15 @@ def test_day1_needs_an_openshift_install_directory(tmp_path):
     (tmp_path / "openshift").mkdir()
     plan = output.plan(rendering, tmp_path)
     assert plan.directory == tmp_path / "openshift"
+
+
+def test_an_output_dir_that_cannot_be_written_is_a_usage_error_naming_it(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        with pytest.raises(UsageError) as exc:
+            output.write(output.plan(_rendering(), out))
+        assert "afile is a file, not a directory" in exc.value.message and "--output-dir" in exc.value.fix
+    (tmp_path / "out" / "mc.yaml").mkdir(parents=True)  # a directory where a file goes
+    with pytest.raises(UsageError) as exc:
+        output.write(output.plan(_rendering(), tmp_path / "out"), force=True)
+    assert "mc.yaml" in exc.value.message and "nothing was written" in exc.value.message
