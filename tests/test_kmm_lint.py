@@ -495,3 +495,81 @@ def test_name_length_without_a_known_version():
     assert found and found[0].severity is Severity.WARNING
     module["metadata"]["name"] += "m"
     assert "kmm-name-length" in codes(lint(module), Severity.ERROR)
+
+
+def _type_paths(shape, path=()):
+    """(path, shape) of every field in a MODULE_TYPES-like shape; list items get index 0, map values key 'k'."""
+    if isinstance(shape, list):
+        yield path, shape
+        yield from _type_paths(shape[0], path + (0,))
+    elif isinstance(shape, dict):
+        if path:
+            yield path, shape
+        for key, sub in shape.items():
+            yield from _type_paths(sub, path + ("k" if key == "*" else key,))
+    else:
+        yield path, shape
+
+
+def _put(obj, path, value):
+    for step, nxt in zip(path, path[1:]):
+        if isinstance(step, int):
+            while len(obj) <= step:
+                obj.append({} if not isinstance(nxt, int) else [])
+            obj = obj[step]
+        else:
+            if not isinstance(obj.get(step), (dict, list)):
+                obj[step] = [] if isinstance(nxt, int) else {}
+            obj = obj[step]
+    if isinstance(path[-1], int):
+        while len(obj) <= path[-1]:
+            obj.append(None)
+    obj[path[-1]] = value
+
+
+def test_module_types_match_the_crd():
+    import yaml
+
+    from crd_schema import CRD_DIR
+    from kmwizard.kmm.lint import MODULE_TYPES
+
+    require_crds()
+    crd = yaml.safe_load((CRD_DIR / "kmm" / "kmm.sigs.x-k8s.io_modules.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    json_type = {str: "string", int: "integer", bool: "boolean"}
+    checked = 0
+    for path, shape in _type_paths(MODULE_TYPES):
+        schema = spec
+        for step in path:
+            schema = schema["items"] if isinstance(step, int) else (
+                schema["additionalProperties"] if step == "k" else schema["properties"][step])
+        expected = "array" if isinstance(shape, list) else "object" if isinstance(shape, dict) else json_type[shape]
+        assert schema["type"] == expected, path
+        checked += 1
+    assert checked > 60
+
+
+WRONG = {str: 5, int: "5", bool: "yes"}
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _type_paths(__import__("kmwizard.kmm.lint").kmm.lint.MODULE_TYPES)],
+                         ids=lambda p: ".".join(map(str, p)))
+def test_a_wrong_type_anywhere_is_a_finding_not_a_crash(path):
+    from kmwizard.kmm.lint import MODULE_TYPES
+
+    shape = dict(_type_paths(MODULE_TYPES))[path]
+    module = base_module()
+    _put(module["spec"], path, "x" if isinstance(shape, (list, dict)) else WRONG[shape])
+    findings = lint(module)
+    where = "$.spec" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path)
+    assert [f.code for f in findings if f.where.endswith(where)] == ["kmm-field-type"], findings
+    require_crds()
+    assert validate_manifest(module), "the CRD accepts it: the shape table is wrong"
+
+
+@pytest.mark.parametrize("metadata", [None, "x", {"name": 5}])
+def test_module_metadata_is_checked(metadata):
+    module = base_module()
+    module["metadata"] = metadata
+    assert codes(lint(module), Severity.ERROR) & {"kmm-name-missing", "kmm-field-type"}
+    assert lint_documents([("m.yaml", module)]) is not None  # across documents too

@@ -61,6 +61,58 @@ MODULE_FIELDS = {
 }
 
 
+# The JSON types of the Module fields the lints below read (tests compare this with the real CRD).
+# A dict is an object with these properties, {"*": T} a map of T, [T] a list of T.  Checked first,
+# so that the lints can trust the types and a hand-written file with a wrong type gets the API
+# server's objection instead of a traceback.
+_TLS = {"insecure": bool, "insecureSkipTLSVerify": bool}
+_BUILD = {"baseImageRegistryTLS": _TLS, "buildArgs": [{"name": str, "value": str}], "dockerfileConfigMap": {"name": str},
+          "kanikoParams": {"tag": str}, "secrets": [{"name": str}], "selector": {"*": str}}
+_SIGN = {"certSecret": {"name": str}, "keySecret": {"name": str}, "filesToSign": [str], "unsignedImage": str,
+         "unsignedImageRegistryTLS": _TLS}
+_MAPPING = {"build": _BUILD, "sign": _SIGN, "containerImage": str, "inTreeModuleToRemove": str,
+            "inTreeModulesToRemove": [str], "literal": str, "regexp": str, "registryTLS": _TLS}
+_ARGS = {"load": [str], "unload": [str]}
+MODULE_TYPES = {
+    "selector": {"*": str},
+    "tolerations": [{"effect": str, "key": str, "operator": str, "tolerationSeconds": int, "value": str}],
+    "imageRebuildTriggerGeneration": int, "imageRepoSecret": {"name": str},
+    "devicePlugin": {"volumes": [{"hostPath": {"path": str}}]}, "dra": {},
+    "moduleLoader": {"serviceAccountName": str, "container": {
+        "modprobe": {"args": _ARGS, "rawArgs": _ARGS, "dirName": str, "firmwarePath": str, "moduleName": str,
+                     "modulesLoadingOrder": [str], "parameters": [str]},
+        "containerImage": str, "imagePullPolicy": str, "version": str, "inTreeModuleToRemove": str,
+        "inTreeModulesToRemove": [str], "registryTLS": _TLS, "build": _BUILD, "sign": _SIGN,
+        "kernelMappings": [_MAPPING]}},
+}
+_JSON_TYPE = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+def type_findings(value, shape, where: str) -> list[Finding]:
+    """Values whose JSON type differs from shape (None counts as unset, as for the API server)."""
+    if value is None:
+        return []
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return [_type_error(where, "a list", value)]
+        return [f for i, item in enumerate(value) for f in type_findings(item, shape[0], f"{where}[{i}]")]
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return [_type_error(where, "a mapping", value)]
+        return [f for key, item in value.items() if (key in shape or "*" in shape)
+                for f in type_findings(item, shape.get(key, shape.get("*")), f"{where}.{key}")]
+    ok = isinstance(value, shape) and (shape is not int or not isinstance(value, bool))
+    return [] if ok else [_type_error(where, _JSON_TYPE[shape], value)]
+
+
+def _type_error(where: str, wanted: str, value) -> Finding:
+    got = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+           float: "a number"}.get(type(value), type(value).__name__)
+    hint = " (quote it)" if wanted == "a string" and isinstance(value, (int, float, bool)) else ""
+    return error(where, f"must be {wanted}, got {got} {value!r}: the API server rejects it",
+                 f"write {where.rsplit('.', 1)[-1]} as {wanted}{hint}", code="kmm-field-type")
+
+
 def _structure(obj, part: str, where: str) -> list[Finding]:
     """Unknown and missing required fields of one object of the Module."""
     if not isinstance(obj, dict):
@@ -93,7 +145,7 @@ def is_kmm_kind(doc: dict) -> bool:
 def dockerfile_configmap(doc: dict) -> bool:
     """A ConfigMap that carries a Dockerfile (any capitalisation of the key)."""
     return doc.get("kind") == "ConfigMap" and any(str(k).lower() == "dockerfile"
-                                                  for k in (doc.get("data") or {}))
+                                                  for k in _mapping(doc.get("data")))
 
 
 def lint_document(doc: dict, where: str, kmm_version: Optional[str] = None) -> Optional[list[Finding]]:
@@ -130,14 +182,14 @@ def lint_documents(pairs: Iterable[tuple[str, dict]], kmm_version: Optional[str]
     configmaps = {}
     for where, doc in pairs:
         if doc.get("kind") == "ConfigMap":
-            meta = doc.get("metadata") or {}
+            meta = _mapping(doc.get("metadata"))
             configmaps.setdefault(meta.get("name"), []).append((meta.get("namespace", ""), where, doc))
     for where, doc in pairs:
         if doc.get("kind") != "Module":
             continue
-        namespace = (doc.get("metadata") or {}).get("namespace", "")
+        namespace = _mapping(doc.get("metadata")).get("namespace", "")
         for path, build in _builds(doc):
-            name = ((build or {}).get("dockerfileConfigMap") or {}).get("name")
+            name = _mapping(_mapping(build).get("dockerfileConfigMap")).get("name")
             candidates = configmaps.get(name, [])
             if not name or not candidates:
                 continue
@@ -154,13 +206,19 @@ def _builds(module: dict):
     container = _container(module)
     if container.get("build"):
         yield "$.spec.moduleLoader.container.build", container["build"]
-    for i, mapping in enumerate(container.get("kernelMappings") or []):
+    mappings = container.get("kernelMappings")
+    for i, mapping in enumerate(mappings if isinstance(mappings, list) else []):
         if isinstance(mapping, dict) and mapping.get("build"):
             yield f"$.spec.moduleLoader.container.kernelMappings[{i}].build", mapping["build"]
 
 
 def _container(module: dict) -> dict:
-    return ((module.get("spec") or {}).get("moduleLoader") or {}).get("container") or {}
+    return _mapping(_mapping(_mapping(module.get("spec")).get("moduleLoader")).get("container"))
+
+
+def _mapping(value) -> dict:
+    """value when it is a mapping, else {}: for reading documents whose types are not checked yet."""
+    return value if isinstance(value, dict) else {}
 
 
 # --- ConfigMap ----------------------------------------------------------------------
@@ -177,7 +235,10 @@ def lint_configmap(doc: dict, where: str, *, dir_name: str = "/opt", build_args:
     else:
         key = "dockerfile"
     text = data[key]
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        findings.append(_type_error(f"{where}:$.data.{key}", "a string", text))
+        return findings
+    if not text.strip():
         findings.append(error(f"{where}:$.data.{key}", "the Dockerfile is empty", "put the Dockerfile text "
                               "under data.dockerfile as a YAML literal block (dockerfile: |)",
                               code="kmm-dockerfile-empty"))
@@ -189,13 +250,16 @@ def lint_configmap(doc: dict, where: str, *, dir_name: str = "/opt", build_args:
 # --- Module -------------------------------------------------------------------------
 
 def lint_managed_cluster_module(doc: dict, where: str, version) -> list[Finding]:
+    findings = type_findings(doc.get("spec"), {"spokeNamespace": str, "moduleSpec": {}, "selector": {"*": str}},
+                             f"{where}:$.spec")
+    if findings:
+        return findings
     spec = doc.get("spec") or {}
-    findings = []
     if not spec.get("spokeNamespace"):
         findings.append(error(f"{where}:$.spec.spokeNamespace", "spokeNamespace is required: the namespace of "
                               "the Module on the managed clusters", "set spec.spokeNamespace",
                               code="kmm-mcm-spoke-namespace"))
-    module = {"kind": "Module", "metadata": {"name": (doc.get("metadata") or {}).get("name", ""),
+    module = {"kind": "Module", "metadata": {"name": _mapping(doc.get("metadata")).get("name", ""),
                                              "namespace": spec.get("spokeNamespace", "")},
               "spec": spec.get("moduleSpec") or {}}
     for finding in lint_module(module, where, version, spec_path="$.spec.moduleSpec"):
@@ -206,11 +270,18 @@ def lint_managed_cluster_module(doc: dict, where: str, version) -> list[Finding]
 def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None, *,
                 spec_path: str = "$.spec") -> list[Finding]:
     """Every webhook rule and silent-failure lint for one Module."""
-    findings: list[Finding] = []
     at = lambda path: f"{where}:{spec_path}{path}"  # noqa: E731 - the finding location of a spec path
+    findings = type_findings(doc.get("metadata"), {"name": str, "namespace": str}, f"{where}:$.metadata")
+    findings += type_findings(doc.get("spec"), MODULE_TYPES, at(""))
+    if findings:
+        return findings  # the checks below read these fields
     meta = doc.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
     spec = doc.get("spec") or {}
+    if not name:
+        findings.append(error(f"{where}:$.metadata.name", "metadata.name is missing: the API server rejects an "
+                              "object without a name", "give the Module a name (DNS-1123, e.g. my-driver)",
+                              code="kmm-name-missing"))
 
     # 1. name + namespace length
     limit = 41 if version is None or version >= (2, 7) else 40
