@@ -72,6 +72,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -1092,6 +1093,7 @@ class ApiServerDouble:
         self.max_lifetime = max_lifetime
         self.max_watch_seconds = max_watch_seconds
         self.requests: list = []
+        self.internal_errors: list = []  # tracebacks of bugs in the double; the fixtures fail on any
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._store: dict = {}           # (plural, group, namespace, name) -> Stored
@@ -1620,6 +1622,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(err.code, err.body())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as err:  # a bug in the double: answer, and fail the test at teardown
+            double.internal_errors.append(traceback.format_exc())
+            self._send(500, ApiError(500, "InternalError", f"bug in the API server test double: {err!r}").body())
         self._react()
 
     def _react(self):
@@ -1631,7 +1636,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if not batch:
                     return
                 for callback, event, obj in batch:
-                    callback(self.double, event, copy.deepcopy(obj))
+                    try:
+                        callback(self.double, event, copy.deepcopy(obj))
+                    except Exception:  # a broken reactor must fail the test, not vanish in a thread
+                        self.double.internal_errors.append(traceback.format_exc())
         finally:
             local.reactions = None
 
@@ -2225,6 +2233,8 @@ def apiserver_factory(tmp_path, monkeypatch):
     yield make
     for double in started:
         double.close()
+    bugs = [e for double in started for e in double.internal_errors]
+    assert not bugs, "the API server test double failed internally:\n" + "\n".join(bugs)
 
 
 @pytest.fixture

@@ -743,3 +743,12 @@ def test_apply_preconditions(apiserver):
     with_fields = {**body, "metadata": {**body["metadata"], "managedFields": []}}
     status, _, answer = call(apiserver, "PATCH", path, with_fields, "application/apply-patch+yaml")
     assert (status, answer["message"]) == (400, "metadata.managedFields must be nil")
+
+
+def test_failures_inside_the_double_are_reported():
+    """A bug in the double (or in a reactor) is recorded, so the fixtures fail the test at teardown."""
+    with ApiServerDouble() as double:
+        double.on("ConfigMap", lambda *_: 1 / 0)
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}}
+        assert call(double, "POST", "/api/v1/namespaces/default/configmaps", body)[0] == 201
+        assert len(double.internal_errors) == 1 and "ZeroDivisionError" in double.internal_errors[0]
