@@ -5,7 +5,7 @@ is asked here too.  Rendering, writing and presets use the same core functions, 
 files written are exactly what ``kmwizard generate`` writes for the saved answers.
 
 The prompt object is injectable: ``run_prompts(answers, prompter=FakePrompter(...))``.
-Type ``?`` at any text prompt for the question's help.
+End a text answer with ``?`` (no value ends in one) for the question's help.
 """
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ class PromptWizard:
         while True:
             text = self.prompter.text(question.key, message, display_text(question, self.answers),
                                       multiline=is_multiline(question))
-            if text.strip() == HELP:
+            if text.strip().endswith(HELP):  # questionary pre-fills the answer: "?" lands at its end
                 self.say(field_help(question, self.answers))
                 continue
             try:

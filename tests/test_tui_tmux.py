@@ -86,7 +86,8 @@ def test_type_into_the_real_program(tmux):
 
 def test_small_terminal_shows_every_part(tmux):
     term = tmux([sys.executable, "-m", "kmwizard", "tui", "--preset", "kmm-ci"], size=(80, 24))
-    screen = term.wait_for("Findings")
+    term.wait_for("Findings")
+    screen = term.wait_for("kind: Module")  # the first preview is in
     for part in ("Method", "Review", "f1", "Help", "Module"):
         assert part in screen, f"{part!r} missing at 80x24:\n{screen}"
     term.keys("C-q")
