@@ -94,20 +94,26 @@ def type_findings(value, shape, where: str) -> list[Finding]:
         return []
     if isinstance(shape, list):
         if not isinstance(value, list):
-            return [_type_error(where, "a list", value)]
-        return [f for i, item in enumerate(value) for f in type_findings(item, shape[0], f"{where}[{i}]")]
+            return [_type_error(where, _wanted(shape), value)]
+        return [f for i, item in enumerate(value)
+                for f in (type_findings(item, shape[0], f"{where}[{i}]") if item is not None else
+                          [_type_error(f"{where}[{i}]", _wanted(shape[0]), item)])]
     if isinstance(shape, dict):
         if not isinstance(value, dict):
-            return [_type_error(where, "a mapping", value)]
+            return [_type_error(where, _wanted(shape), value)]
         return [f for key, item in value.items() if (key in shape or "*" in shape)
                 for f in type_findings(item, shape.get(key, shape.get("*")), f"{where}.{key}")]
     ok = isinstance(value, shape) and (shape is not int or not isinstance(value, bool))
-    return [] if ok else [_type_error(where, _JSON_TYPE[shape], value)]
+    return [] if ok else [_type_error(where, _wanted(shape), value)]
+
+
+def _wanted(shape) -> str:
+    return "a list" if isinstance(shape, list) else "a mapping" if isinstance(shape, dict) else _JSON_TYPE[shape]
 
 
 def _type_error(where: str, wanted: str, value) -> Finding:
     got = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-           float: "a number"}.get(type(value), type(value).__name__)
+           float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
     hint = " (quote it)" if wanted == "a string" and isinstance(value, (int, float, bool)) else ""
     return error(where, f"must be {wanted}, got {got} {value!r}: the API server rejects it",
                  f"write {where.rsplit('.', 1)[-1]} as {wanted}{hint}", code="kmm-field-type")
@@ -163,7 +169,7 @@ def lint_document(doc: dict, where: str, kmm_version: Optional[str] = None) -> O
     if kind == "ManagedClusterModule":
         return lint_managed_cluster_module(doc, where, version)
     if kind == "PreflightValidationOCP":
-        spec = doc.get("spec") or {}
+        spec = _mapping(doc.get("spec"))
         if not spec.get("kernelVersion"):
             return [error(f"{where}:$.spec.kernelVersion", "kernelVersion is required: the kernel to check "
                           "the Modules against", "set it to the upcoming kernel, e.g. 5.14.0-427.13.1.el9_4.x86_64",
@@ -183,14 +189,14 @@ def lint_documents(pairs: Iterable[tuple[str, dict]], kmm_version: Optional[str]
     for where, doc in pairs:
         if doc.get("kind") == "ConfigMap":
             meta = _mapping(doc.get("metadata"))
-            configmaps.setdefault(meta.get("name"), []).append((meta.get("namespace", ""), where, doc))
+            configmaps.setdefault(str(meta.get("name")), []).append((str(meta.get("namespace", "")), where, doc))
     for where, doc in pairs:
         if doc.get("kind") != "Module":
             continue
         namespace = _mapping(doc.get("metadata")).get("namespace", "")
         for path, build in _builds(doc):
             name = _mapping(_mapping(build).get("dockerfileConfigMap")).get("name")
-            candidates = configmaps.get(name, [])
+            candidates = configmaps.get(str(name), [])
             if not name or not candidates:
                 continue
             if not any(ns == namespace or not ns or not namespace for ns, _, _ in candidates):

@@ -180,7 +180,8 @@ def lint_ignition(config: Any, *, where: str, openshift_version: str | None = No
     """Findings for an Ignition 3 config as delivered by a MachineConfig."""
     out: list[Finding] = []
     if not isinstance(config, dict):
-        return [error(_at(where), "the Ignition config must be a mapping", "", "ign-type")]
+        return [error(_at(where), f"the Ignition config must be a mapping, got {config!r}",
+                      "write it as {ignition: {version: 3.2.0}, storage: {files: [...]}}", "ign-type")]
     version = (config.get("ignition") or {}).get("version") if isinstance(config.get("ignition"), dict) else None
     if not isinstance(version, str):
         out.append(error(_at(where, ".ignition.version"), "ignition.version is missing",
@@ -213,7 +214,8 @@ def _lint_storage(out, storage, where, minor, day) -> None:
     if storage is None:
         return
     if not isinstance(storage, dict):
-        out.append(error(_at(where, ".storage"), "storage must be a mapping", "", "ign-type"))
+        out.append(error(_at(where, ".storage"), f"storage must be a mapping, got {storage!r}",
+                         "write storage: {files: [...]}", "ign-type"))
         return
     for key in ("directories", "links"):
         for i, entry in enumerate(storage.get(key) or ()):
@@ -233,7 +235,9 @@ def _lint_storage(out, storage, where, minor, day) -> None:
                             "apply it as a day-1 manifest only", f"mco-{key}"))
     files = storage.get("files") or []
     if not isinstance(files, list):
-        out.append(error(_at(where, ".storage.files"), "storage.files must be a list", "", "ign-type"))
+        out.append(error(_at(where, ".storage.files"), f"storage.files must be a list, got {files!r}",
+                         "write files: [{path: /etc/..., mode: 420, contents: {source: 'data:,...'}}]",
+                         "ign-type"))
         return
     seen: dict[str, int] = {}
     for i, entry in enumerate(files):
@@ -242,7 +246,8 @@ def _lint_storage(out, storage, where, minor, day) -> None:
 
 def _lint_file(out, entry, at, minor, seen, index) -> None:
     if not isinstance(entry, dict):
-        out.append(error(at, "a storage.files entry must be a mapping", "", "ign-type"))
+        out.append(error(at, f"a storage.files entry must be a mapping, got {entry!r}",
+                         "write {path: /etc/..., mode: 420, contents: {source: 'data:,...'}}", "ign-type"))
         return
     path = entry.get("path")
     if not isinstance(path, str) or not path:
@@ -313,7 +318,8 @@ def _lint_writable(out, at, path) -> None:
 
 def _lint_source(out, at, name, source, compression, minor) -> None:
     if not isinstance(source, str):
-        out.append(error(at, f"{name}: contents.source must be a string", "", "ign-source"))
+        out.append(error(at, f"{name}: contents.source must be a string, got {source!r}",
+                         "write the contents as a data: URL, e.g. source: 'data:,hello%0A'", "ign-source"))
         return
     if compression not in (None, "", "gzip"):
         out.append(error(at, f"{name}: compression {compression!r} is not supported (only gzip)",
@@ -347,12 +353,18 @@ def _lint_passwd(out, passwd, where) -> None:
     if not passwd:
         return
     if not isinstance(passwd, dict):
-        out.append(error(_at(where, ".passwd"), "passwd must be a mapping", "", "ign-type"))
+        out.append(error(_at(where, ".passwd"), f"passwd must be a mapping, got {passwd!r}",
+                         "write passwd: {users: [{name: core, sshAuthorizedKeys: [...]}]}", "ign-type"))
         return
     if passwd.get("groups"):
         out.append(error(_at(where, ".passwd.groups"), "passwd.groups is not reconcilable by the MCO "
                          "(the pool degrades)", "remove passwd.groups", "mco-passwd"))
-    for i, user in enumerate(passwd.get("users") or ()):
+    users = passwd.get("users") or []
+    if not isinstance(users, list):
+        out.append(error(_at(where, ".passwd.users"), f"passwd.users must be a list, got {users!r}",
+                         "write users: [{name: core, sshAuthorizedKeys: [...]}]", "ign-type"))
+        users = []
+    for i, user in enumerate(users):
         at = _at(where, f".passwd.users[{i}]")
         name = user.get("name") if isinstance(user, dict) else None
         if name != "core":
@@ -376,14 +388,19 @@ def _lint_systemd(out, config, where, minor) -> None:
         return
     units = systemd.get("units") or [] if isinstance(systemd, dict) else None
     if not isinstance(units, list):
-        out.append(error(_at(where, ".systemd.units"), "systemd.units must be a list", "", "ign-type"))
+        out.append(error(_at(where, ".systemd" if units is None else ".systemd.units"),
+                         f"systemd must be a mapping holding a list units, got {systemd!r}",
+                         "write systemd: {units: [{name: foo.service, enabled: true}]}", "ign-type"))
         return
-    files = {f.get("path") for f in ((config.get("storage") or {}).get("files") or ()) if isinstance(f, dict)}
+    storage = config.get("storage") if isinstance(config.get("storage"), dict) else {}
+    files = storage.get("files") if isinstance(storage.get("files"), list) else []
+    files = {f.get("path") for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
     seen: dict[str, int] = {}
     for i, unit in enumerate(units):
         at = _at(where, f".systemd.units[{i}]")
         if not isinstance(unit, dict):
-            out.append(error(at, "a systemd.units entry must be a mapping", "", "ign-type"))
+            out.append(error(at, f"a systemd.units entry must be a mapping, got {unit!r}",
+                             "write {name: foo.service, enabled: true, contents: ...}", "ign-type"))
             continue
         name = unit.get("name")
         problem = check_unit_name(name)
@@ -397,7 +414,12 @@ def _lint_systemd(out, config, where, minor) -> None:
         sections = None
         if unit.get("contents"):
             sections = _lint_unit_text(out, at, f"unit {name!r}", unit["contents"])
-        for j, dropin in enumerate(unit.get("dropins") or ()):
+        dropins = unit.get("dropins") or []
+        if not isinstance(dropins, list):
+            out.append(error(f"{at}.dropins", f"unit {name!r}: dropins must be a list, got {dropins!r}",
+                             "write dropins: [{name: 10-foo.conf, contents: ...}]", "ign-type"))
+            dropins = []
+        for j, dropin in enumerate(dropins):
             dat = f"{at}.dropins[{j}]"
             dname = dropin.get("name") if isinstance(dropin, dict) else None
             problem = check_unit_name(dname, dropin=True)
@@ -445,7 +467,8 @@ def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = N
                        day: int | None = None) -> list[Finding]:
     out: list[Finding] = []
     if not isinstance(mc, dict):
-        return [error(_at(where), "a MachineConfig must be a mapping", "", "mc-type")]
+        return [error(_at(where), f"a MachineConfig must be a mapping, got {mc!r}",
+                      "start from `kmwizard generate` output", "mc-type")]
     if mc.get("apiVersion") != API_VERSION:
         out.append(error(_at(where, ".apiVersion"), f"apiVersion {mc.get('apiVersion')!r} is not {API_VERSION}",
                          f"set apiVersion: {API_VERSION}", "mc-api-version"))
@@ -453,7 +476,11 @@ def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = N
     problem = validate_mc_name(meta.get("name"))
     if problem:
         out.append(error(_at(where, ".metadata.name"), problem, "use e.g. 99-worker-kvc-simple-kmod", "mc-name"))
-    role = (meta.get("labels") or {}).get(ROLE_LABEL)
+    labels = meta.get("labels")
+    if labels is not None and not isinstance(labels, dict):
+        out.append(error(_at(where, ".metadata.labels"), f"labels must be a mapping of names to values, got "
+                         f"{labels!r}", f"write labels: {{{ROLE_LABEL}: worker}}", "mc-type"))
+    role = (labels if isinstance(labels, dict) else {}).get(ROLE_LABEL)
     if role is None:
         out.append(error(_at(where, ".metadata.labels"), f"label {ROLE_LABEL} is missing: no pool selects "
                          "this MachineConfig and nothing happens, silently",
