@@ -106,10 +106,14 @@ class WizardApp(App[int]):
                     with VerticalScroll(id=f"step-{REVIEW}", classes="step"):
                         yield Static("Review", classes="step-title")
                         yield Static("", id="review-summary", markup=False)
-                        with Horizontal(classes="actions"):
-                            yield Button("Write files (F2)", id="do-write", variant="primary")
-                            yield Button("Apply (F3)", id="do-apply")
-                            yield Button("Save preset (F4)", id="do-save")
+                        with Vertical(classes="actions"):
+                            yield Button("Write the files (F2)", id="do-write", variant="primary", compact=True)
+                            yield Button("Apply to the cluster (F3)", id="do-apply", compact=True)
+                            yield Button("Save as a preset (F4)", id="do-save", compact=True)
+                        yield Label("Your answers (what Save preset stores; the rest are defaults):",
+                                    classes="section")
+                        yield Static("", id="review-answers", markup=False)
+                        yield Static("", id="review-notes", markup=False)
                 yield Static("", id="help-line", markup=False)
             with Vertical(id="preview-column"):
                 yield PreviewPane(id="preview")
@@ -134,8 +138,8 @@ class WizardApp(App[int]):
                 Static(step.intro, classes="step-intro", markup=False),
             ]
         if step.id == "source":
-            widgets.append(Horizontal(Button("View / edit the Dockerfile (F5)", id="do-dockerfile"),
-                                      classes="actions"))
+            widgets.append(Vertical(Button("View / edit the Dockerfile (F5)", id="do-dockerfile", compact=True),
+                                    classes="actions"))
         if step.id == "mappings":
             widgets += [Label("Test the mappings with a kernel version:", classes="section"),
                         Input(placeholder="e.g. 5.14.0-427.13.1.el9_4.x86_64", id="kernel-test"),
@@ -386,17 +390,18 @@ class WizardApp(App[int]):
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = sum(f.severity is Severity.WARNING for f in findings)
         files = self.rendering.files if self.rendering else ()
-        lines = ["Your answers (what Save preset stores; everything else is a default):", "",
-                 self.answers.to_yaml().rstrip(), "",
-                 f"{len(files)} file(s) to write, {errors} error(s), {warnings} warning(s)."]
+        summary = f"{len(files)} file(s) to write, {errors} error(s), {warnings} warning(s)."
         if errors:
-            lines.append("Fix the errors first: select one in the findings panel (F6) to jump to its field.")
-        for note in (self.rendering.notes if self.rendering else ()):
-            lines.append(f"note: {note}")
-        summary = self.query_one("#review-summary", Static)
-        text = "\n".join(lines)
-        if str(summary.content) != text:  # an update costs a layout pass: skip it when nothing changed
-            summary.update(Content(text))
+            summary += " Fix the errors first: select one in the findings panel (F6) to jump to its field."
+        notes = "\n".join(f"note: {note}" for note in (self.rendering.notes if self.rendering else ()))
+        self._set_text("#review-summary", summary)
+        self._set_text("#review-answers", self.answers.to_yaml().rstrip())
+        self._set_text("#review-notes", notes)
+
+    def _set_text(self, selector: str, text: str) -> None:
+        widget = self.query_one(selector, Static)
+        if str(widget.content) != text:  # an update costs a layout pass: skip it when nothing changed
+            widget.update(Content(text))
 
     # --- navigation ----------------------------------------------------------------------
 
