@@ -88,3 +88,63 @@ async def _no_kmm(double):
         await until_idle(pilot, screen)
         assert "KMM operator is not installed" in log_text(screen)
         assert screen.query_one("#apply-apply").disabled
+
+
+def test_day2_machineconfig_needs_the_reboot_tick_and_the_rollout_is_followed(apiserver, tmp_path,  # noqa: F811
+                                                                              monkeypatch):
+    from kvc_trees import build_kvc_tree
+    from test_cluster_apply import seed_pool
+
+    monkeypatch.chdir(tmp_path)
+    build_kvc_tree(tmp_path, "fakeroot")
+    seed_pool(apiserver, machine_count=3, updated=1, with_mc=False)
+    answers = Answers({"method": "kvc", "day": 2, "role": "worker", "kvc.fakeroot": "fakeroot",
+                       "machineconfig.name": "99-worker-demo"})
+    asyncio.run(_day2(apiserver, answers))
+
+
+async def _day2(double, answers):
+    from test_cluster_apply import seed_pool
+
+    app = WizardApp(answers)
+    async with app.run_test(size=(130, 42)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        await pilot.click("#apply-dry-run")
+        await until_idle(pilot, screen)
+        assert "MachineConfig 99-worker-demo: would be created" in log_text(screen)
+        assert "drain and reboot every node of pool worker" in log_text(screen) and "3 node(s)" in log_text(screen)
+        box = screen.query_one("#apply-reboot-ok")
+        assert box.display and screen.query_one("#apply-apply").disabled  # not before the tick
+        box.value = True
+        await pilot.pause()
+        assert not screen.query_one("#apply-apply").disabled
+        await pilot.click("#apply-apply")
+        await until_idle(pilot, screen)
+        assert "MachineConfig 99-worker-demo: created" in log_text(screen)
+        await pilot.click("#apply-watch")
+        await pilot.pause(0.3)
+        assert screen.busy  # 1 of 3 machines updated: still rolling out
+        seed_pool(double, machine_count=3, updated=3, with_mc=True)  # the MCO finishes
+        await until_idle(pilot, screen)
+        assert "MachineConfigPool worker: done" in log_text(screen)
+        assert screen.query_one("#apply-progress").percentage == 1.0
+
+
+def test_command_palette_offers_the_main_actions():
+    asyncio.run(_palette())
+
+
+async def _palette():
+    app = WizardApp(ANSWERS)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Write files", "Apply to the cluster", "Save answers as preset", "Dockerfile",
+                      "Go to step: Kernel mappings"):
+            assert title in titles
+        # The binding ids users remap in keymap.yaml.
+        assert {b.id for b in app.BINDINGS} >= {"kmwizard.help", "kmwizard.write", "kmwizard.apply",
+                                                "kmwizard.save_preset", "kmwizard.next", "kmwizard.back"}

@@ -249,3 +249,23 @@ def test_no_kubernetes_import_until_a_cluster_action():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_keymap_file_remaps_a_binding_by_id(tmp_path):
+    (tmp_path / "config" / "kmwizard").mkdir(parents=True)
+    (tmp_path / "config" / "kmwizard" / "keymap.yaml").write_text("kmwizard.write: ctrl+s\n")
+    asyncio.run(_remapped())
+
+
+async def _remapped():
+    from kmwizard.screens.dialogs import WriteScreen
+
+    app = WizardApp(Answers({"method": "kmm"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")  # no longer bound
+        await pilot.pause()
+        assert not isinstance(app.screen, WriteScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, WriteScreen)
