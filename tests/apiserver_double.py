@@ -1161,9 +1161,9 @@ class ApiServerDouble:
 
     def on(self, kind: str, callback, events=("ADDED",)) -> None:
         """Simulate a controller: call ``callback(double, event_type, obj)`` after every client write that
-        produces one of ``events`` (ADDED, MODIFIED, DELETED) for ``kind``.  It runs in the request's thread
-        right after the answer is sent, so a client that sends its next request afterwards sees its effect;
-        it may call ``put()``, ``remove()`` or ``set_pod_log()`` (and those may trigger further reactions)."""
+        produces one of ``events`` (ADDED, MODIFIED, DELETED) for ``kind``.  It runs in the request's
+        thread after the answer is made and before it is sent, so every later request sees its effect; it may
+        call ``put()``, ``remove()`` or ``set_pod_log()`` (and those may trigger further reactions)."""
         with self._lock:
             self._reactors.append((kind, callback, tuple(events)))
 
@@ -1583,6 +1583,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send(self, status: int, body, content_type: str = "application/json", headers=()):
         data = body if isinstance(body, bytes) else (json.dumps(body, separators=(",", ":")).encode()
                                                      if content_type == "application/json" else body.encode())
+        self._react()  # the answer is rendered; controllers act before the client can send anything else
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for name, value in headers:
@@ -1630,6 +1631,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _react(self):
         """Run the reactions the request caused (and those they cause), at most 100 rounds."""
         local = self.double._local
+        if getattr(local, "reactions", None) is None:
+            return
         try:
             for _ in range(100):
                 batch, local.reactions = local.reactions, []
