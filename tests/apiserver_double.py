@@ -6,56 +6,72 @@ the real kube-apiserver v1.36.2 answered in ``../shared/reference/apiserver-tran
 anything it does not implement answers an error, never a silent success.
 
 Implemented:
-- ``/version``; discovery ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>/<version>`` (the 20 built-in v1
-  groups of the recording, plus the CRDs installed in this instance).  Core v1 serves Namespace, ConfigMap,
-  Secret, ServiceAccount, Node, Pod (+ ``log``, ``status``), Event; the CRDs come from the real files in
-  ``../shared/reference/crds`` (names, scope, versions, subresources, schemas).
+- ``/version``; discovery ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>[/<version>]``: the 20 built-in
+  groups of the recording, each with one or more real resources (the client caches only non-empty lists), plus
+  the CRDs installed in this instance.  Core v1 serves Namespace (+ ``status``, ``finalize``), ConfigMap,
+  Secret, ServiceAccount, Node (+ ``status``), Pod (+ ``log``, ``status``), Event.  The CRDs come from the real
+  files in ``../shared/reference/crds`` (names, scope, versions, subresources, schemas) and are readable as
+  CustomResourceDefinition objects; ClusterVersion and ClusterServiceVersion can be installed schema-less.
 - Objects in memory: GET, LIST (``labelSelector``: ``k``, ``!k``, ``k=v``, ``k==v``, ``k!=v``, ``k in (..)``,
-  ``k notin (..)``; ``fieldSelector`` on ``metadata.name``/``metadata.namespace``), WATCH (``watch=true``,
-  ``timeoutSeconds``, ``resourceVersion``; synthetic ADDED for existing objects, then ADDED/MODIFIED/DELETED,
-  closed at the timeout without a closing event), POST (409 AlreadyExists), DELETE (Status Success, 404 after;
-  ``dryRun``), deletecollection, PUT (resourceVersion precondition, 409), PATCH with
-  ``application/apply-patch+yaml`` (server-side apply), ``application/merge-patch+json``,
-  ``application/json-patch+json``, and ``application/strategic-merge-patch+json`` (415 on custom resources as
-  recorded; on core kinds applied as a JSON merge patch, see below); ``/status`` subresources.
+  ``k notin (..)``; ``fieldSelector`` on ``metadata.name``/``metadata.namespace`` and the fields each kind
+  supports, e.g. Event ``involvedObject.name``, Pod ``spec.nodeName``; others answer 400), WATCH
+  (``watch=true``, ``timeoutSeconds``, ``resourceVersion``; synthetic ADDED for existing objects, then
+  ADDED/MODIFIED/DELETED, closed at the timeout without a closing event), POST (409 AlreadyExists,
+  ``generateName``), DELETE (Status Success, 404 after; ``dryRun``), deletecollection, PUT (resourceVersion
+  precondition, 409), PATCH with ``application/apply-patch+yaml`` (server-side apply),
+  ``application/merge-patch+json``, ``application/json-patch+json``, and
+  ``application/strategic-merge-patch+json`` (415 on custom resources as recorded; on core kinds applied as a
+  JSON merge patch, see below); ``/status`` subresources (the main resource never writes status and the other
+  way round).
 - Server-side apply: ``fieldManager`` required, ``force``, ``dryRun=All``; 201 create / 200 update; identical
   re-apply is a no-op (same resourceVersion, generation, managedFields time); generation bumps on changes
   outside metadata/status; managedFields per manager in fieldsV1 form (typed structs, granular maps, atomic
   and associative lists, ``.`` members inside ``x-kubernetes-preserve-unknown-fields``); conflicts 409 with
-  ``FieldManagerConflict`` causes and leading-dot paths; ``force=true`` moves the conflicting fields; fields a
-  manager stops applying are removed when nobody else owns them; dry runs return the would-be object and store
-  nothing.  Update-type writes (POST/PUT/merge patch) record managers with operation ``Update`` (default name
-  from the User-Agent, as the server does).
+  ``FieldManagerConflict`` causes and leading-dot paths (also against Update managers); ``force=true`` moves
+  the conflicting fields; fields a manager stops applying are removed when nobody else owns them; a stale
+  ``metadata.resourceVersion`` answers 409, ``metadata.managedFields`` 400; dry runs return the would-be
+  object and store nothing.  Update-type writes (POST/PUT/merge and JSON patches) record managers with
+  operation ``Update`` (default name from the User-Agent, as the server does) and take ownership of what they
+  change.
 - Admission and validation: namespaced writes into a missing namespace answer 404 ``namespaces "x" not
   found``; SSA type errors and unknown fields answer 500 "failed to create typed patch object (...)"; other
   writes drop unknown fields with a ``Warning: 299`` header, or answer 400 with ``fieldValidation=Strict``;
-  schema errors (via ``tests/crd_schema.py``'s schemas) answer 422 Invalid with ``details.causes``, including
-  the extra ``<nil>`` cause for CRDs that carry CEL rules; defaults as recorded (CRD ``default:`` values,
-  Namespace label/finalizer/phase, Secret type).
+  schema errors (the CRD schemas as ``tests/crd_schema.py`` judges them) answer 422 Invalid with
+  ``details.causes``, including the extra ``<nil>`` cause for CRDs that carry CEL rules; metadata.name must be
+  a DNS-1123 subdomain (label for Namespaces); ConfigMap/Secret keys and Secret base64 are checked; defaults
+  as recorded (CRD ``default:`` values, Namespace label/finalizer/phase, Secret type; Secret ``stringData`` is
+  merged into ``data``).
 - Authentication/authorization: bearer tokens mapped to identities (user, groups, rules or ``"admin"``);
-  401 for a missing or unknown token, 403 bodies as recorded; discovery and ``/version`` open to any
-  authenticated user; ``selfsubjectaccessreviews`` and ``selfsubjectrulesreviews`` answer from the same rules.
+  401 for a missing or unknown token, 403 bodies as recorded; discovery, ``/version`` and the self reviews
+  (``selfsubjectreviews``, ``selfsubjectaccessreviews``, ``selfsubjectrulesreviews``, answered from the
+  token's rules) are open to every authenticated user.
 - Faults: ``fail_next()`` answers a status (500 by default), hangs, or closes the connection for matching
-  requests; ``stop()`` closes the listener and every open connection (clients then see connection refused).
-  Optional TLS with a self-signed CA made at start (``cryptography``), and a second unrelated CA to show a
-  failed verification.
+  requests; ``stop()`` closes the listener and every open connection (clients then see connection refused);
+  the server also stops by itself after ``max_lifetime``.  Optional TLS with a self-signed CA made at start
+  (``cryptography``), and a second unrelated CA to show a failed verification.
 - Helpers: ``write_kubeconfig()``, ``objects()``, ``get()``, ``put()``, ``remove()``, ``set_pod_log()``,
   ``on()`` (reactors that play a controller after a client write), ``requests`` (a log of every request,
-  tokens never recorded), and the pytest fixtures ``apiserver`` and ``apiserver_factory``.
+  tokens never recorded), ``internal_errors`` (bugs in the double or a reactor; the fixtures fail the test on
+  any), and the pytest fixtures ``apiserver`` and ``apiserver_factory``.
 
 Not implemented (answers an error or is documented as different):
 - Aggregated discovery, OpenAPI (``/openapi/v2``, ``/openapi/v3``: 404), protobuf, CBOR, table output.
-- Admission beyond namespace existence; CEL rules (``x-kubernetes-validations``) are not evaluated; no
-  quotas, no RBAC objects (rules live in the token map), no impersonation.
-- Controllers: nothing runs.  No garbage collection, no status writers, no default ServiceAccount; deleting a
-  Namespace removes it and its objects at once (the real one goes through ``Terminating``).  Objects with
-  finalizers get a deletionTimestamp and stay until an update clears the finalizers.
-- Strategic merge patch on core kinds is applied as a JSON merge patch (lists replaced, no ``$patch``
-  directives: those answer 400).  Pod, Node, Event and DaemonSet have no schema here (any fields accepted,
-  managedFields deduced); ``generation`` is kept for custom resources only.
-- ``pods/exec``, ``attach``, ``portforward``, ``proxy``: not served (404).
-- Watch bookmarks, ``allowWatchBookmarks``, ``sendInitialEvents``; pagination (``limit``/``continue``:
-  one page, ``continue: ""``); resourceVersion semantics on GET/LIST (always the latest).
+- Admission beyond namespace existence; CEL rules (``x-kubernetes-validations``) are not evaluated; no size
+  limits (1 MiB ConfigMap/Secret); no quotas, no RBAC objects (Roles can be stored but the rules live in the
+  token map), no impersonation, no anonymous user (a request without a token answers 401).
+- Controllers: nothing runs unless a test registers a reactor with ``on()``.  No garbage collection, no
+  status writers, no default ServiceAccount; deleting a Namespace removes it and its objects at once (the real
+  one goes through ``Terminating``).  Objects with finalizers get a deletionTimestamp and stay until an update
+  clears the finalizers.
+- Strategic merge patch on core kinds is applied as a JSON merge patch (lists replaced; ``$patch`` and other
+  directives answer 400).  Pod, Node, Event, the built-in groups' kinds and the optional CRDs have no schema
+  here (typed metadata, any other fields accepted, managedFields deduced); ``generation`` is kept for custom
+  resources only.  Messages the recording does not show (enum, pattern, length errors; multi-conflict lists)
+  follow the apiserver's source and may differ in wording.
+- ``pods/exec``, ``attach``, ``portforward``, ``proxy``, ``scale``: not served (404).
+- Watch bookmarks, ``allowWatchBookmarks``, ``sendInitialEvents``, 410 Gone for old resourceVersions (the last
+  1000 events are kept); pagination (``limit``/``continue``: one page, ``continue: ""``); resourceVersion
+  semantics on GET/LIST (always the latest).
 """
 from __future__ import annotations
 
