@@ -164,10 +164,10 @@ def test_raw_exchanges_replay(apiserver):
             thread = threading.Thread(target=lambda e=exchange: results.__setitem__(e["seq"], send(apiserver, e)))
             thread.start()
             watches.append(thread)
-            deadline = time.monotonic() + 5
-            while len(apiserver.requests) == seen and time.monotonic() < deadline:
+            deadline = time.monotonic() + 5  # until the watch has taken its snapshot and answered 200
+            while time.monotonic() < deadline and not any(
+                    r.query.get("watch") == "true" and r.status for r in apiserver.requests[seen:]):
                 time.sleep(0.01)
-            time.sleep(0.1)  # the watch has taken its snapshot before the next write
         else:
             results[exchange["seq"]] = send(apiserver, exchange)
     for thread in watches:
