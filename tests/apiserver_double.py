@@ -1196,8 +1196,8 @@ class ApiServerDouble:
             pass
 
         Handler.double = double
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server.double = double
         if self.tls:
             self._setup_tls()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -1543,6 +1543,17 @@ def _make_cert(common_name: str):
 
 # ----------------------------------------------------------------------------------------------------------
 # HTTP handling
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    double: ApiServerDouble = None
+
+    def handle_error(self, request, client_address):
+        """Dropped connections and failed TLS handshakes are the client's business; anything else is a bug."""
+        err = sys.exc_info()[1]
+        if not isinstance(err, (ConnectionError, ssl.SSLError, socket.timeout)):
+            self.double.internal_errors.append(traceback.format_exc())
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
