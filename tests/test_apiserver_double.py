@@ -261,7 +261,7 @@ def new_client(double, token):
     return DynamicClient(api, cache_file=str(Path(tempfile.mkdtemp()) / "discovery.json"))
 
 
-def step_call(scenario, step, exchange_by_step, resources, clients):
+def step_call(step, exchange_by_step, resources, clients):
     """The DynamicClient call the recording made for ``step`` (bodies come from the recorded requests)."""
     dc = clients["main"]
     m = re.match(r"resources\.get\(api_version='([^']*)', kind='([^']*)'\)", step)
@@ -327,7 +327,7 @@ def test_client_replay(apiserver):
         clients = {}
         got_traffic = []
         resources = {}
-        for number, step in enumerate(steps):
+        for step in steps:
             name, want = step["step"], step["outcome"]
             where = f"{scenario} / {name}"
             if name.startswith("init"):
@@ -356,7 +356,7 @@ def test_client_replay(apiserver):
                                  content_type="application/merge-patch+json")
                 clients["concurrent"] = concurrent
             try:
-                got = summary(step_call(scenario, name, by_step, resources, clients))
+                got = summary(step_call(name, by_step, resources, clients))
             except Exception as err:  # noqa: BLE001 - the recorded outcome may be any exception
                 got = raised(err)
             got_traffic += traffic.take()
