@@ -188,12 +188,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     from kmwizard.keys import KEYS
 
+    from kmwizard.answers import thaw
+
     for key, spec in KEYS.items():
         if args.method and args.method not in spec.methods:
             continue
-        default = spec.default if not callable(spec.default) else "(derived from other answers)"
-        allowed = f"  one of: {', '.join(map(str, spec.choices))}" if spec.choices else ""
-        print(f"{key}  [{spec.kind}]  default: {default!r}{allowed}")
+        # As an answer file writes it (JSON is YAML): [] and false, not Python's () and False.
+        default = "derived from other answers" if callable(spec.default) else \
+            json.dumps(thaw(spec.default), ensure_ascii=False)
+        choices = ", ".join(str(c) if c != "" else '""' for c in spec.choices)
+        allowed = f"  one of: {choices}" if spec.choices else ""
+        print(f"{key}  [{spec.kind}]  default: {default}{allowed}")
         print(textwrap.indent(textwrap.fill(spec.help, 100), "    "))
     return EXIT_OK
 

@@ -155,3 +155,25 @@ def test_missing_arguments_are_usage_errors():
     assert proc.returncode == 2 and "--output-dir" in proc.stderr
     proc = run("presets", "show")
     assert proc.returncode == 2 and "presets list" in proc.stderr
+
+
+def test_keys_prints_defaults_as_an_answer_file_writes_them():
+    """Each printed default, pasted into an answer file, is the default (no Python reprs like () or False)."""
+    import yaml
+
+    from kmwizard.answers import Answers
+
+    proc = run("keys")
+    checked = 0
+    for line in proc.stdout.splitlines():
+        if line.startswith(" ") or "  default: " not in line:
+            continue
+        key = line.split()[0]
+        text = line.split("  default: ", 1)[1].split("  one of: ")[0]
+        if text == "derived from other answers":
+            continue
+        value = yaml.safe_load(text)
+        answers = Answers({"method": "kmm"} if key.startswith("kmm.") else {})
+        assert answers.set(key, value).get(key) == answers.get(key), (key, text)
+        checked += 1
+    assert checked > 40
