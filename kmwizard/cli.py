@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from kmwizard import __version__
-from kmwizard.findings import Finding, KmwizardError, Severity, UsageError, has_errors, sorted_findings
+from kmwizard.findings import (Finding, KmwizardError, Severity, UsageError, error, has_errors, info,
+                               sorted_findings)
 from kmwizard.inputs import answer_parent, answers_from_args, read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -97,11 +99,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def load_documents(path: Path) -> list[tuple[str, object]]:
+# A Dockerfile starts with comments, blank lines, parser directives, then ARG or FROM.
+_DOCKERFILE_START = re.compile(r"\A(?:\s*(?:#[^\n]*)?\n)*\s*(?:ARG|FROM)\s", re.IGNORECASE)
+
+
+def load_documents(path: Path, text: Optional[str] = None) -> list[tuple[str, object]]:
     """(where, document) pairs of a YAML stream or a JSON file; '-' reads stdin."""
     import yaml
 
-    text = read_text_arg(str(path))
+    text = read_text_arg(str(path)) if text is None else text
     name = "stdin" if str(path) == "-" else str(path)
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -115,7 +121,6 @@ def load_documents(path: Path) -> list[tuple[str, object]]:
 def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None) -> list[Finding]:
     """Findings for (where, document) pairs: MachineConfigs and Ignition configs one by one, KMM
     documents together (a Module's ConfigMap must be in its namespace)."""
-    from kmwizard.findings import error, info
     from kmwizard.kmm.lint import dockerfile_configmap, is_kmm_kind, lint_documents
     from kmwizard.kvc.lint import lint_document as lint_kvc
 
@@ -124,7 +129,9 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
     for where, doc in _expand_lists(pairs):
         if not isinstance(doc, dict):
             findings.append(error(where, f"expected a mapping (a Kubernetes object or an Ignition config), "
-                                         f"got {type(doc).__name__}", code="validate-not-object"))
+                                         f"got {type(doc).__name__}: {str(doc)[:60]!r}",
+                                  "give MachineConfig, Ignition, Module or ConfigMap files (YAML or JSON), or a "
+                                  "Dockerfile", code="validate-not-object"))
         elif is_kmm_kind(doc) or dockerfile_configmap(doc):
             kmm.append((where, doc))
         elif (found := lint_kvc(doc, where)) is not None:
@@ -148,15 +155,24 @@ def _expand_lists(pairs):
 def cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
+    from kmwizard.kmm.dockerfile import lint_dockerfile
+    from kmwizard.kvc.render import LISTING_HEADER
+
     findings: list[Finding] = []
     documents: list[tuple[str, object]] = []
     for name in args.files:
         path = Path(name)
+        text = read_text_arg(name)
+        if _DOCKERFILE_START.match(text):  # KMM's Dockerfile as a plain file (generate writes one)
+            findings.extend(lint_dockerfile(text, "stdin" if name == "-" else name))
+            continue
+        if text.startswith(LISTING_HEADER):  # generate's <name>.files.txt: for reading only
+            findings.append(info(name, "a list of the files a MachineConfig delivers (written by kmwizard "
+                                       "generate): nothing to check", code="validate-listing"))
+            continue
         try:
-            documents.extend(load_documents(path))
+            documents.extend(load_documents(path, text))
         except (yaml.YAMLError, json.JSONDecodeError) as exc:
-            from kmwizard.findings import error
-
             findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
                                   code="validate-syntax"))
             continue

@@ -182,3 +182,20 @@ def test_unreachable_repository_is_a_finding_naming_it(tmp_path, capsys):
     assert main(["preview", "--set", f"kvc.module_repo={missing}"]) == 1
     err = capsys.readouterr().err
     assert "kvc.module_repo" in err and "no-such-repo" in err
+
+
+def test_validate_accepts_every_file_generate_writes(repos, tmp_path, capsys):
+    """`kmwizard validate out/*` right after generate: the plain Dockerfile and the file listing included."""
+    kvc, kmm = tmp_path / "kvc", tmp_path / "kmm"
+    assert main(["generate", *_args(repos), "-o", str(kvc)]) == 0
+    assert main(["generate", "--preset", "kmm-ci", "-o", str(kmm)]) == 0
+    capsys.readouterr()
+    files = sorted(str(p) for p in [*kvc.iterdir(), *kmm.iterdir()])
+    assert any(f.endswith("/Dockerfile") for f in files) and any(f.endswith(".files.txt") for f in files)
+    assert main(["validate", *files]) == 0
+    err = capsys.readouterr().err
+    assert "0 error(s), 0 warning(s)" in err and "YAML" not in err
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("# comment\n\nFROM scratch\nCOPY a.ko /opt/lib/modules/x/\n")
+    assert main(["validate", str(bad)]) == 1  # a Dockerfile is judged by the KMM Dockerfile rules
+    assert "scratch" in capsys.readouterr().err

@@ -92,8 +92,11 @@ def _redacted(mc: dict, secret_paths: set[str]) -> dict:
     return shown
 
 
+LISTING_HEADER = "# mode  path  (what the node gets; links in the tree were dereferenced)"
+
+
 def _listing(config: dict, secret_paths: set[str]) -> str:
-    lines = ["# mode  path  (what the node gets; links in the tree were dereferenced)"]
+    lines = [LISTING_HEADER]
     for entry in config.get("storage", {}).get("files", []):
         mark = "  [secret]" if entry["path"] in secret_paths else ""
         lines.append(f"{entry.get('mode', 0o644):04o}  {entry['path']}{mark}")
