@@ -425,8 +425,7 @@ class WizardApp(App[int]):
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_list.id == "steps" and event.option.id:
-            self._build_step(event.option.id)
-            self.query_one("#forms", ContentSwitcher).current = f"step-{event.option.id}"
+            self.goto_step(event.option.id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "steps" and event.option.id:
