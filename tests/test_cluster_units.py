@@ -444,3 +444,18 @@ def test_reboot_confirmation(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))                   # piped: never read as consent
     with pytest.raises(UsageError, match="no terminal"):
         commands._confirm(warning, argparse.Namespace(yes=False))
+
+
+@pytest.mark.parametrize("content", [b"garbage: [\n", b"contents: 5\ncontexts: 5\n", b"- a\n",
+                                     b"current-context: c\ncontexts: [{name: c, context: 5}]\n",
+                                     b"\x7fELF\x02\xd0\xff", b""])
+def test_a_malformed_kubeconfig_is_a_usage_error_naming_it(tmp_path, content):
+    """Whatever the client's loader raises on a broken file becomes one message naming the file."""
+    from kmwizard.cluster.engine import connect
+    from kmwizard.findings import UsageError
+
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(content)
+    with pytest.raises(UsageError) as info:
+        connect(str(path), environ={"HOME": str(tmp_path)})
+    assert str(path) in info.value.message and "oc config view" in info.value.fix

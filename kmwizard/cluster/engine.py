@@ -123,6 +123,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
     """
     environ = os.environ if environ is None else environ
     import urllib3
+    import yaml
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
     from kubernetes.config.config_exception import ConfigException
@@ -159,8 +160,11 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
                                      f"use one of: {names}")
             k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg,
                                         persist_config=False)
-        except ConfigException as exc:
-            raise UsageError(f"kubeconfig {path} is not usable: {exc}",
+        except UsageError:
+            raise
+        except (ConfigException, yaml.YAMLError, OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            # The client's loader raises whatever a malformed file provokes: all mean the same to the user.
+            raise UsageError(f"kubeconfig {path} is not usable: {type(exc).__name__}: {exc}",
                              "check it with `oc config view`, or pick another --context") from None
         ctx = (chosen or {}).get("context") or {}
         target = Target(server=cfg.host, context=(chosen or {}).get("name", ""), cluster=ctx.get("cluster", ""),
