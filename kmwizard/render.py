@@ -61,9 +61,9 @@ class Rendering:
         return not has_errors(self.findings)
 
 
-def dump_yaml(obj: Any) -> str:
+def dump_yaml(obj: Any, *, sort_keys: bool = False) -> str:
     """YAML as users read it: key order kept, long strings not folded, multi-line strings as blocks."""
-    return yaml.dump(obj, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=4096)
+    return yaml.dump(obj, Dumper=_BlockDumper, sort_keys=sort_keys, allow_unicode=True, width=4096)
 
 
 class _BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):

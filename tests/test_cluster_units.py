@@ -459,3 +459,21 @@ def test_a_malformed_kubeconfig_is_a_usage_error_naming_it(tmp_path, content):
     with pytest.raises(UsageError) as info:
         connect(str(path), environ={"HOME": str(tmp_path)})
     assert str(path) in info.value.message and "oc config view" in info.value.fix
+
+
+def test_a_changed_dockerfile_diffs_line_by_line():
+    """A multi-line value is a YAML block in the diff, so one changed Dockerfile line is one diff line."""
+    def configmap(text):
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d", "namespace": "drivers"},
+                "data": {"dockerfile": text}}
+
+    old = "ARG DTK_AUTO\nFROM ${DTK_AUTO} as builder\nRUN make\nFROM ubi9\n"
+    text = unified_diff(ObjectRef("v1", "ConfigMap", "d", "drivers"), configmap(old),
+                        configmap(old.replace("RUN make", "RUN make all")))
+    changed = [l for l in text.splitlines() if l[:1] in "+-" and l[:3] not in ("+++", "---")]
+    assert changed == ["-    RUN make", "+    RUN make all"], text
+    import yaml
+
+    from kmwizard.cluster.objects import to_yaml
+
+    assert yaml.safe_load(to_yaml(configmap(old))) == configmap(old)  # the block reads back as the same text

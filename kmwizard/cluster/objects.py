@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-import yaml
+from kmwizard.render import dump_yaml
 
 FIELD_MANAGER = "kmwizard"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -146,7 +146,7 @@ def masked(obj: dict | None) -> dict | None:
 def to_yaml(obj: dict | None) -> str:
     if obj is None:
         return ""
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return dump_yaml(obj, sort_keys=True)  # a Dockerfile or unit stays a readable block in diffs
 
 
 def unified_diff(ref: ObjectRef, live: dict | None, merged: dict | None) -> str:
