@@ -759,3 +759,19 @@ def test_wait_after_delete_follows_the_module_unload(apiserver):
         del node["metadata"]["labels"]["kmm.node.kubernetes.io/drivers.demo.ready"]
         apiserver.put(node, manager="kmm-operator")
         assert engine.watch_rollout(conn, [MODULE], removed=True, timeout=5, poll=1)[0].done
+
+
+def test_adding_a_version_to_an_applied_module_is_refused_before_anything_is_sent(apiserver):
+    """KMM's webhook rejects adding or removing moduleLoader.container.version on an existing Module;
+    the double has no webhook, so only kmwizard's own check can stop it (docs: kmm.md)."""
+    with connect(apiserver) as conn:
+        assert engine.apply(conn, KMM_SET).ok
+        versioned = copy.deepcopy(MODULE)
+        versioned["spec"]["moduleLoader"]["container"]["version"] = "v2"
+        n = len(patches(apiserver))
+        report = engine.plan(conn, [versioned, DOCKERFILE, PULL_SECRET, NAMESPACE])
+        assert isinstance(report.error, E.Invalid) and "version" in report.error.message
+        assert "delete and recreate" in report.error.fix
+        assert [r.action for r in report.results][-1] == "failed"
+        assert len(patches(apiserver)) == n + 3, "the Module itself is never sent"
+        assert "version" not in apiserver.get(KMM, "Module", "demo", "drivers")["spec"]["moduleLoader"]["container"]

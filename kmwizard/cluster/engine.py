@@ -489,6 +489,8 @@ def _apply_one(conn: Connection, body: dict, ref: ObjectRef, *, dry_run: bool, f
     note = ""
     if live is not None and not is_managed(live):
         note = "existed before, not created by kmwizard: kmwizard now manages the fields it sets"
+    if live is not None and ref.kind == "Module":
+        _check_module_update(live, body, ref)
     try:
         out = conn.call(res.server_side_apply, body=body, name=ref.name, namespace=ref.namespace,
                         field_manager=FIELD_MANAGER, force_conflicts=True if force else None,
@@ -510,6 +512,16 @@ def _apply_one(conn: Connection, body: dict, ref: ObjectRef, *, dry_run: bool, f
             "resourceVersion")
         action = UNCHANGED if same_version else CONFIGURED
     return ObjectResult(ref, action, live, out, note=note)
+
+
+def _check_module_update(live: dict, body: dict, ref: ObjectRef) -> None:
+    """KMM's webhook rule for updates, which a server dry run without the webhook would not show:
+    the first (dry) run stops here, before anything is changed."""
+    from kmwizard.kmm.lint import version_change_findings
+
+    for finding in version_change_findings(live, body, str(ref)):
+        raise E.Invalid(f"the KMM webhook would reject the update of {ref}: {finding.message}", finding.fix,
+                        [("spec.moduleLoader.container.version", finding.message)])
 
 
 def plan(conn: Connection, manifests: list[dict], *, force_conflicts: bool = False,
