@@ -271,8 +271,11 @@ class PromptWizard:
         """One action; False when the user is done."""
         ok = not has_errors(rendering.findings)
         choices = [("Write the files", "write")] if ok else [("Answer the questions with errors again", "fix")]
-        choices += [("Show the preview (secrets masked)", "preview"), ("Save the answers as a preset", "preset"),
-                    ("Save the answers to a file", "save"), ("Change an answer", "change"), ("Quit", "quit")]
+        choices += [("Show the preview (secrets masked)", "preview")]
+        if ok:
+            choices.append(("Apply to the cluster (server dry run and diff first)", "apply"))
+        choices += [("Save the answers as a preset", "preset"), ("Save the answers to a file", "save"),
+                    ("Change an answer", "change"), ("Quit", "quit")]
         action = self.prompter.select("action", "What next?", choices, choices[0][1])
         if action == "quit":
             if ok:
@@ -280,7 +283,7 @@ class PromptWizard:
                          "then without --dry-run.")
             return False
         {"preview": lambda: self.preview(rendering), "write": lambda: self.write(rendering),
-         "fix": lambda: self.fix(rendering),
+         "fix": lambda: self.fix(rendering), "apply": self.apply,
          "preset": self.save_preset, "save": self.save_file, "change": self.change}[action]()
         return True
 
@@ -306,6 +309,34 @@ class PromptWizard:
                 return
         written = output.write(plan, force=force)
         self.say(f"Wrote {len(written)} file(s) into {plan.directory}.")
+
+    def apply(self) -> None:
+        """`kmwizard diff`, then on confirmation `kmwizard apply`, on these answers: the same
+        commands (and output) as typed by hand; the kubernetes client loads only now."""
+        import tempfile
+
+        from kmwizard.cli import main
+
+        context = self.prompter.text("context", "kubeconfig context (empty: its current context)", "")
+        namespace = self.prompter.text("namespace", "default namespace (empty: the context's)", "")
+        target = (["--context", context.strip()] if context.strip() else []) + \
+                 (["--namespace", namespace.strip()] if namespace.strip() else [])
+        with tempfile.TemporaryDirectory(prefix="kmwizard-") as tmp:
+            answers_file = Path(tmp) / "answers.yaml"
+            answers_file.write_text(self.answers.to_yaml(), encoding="utf-8")
+            self.say("Server dry run and diff (nothing changes yet):")
+            code = main(["diff", "--answers", str(answers_file), *target])
+            if code == 0:
+                self.say("The cluster already has exactly these objects: nothing to apply.")
+                return
+            if code > 1:
+                self.say("The dry run failed (see above): nothing was applied.")
+                return
+            if not self.prompter.confirm("apply-confirm", "Apply these changes now?", False):
+                self.say("Nothing was applied.")
+                return
+            code = main(["apply", "--answers", str(answers_file), *target])
+            self.say("Applied." if code == 0 else f"kmwizard apply exited with {code} (see above).")
 
     def save_preset(self) -> None:
         from kmwizard.preset_store import save_user_preset

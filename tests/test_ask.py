@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from apiserver_double import apiserver, apiserver_factory  # noqa: F401
 from kmwizard import flow
 from kmwizard.answers import Answers
 from kmwizard.ask import Aborted, run_prompts
@@ -169,3 +170,16 @@ def test_without_a_tty_the_wizards_refuse(command):
     assert result.returncode == 2
     assert "needs a terminal" in result.stderr and "kmwizard generate" in result.stderr
     assert result.stdout == ""
+
+
+def test_apply_runs_diff_first_then_applies_on_confirmation(apiserver, capsys):  # noqa: F811
+    answers = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_namespace": True,
+                       "kmm.name": "demo", "kmm.module_name": "demo"})
+    code, prompter, text = run({"start": ["keep"], "action": ["apply", "apply", "quit"],
+                                "apply-confirm": [False, True]}, answers)
+    assert code == 0, text
+    printed = capsys.readouterr()
+    assert "Nothing was applied." in text and "Applied." in text
+    assert "+kind: Module" in printed.out  # the diff came first
+    module = apiserver.get("kmm.sigs.x-k8s.io/v1beta1", "Module", "demo", "drivers")
+    assert module["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kmwizard"
