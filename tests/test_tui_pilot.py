@@ -269,3 +269,42 @@ async def _remapped():
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, WriteScreen)
+
+
+def test_day1_writes_into_the_openshift_install_directory(tmp_path):
+    from kvc_trees import build_kvc_tree
+
+    build_kvc_tree(tmp_path, "fakeroot")
+    install = tmp_path / "install"
+    (install / "manifests").mkdir(parents=True)
+    (install / "openshift").mkdir()
+    answers = Answers({"method": "kvc", "day": 1, "role": "master", "kvc.fakeroot": str(tmp_path / "fakeroot"),
+                       "output.install_dir": str(install)})
+    asyncio.run(_day1(tmp_path, answers, install))
+
+
+async def _day1(tmp_path, answers, install):
+    app = WizardApp(answers)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        dialog = app.screen
+        assert dialog.query_one("#write-dir").value == str(install)  # generate's default on day 1
+        assert f"Into {install / 'openshift'}" in str(dialog.query_one("#write-plan").content)
+        dialog.query_one("#write-dir").value = str(tmp_path)  # not an openshift-install directory
+        await pilot.pause()
+        assert "is not an openshift-install manifests directory" in str(dialog.query_one("#write-plan").content)
+        assert dialog.query_one("#write").disabled
+        dialog.query_one("#write-dir").value = str(install)
+        await pilot.pause()
+        await pilot.click("#write")
+        await pilot.pause()
+    assert (install / "openshift" / "99-master-kvc-simple-kmod.yaml").is_file()
+    # generate into another install directory writes the same openshift/ folder.
+    other = tmp_path / "install2"
+    (other / "manifests").mkdir(parents=True)
+    (other / "openshift").mkdir()
+    (tmp_path / "answers.yaml").write_text(answers.to_yaml())
+    assert generate(["--answers", str(tmp_path / "answers.yaml"), "--output-dir", str(other)]) == 0
+    assert tree(other / "openshift") == tree(install / "openshift")
