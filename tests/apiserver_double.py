@@ -39,8 +39,8 @@ Implemented:
   schema errors (the CRD schemas as ``tests/crd_schema.py`` judges them) answer 422 Invalid with
   ``details.causes``, including the extra ``<nil>`` cause for CRDs that carry CEL rules; metadata.name must be
   a DNS-1123 subdomain (label for Namespaces); ConfigMap/Secret keys and Secret base64 are checked; defaults
-  as recorded (CRD ``default:`` values, Namespace label/finalizer/phase, Secret type; Secret ``stringData`` is
-  merged into ``data``).
+  as recorded (CRD ``default:`` values, Namespace label/finalizer/phase) and as the server sets them (Secret
+  type, a new Pod's ``Pending`` phase; Secret ``stringData`` is merged into ``data``).
 - Authentication/authorization: bearer tokens mapped to identities (user, groups, rules or ``"admin"``);
   401 for a missing or unknown token, 403 bodies as recorded; discovery, ``/version`` and the self reviews
   (``selfsubjectreviews``, ``selfsubjectaccessreviews``, ``selfsubjectrulesreviews``, answered from the
@@ -1483,6 +1483,8 @@ def _defaults(rt: ResourceType, obj: dict) -> None:
         for key, value in (obj.pop("stringData", None) or {}).items():
             if isinstance(value, str):
                 obj.setdefault("data", {})[key] = base64.b64encode(value.encode()).decode()
+    if rt.kind == "Pod" and not obj.get("status"):
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}  # what pod creation sets
     if rt.crd:
         crd_schema.apply_defaults(rt.schema, obj)
 
