@@ -685,7 +685,8 @@ def test_json_patch_and_pod_log(apiserver):
     pods = dc.resources.get(api_version="v1", kind="Pod")
     pods.patch(body=[{"op": "replace", "path": "/spec/containers/0/image", "value": "j"}], name="p",
                namespace="drivers", content_type="application/json-patch+json")
-    assert pods.get(name="p", namespace="drivers").spec.containers[0].image == "j"
+    pod = pods.get(name="p", namespace="drivers")
+    assert pod.spec.containers[0].image == "j" and pod.status.phase == "Pending"
     status, headers, text = call(apiserver, "GET", "/api/v1/namespaces/drivers/pods/p/log")
     assert (status, headers["Content-Type"], text) == (200, "text/plain", "demo 16384 0\n")
 
