@@ -10,13 +10,11 @@ Answer files are YAML, nested by the dots (``kvc: {module_repo: ...}``) with a
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-from kmwizard import keys as keyspecs
 from kmwizard.findings import Finding, UsageError, error
 from kmwizard.keys import KEYS, KeySpec, spec_for
 
@@ -260,9 +258,6 @@ class Answers:
             raise UsageError(f"{path} is not valid YAML: {exc}", "fix the YAML syntax at the line shown") from None
         return cls.from_document(doc, str(path))
 
-    def fingerprint(self) -> str:
-        return json.dumps(self.to_document(), sort_keys=True)
-
 
 def _flatten(node: Mapping, prefix: str, out: dict, problems: list[Finding]) -> None:
     for name, value in node.items():
@@ -307,11 +302,3 @@ def _combination_findings(answers: Answers) -> list[Finding]:
                                   "has the install-config's key in 99-<role>-ssh",
                                   "remove ssh_key, or set day=1", code="answer-combination"))
     return findings
-
-
-def default_answers() -> Answers:
-    return Answers()
-
-
-# Re-exported for callers that only need the key table.
-KeySpec = keyspecs.KeySpec

@@ -8,7 +8,7 @@ it, so what the user sees is what gets written and applied.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import yaml
 
@@ -87,9 +87,6 @@ def manifest_file(path: str, obj: dict, *, title: str = "", secret: bool = False
     preview = dump_yaml(preview_obj) if preview_obj is not None else None
     return OutputFile(path=path, content=dump_yaml(obj).encode(), mode=0o600 if secret else 0o644,
                       secret=secret, manifest=obj, title=title or obj.get("kind", path), preview=preview)
-
-
-Renderer = Callable[["Answers"], Rendering]  # noqa: F821
 
 
 def render(answers) -> Rendering:

@@ -12,7 +12,6 @@ substituted (``containerImage`` also gets ``MOD_NAME`` and ``MOD_NAMESPACE``).
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -201,6 +200,3 @@ def match_kernel(module: dict, kernel: str) -> KernelMatch:
                                                             or container.get("inTreeModuleToRemove")] if x])
     return result
 
-
-def format_json(results: list[KernelMatch]) -> str:
-    return json.dumps([r.to_dict() for r in results], indent=2)

@@ -350,8 +350,7 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
     if container.get("build"):
         findings += _build(container["build"], at(".moduleLoader.container.build"))
     if container.get("sign"):
-        findings += _sign(container["sign"], at(".moduleLoader.container.sign"), dir_name, version, variables,
-                          partial=False)
+        findings += _sign(container["sign"], at(".moduleLoader.container.sign"), dir_name, version, variables)
 
     catch_all_at = None
     for i, mapping in enumerate(mappings):
@@ -405,7 +404,7 @@ def lint_module(doc: dict, where: str, version: Optional[tuple[int, int]] = None
                                   "built for the first one and it fails to load",
                                   "end the tag with ${KERNEL_FULL_VERSION}", code="kmm-image-tag-kernel"))
         if mapping.get("sign"):
-            findings += _sign(mapping["sign"], at(path + ".sign"), dir_name, version, variables, partial=True)
+            findings += _sign(mapping["sign"], at(path + ".sign"), dir_name, version, variables)
         sign = merge_sign(container.get("sign"), mapping.get("sign"))
         if sign is not None:
             findings += _sign_effective(sign, at(path + ".sign"), dir_name, version, bool(build))
@@ -529,7 +528,7 @@ def _build(build: dict, where: str) -> list[Finding]:
     return findings
 
 
-def _sign(sign: dict, where: str, dir_name: str, version, variables: dict, *, partial: bool) -> list[Finding]:
+def _sign(sign: dict, where: str, dir_name: str, version, variables: dict) -> list[Finding]:
     """Checks on one sign section as written (container-level or per mapping)."""
     findings = []
     if sign.get("unsignedImage"):
