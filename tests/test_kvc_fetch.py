@@ -329,3 +329,31 @@ def test_the_default_cache_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert fetch.default_cache_dir() == tmp_path / "home/.cache/kmwizard"
+
+
+def test_ctrl_c_during_make_install_ends_make_too(repos, tmp_path):
+    """make runs in its own session (so a timeout can kill its children), where the terminal's
+    SIGINT does not reach: an interrupted kmwizard must end it, not leave it running."""
+    import signal
+
+    pidfile = tmp_path / "sleep.pid"
+    slow = make_repo(tmp_path / "slow-module", f"install:\n\tsleep 60 & echo $$! > {pidfile}; wait\n")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "kmwizard", "preview", "--set", f"kvc.framework_repo={repos.framework}",
+                             "--set", "kvc.framework_ref=HEAD", "--set", f"kvc.module_repo={slow}",
+                             "--set", "kvc.module_ref=HEAD"], cwd=Path(__file__).resolve().parents[1], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sleeper = int(pidfile.read_text())
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130 and "interrupted" in proc.stderr.read()
+    time.sleep(0.2)
+    try:  # gone, or a zombie nobody has reaped yet (the container's init may not): either way ended
+        state = Path(f"/proc/{sleeper}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return
+    if state != "Z":
+        os.kill(sleeper, signal.SIGKILL)
+        pytest.fail("make's child kept running after kmwizard was interrupted")

@@ -19,6 +19,7 @@ the rename: treat the returned paths as read-only.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -305,6 +306,13 @@ def _run(args: list[str], source: _Source, display: str, timeout: float, *, cwd:
         out, _ = proc.communicate()
         _fail(source, f"{display} (timed out after {timeout:g} s)", out.decode("utf-8", "replace"),
               "check the network and the repository; kmwizard never waits for a password prompt")
+    except BaseException:
+        # Ctrl-C: the terminal's SIGINT does not reach the new session, so end git or make here
+        # instead of leaving it running (and writing into the cache) after kmwizard exits.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     result = _Result(proc.returncode, out.decode("utf-8", "replace"))
     if check and result.returncode != 0:
         _fail(source, display, result.output, "check the repository and the ref")
