@@ -44,6 +44,13 @@ DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 OPENSHIFT_VERSION = re.compile(r"^4\.(\d{1,2})$")
 
 
+def yum_repo_url(value: Any, _answers: "Answers") -> Optional[str]:
+    if value and (not re.match(r"^https?://[^/\s]+", str(value)) or any(c.isspace() for c in str(value))):
+        return (f"{value!r} is not an http(s) URL without spaces: the build container must reach the "
+                "repository over the network (yum's baseurl)")
+    return None
+
+
 def dns1123_subdomain(value: Any, _answers: "Answers") -> Optional[str]:
     if value in (None, ""):
         return None
@@ -127,6 +134,7 @@ COMMON_KEYS: tuple[KeySpec, ...] = (
             help="A directory with <serial>.pem and <serial>-key.pem pairs, as /etc/pki/entitlement on an "
                  "entitled RHEL host. The keys are never shown; the output files holding them are 0600."),
     KeySpec("entitlement.yum_repo", "str", default="", example="https://repo.example.com/rhel9/",
+            validate=yum_repo_url,
             help="The baseurl of a yum repository carrying kernel-devel and kernel-headers for the nodes' "
                  "exact kernel (and for every kernel an upgrade brings)."),
 )

@@ -421,3 +421,28 @@ def test_entitled_build_installs_the_node_kernels_devel_package(kernel, package)
 def test_mapping_record_shapes(mapping):
     problems = [f for f in kmm(**{"kmm.kernel_mappings": [mapping]}).check() if f.where == "kmm.kernel_mappings"]
     assert problems and "mapping 0" in problems[0].message
+
+
+def test_yum_repo_build_checks_red_hat_signatures(tmp_path):
+    """The .repo the build writes, produced by running the RUN line's printf in /bin/sh and read by
+    configparser (as dnf reads it): Red Hat's key checks every package, as for the KVC method."""
+    import configparser
+
+    url = "https://repo.example.com/el9/"
+    text = next(f for f in render(kmm(**{"entitlement.source": "yum-repo", "entitlement.yum_repo": url})).files
+                if f.path == "Dockerfile").content.decode()
+    run = next(line for line in logical_lines(text) if "kmwizard-kernel.repo" in line)
+    printf = re.sub(r"^RUN ", "", run).split(" && ")[0].replace("/etc/yum.repos.d/", f"{tmp_path}/")
+    subprocess.run(["/bin/sh", "-c", printf], check=True)
+    repo = configparser.ConfigParser()
+    repo.read(tmp_path / "kmwizard-kernel.repo")
+    section = repo["kmwizard-kernel"]
+    assert section["baseurl"] == url and section["enabled"] == "1"
+    assert section["gpgcheck"] == "1" and section["gpgkey"] == "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"
+
+
+@pytest.mark.parametrize("url", ["ftp://mirror.example.com/el9/", "repo.example.com/el9", "https://x/a b/"])
+def test_yum_repo_must_be_an_http_url_for_kmm_too(url):
+    rendering = render(kmm(**{"entitlement.source": "yum-repo", "entitlement.yum_repo": url}))
+    assert [f.where for f in rendering.findings if f.severity == "error"] == ["entitlement.yum_repo"]
+    assert not rendering.files

@@ -78,11 +78,15 @@ def generate_dockerfile(answers) -> str:
             "    && rm -rf /etc/pki/entitlement",
         ]
     elif source == "yum-repo":
+        from kmwizard.kvc.entitlement import REPO_PATH, repo_file
+
         url = _check_word("entitlement.yum_repo", str(answers.get("entitlement.yum_repo")))
+        # The same .repo as the KVC method: the packages must carry Red Hat's signature
+        # (the key ships in UBI), so a tampered mirror or a plain-http hop cannot slip code in.
+        template = repo_file("%s").replace("\n", "\\n")
         lines += [
-            "# A repository carrying kernel-devel for the nodes' exact kernels.",
-            "RUN printf '[kmwizard-kernel]\\nname=Kernel packages for the nodes\\nbaseurl=%s\\nenabled=1\\n"
-            "gpgcheck=0\\n' " + f"'{url}'" + " > /etc/yum.repos.d/kmwizard-kernel.repo \\",
+            "# A repository carrying kernel-devel for the nodes' exact kernels (Red Hat-signed).",
+            f"RUN printf '{template}' '{url}' > {REPO_PATH} \\",
             *_install_devel_lines(),
         ]
     lines += [

@@ -373,9 +373,11 @@ def _check_repo_url(url: Optional[str]) -> Optional[Finding]:
         return error(where, "entitlement.source is yum-repo but entitlement.yum_repo is empty",
                      "give the baseurl of a repository carrying kernel-devel and kernel-headers for the nodes' "
                      "kernels", code="entitlement-yum-repo")
-    if any(c.isspace() for c in url) or not re.match(r"^https?://[^/\s]+", url):
-        return error(where, f"entitlement.yum_repo {url!r} is not an http(s) URL without spaces: the build "
-                            "container must reach it over the network", "give e.g. https://repo.example.com/rhel9/",
+    from kmwizard.keys import yum_repo_url
+
+    problem = yum_repo_url(url, None)
+    if problem:
+        return error(where, f"entitlement.yum_repo {problem}", "give e.g. https://repo.example.com/rhel9/",
                      code="entitlement-yum-repo")
     return None
 
