@@ -587,7 +587,10 @@ class WizardApp(App[int]):
             actions[event.button.id]()
 
     def _test_kernel(self, kernel: str) -> None:
-        self.query_one("#kernel-result", Static).update(Content(kernel_match_text(self.shown, kernel)))
+        result = self.query_one("#kernel-result", Static)
+        result.update(Content(kernel_match_text(self.shown, kernel)))
+        # Bring the answer into view under the input (once it has its new height).
+        self.call_after_refresh(result.scroll_visible, animate=False)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
