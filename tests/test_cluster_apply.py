@@ -775,3 +775,23 @@ def test_adding_a_version_to_an_applied_module_is_refused_before_anything_is_sen
         assert [r.action for r in report.results][-1] == "failed"
         assert len(patches(apiserver)) == n + 3, "the Module itself is never sent"
         assert "version" not in apiserver.get(KMM, "Module", "demo", "drivers")["spec"]["moduleLoader"]["container"]
+
+
+def test_cli_status_diff_and_delete_work_after_a_needed_secret_went_away(apiserver, cli):
+    """The missing-reference preflight protects an apply; it must not lock the user out of looking at
+    or removing a Module whose pull Secret was deleted since."""
+    kc = ["--kubeconfig", str(apiserver.kubeconfig_path)]
+    apiserver.put(NAMESPACE)
+    apiserver.put(PULL_SECRET)
+    without_secret = [MODULE, DOCKERFILE]
+    code, out, err = cli(["apply", *kc], without_secret)
+    assert code == 0, err
+    apiserver.remove("v1", "Secret", "demo-pull", "drivers")
+    code, out, err = cli(["apply", *kc], without_secret)
+    assert code == 3 and "demo-pull" in err and "nothing was changed" in err  # still refused
+    code, out, err = cli(["status", *kc, "--set", "method=kmm"], without_secret)
+    assert code == 0 and "demo-pull" in err and "Module drivers/demo" in err
+    code, out, err = cli(["diff", *kc], without_secret)
+    assert code == 0 and "demo-pull" in err
+    code, out, err = cli(["delete", *kc], without_secret)
+    assert code == 0 and apiserver.get(KMM, "Module", "demo", "drivers") is None

@@ -140,8 +140,11 @@ def _connect(args):
     return conn
 
 
-def _prepare(args, *, need_answers: bool = True):
-    """answers -> connect -> discover -> fill defaults -> render -> preflight."""
+def _prepare(args, *, need_answers: bool = True, for_apply: bool = False):
+    """answers -> connect -> discover -> fill defaults -> render -> preflight.
+
+    A missing Secret or ConfigMap stops only an apply: status, diff, verify and delete must
+    work on what was applied even after something it needs went away."""
     from kmwizard.cluster import engine
 
     answers = _answers(args) if (need_answers or _answers_given(args)) else None
@@ -156,7 +159,7 @@ def _prepare(args, *, need_answers: bool = True):
             _print_findings(problems)
             from kmwizard.findings import has_errors
 
-            if has_errors(problems):
+            if for_apply and has_errors(problems):
                 raise _cluster_error("the cluster is not ready for these manifests: nothing was changed",
                                      "fix the errors above")
         return answers, conn, manifests
@@ -259,7 +262,7 @@ def _wait(conn, manifests, args, *, removed: bool = False) -> int:
 def cmd_apply(args) -> int:
     from kmwizard.cluster import engine
 
-    _answers_, conn, manifests = _prepare(args)
+    _answers_, conn, manifests = _prepare(args, for_apply=True)
     with conn:
         dry = args.dry_run == "server"
         printer = (lambda r: err(_line(r))) if dry else None
