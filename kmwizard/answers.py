@@ -199,6 +199,10 @@ class Answers:
             problem = spec.validate(self.get(key), self)
             if problem:
                 findings.append(error(key, problem, _fix_for(spec), code="answer-invalid"))
+        if any(self.is_set(f.where) for f in findings):
+            # A default derived from a bad answer (machineconfig.name from role) is bad for the
+            # same reason: name the answer the user gave, not the consequence too.
+            findings = [f for f in findings if self.is_set(f.where) or not callable(KEYS[f.where].default)]
         for key in self._values:
             if self.get("method") not in KEYS[key].methods:
                 findings.append(error(key, f"this key belongs to method {'/'.join(KEYS[key].methods)}, "

@@ -101,3 +101,12 @@ def test_load_reports_yaml_syntax_and_missing_file(tmp_path):
 def test_every_builtin_preset_loads_without_answer_errors(name):
     answers = load_preset(name)
     assert [f for f in answers.check() if f.severity is Severity.ERROR] == []
+
+
+def test_a_bad_answer_is_reported_once_not_again_through_the_defaults_derived_from_it():
+    findings = Answers({"role": "Bad Role"}).check()
+    assert [f.where for f in findings] == ["role"]  # not also machineconfig.name '99-Bad Role-kvc-...'
+    findings = Answers({"kvc.module_name": "Foo_Bar"}).check()
+    assert [f.where for f in findings] == ["kvc.module_name"]
+    findings = Answers({"role": "Bad Role", "machineconfig.name": "Bad_Name"}).check()
+    assert [f.where for f in findings] == ["role", "machineconfig.name"]  # both given, both wrong
