@@ -195,7 +195,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.name:
         raise UsageError("`presets show` needs a preset name", "run `kmwizard presets list` to see them")
-    sys.stdout.write(preset_path(args.name).read_text(encoding="utf-8"))
+    sys.stdout.write(read_text_arg(str(preset_path(args.name)), "preset file"))
     return EXIT_OK
 
 

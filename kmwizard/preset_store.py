@@ -48,14 +48,18 @@ def _user_files() -> dict[str, Path]:
 def _description(path: Path) -> str:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        return f"(unreadable: {exc})"
-    return str(doc.get("description", "")).strip().splitlines()[0] if doc.get("description") else ""
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8
+        return f"(unreadable: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    if not isinstance(doc, dict):
+        return f"(not an answer file: a YAML {type(doc).__name__}, not a mapping)"
+    lines = str(doc.get("description") or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def list_presets() -> list[PresetInfo]:
     found = {name: PresetInfo(name, _description(p), "built-in", str(p)) for name, p in _builtin_files().items()}
-    found.update({name: PresetInfo(name, _description(p), "user", str(p)) for name, p in _user_files().items()})
+    found.update({name: PresetInfo(name, ("(replaces the built-in one) " if name in found else "") + _description(p),
+                                   "user", str(p)) for name, p in _user_files().items()})
     return sorted(found.values(), key=lambda p: (p.origin != "built-in", p.name))
 
 

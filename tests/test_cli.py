@@ -177,3 +177,21 @@ def test_keys_prints_defaults_as_an_answer_file_writes_them():
         assert answers.set(key, value).get(key) == answers.get(key), (key, text)
         checked += 1
     assert checked > 40
+
+
+def test_broken_user_presets_are_listed_not_a_traceback(tmp_path):
+    folder = tmp_path / "xdg" / "kmwizard" / "presets"
+    folder.mkdir(parents=True)
+    (folder / "listy.yaml").write_text("- a\n- b\n")
+    (folder / "binary.yaml").write_bytes(b"\x7fELF\xd0\xff")
+    (folder / "simple-kmod.yaml").write_text("format_version: 1\ndescription: mine\n")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.run([sys.executable, "-m", "kmwizard", "presets", "list"], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert "not an answer file" in lines["listy"] and "unreadable" in lines["binary"]
+    assert "replaces the built-in one" in lines["simple-kmod"] and "mine" in lines["simple-kmod"]
+    proc = subprocess.run([sys.executable, "-m", "kmwizard", "presets", "show", "binary"], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=60)
+    assert proc.returncode == 2 and "not UTF-8" in proc.stderr and "Traceback" not in proc.stderr
