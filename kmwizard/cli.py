@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("validate", help="check existing MachineConfig, Ignition or KMM Module files")
-    p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON files ('-' for stdin)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON manifests, or Dockerfiles ('-' for stdin)")
     p.add_argument("--kmm-version", metavar="X.Y", help="judge KMM objects by the rules of this operator version")
     p.set_defaults(func=cmd_validate)
 

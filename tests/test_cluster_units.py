@@ -477,3 +477,13 @@ def test_a_changed_dockerfile_diffs_line_by_line():
     from kmwizard.cluster.objects import to_yaml
 
     assert yaml.safe_load(to_yaml(configmap(old))) == configmap(old)  # the block reads back as the same text
+
+
+@pytest.mark.parametrize("argv", [["apply", "--wait", "--timeout", "-5"], ["status", "--request-timeout", "0"],
+                                  ["verify", "--timeout", "abc"], ["delete", "--timeout", "nan"]])
+def test_durations_must_be_positive_numbers(argv, capsys):
+    from kmwizard.cli import main
+
+    assert main(argv) == 2  # before connecting to anything
+    err = capsys.readouterr().err
+    assert argv[-2] in err and "seconds" in err

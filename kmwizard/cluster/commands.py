@@ -15,6 +15,17 @@ from kmwizard.findings import KmwizardError, UsageError
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+def seconds(text: str) -> float:
+    """argparse type of a duration: a positive number (0 or -5 would time out at once or never)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds, e.g. 30")
+    return value
+
+
 def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
     cluster = argparse.ArgumentParser(add_help=False)
     group = cluster.add_argument_group("cluster connection")
@@ -23,7 +34,7 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
     group.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
     group.add_argument("-n", "--namespace", metavar="NS",
                        help="namespace of the KMM Module (sets kmm.namespace; must agree with the answers)")
-    group.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+    group.add_argument("--request-timeout", type=seconds, default=30.0, metavar="SECONDS",
                        help="give up on one API request after this long (default 30)")
     parents = [answer_parent, cluster]
 
@@ -52,12 +63,13 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
     p.add_argument("--node", action="append", default=None, metavar="NODE",
                    help="check only these nodes (repeatable; default: every node of the pool or selector)")
     p.add_argument("--image", metavar="IMAGE", help="image of the verify pods (needs /bin/sh and chroot)")
-    p.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=180.0, metavar="SECONDS",
                    help="how long to wait for the pods' results (default 180)")
     p.set_defaults(func=cmd_verify)
 
     p = subparsers.add_parser("delete", parents=parents, help="delete what kmwizard applied for these answers")
-    p.add_argument("--dry-run", choices=("none", "server"), default="none")
+    p.add_argument("--dry-run", choices=("none", "server"), default="none",
+                   help="server: send the same deletes with dryRun=All; nothing is removed")
     p.add_argument("--include-namespaces", action="store_true",
                    help="also delete Namespaces kmwizard created (and so everything in them)")
     _wait_args(p)
@@ -68,8 +80,8 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
 
 def _wait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
-                   help="follow the rollout (pool update or module load) with a progress bar")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="follow the rollout (pool update, module load or unload) with a progress bar")
+    p.add_argument("--timeout", type=seconds, default=1800.0, metavar="SECONDS",
                    help="how long --wait waits (default 1800)")
     p.add_argument("--poll", type=int, default=5, metavar="SECONDS", help=argparse.SUPPRESS)
 
