@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import subprocess
 import sys
 
@@ -31,21 +32,26 @@ def errors(rendering) -> list[str]:
     return [f.format() for f in rendering.findings if f.severity is Severity.ERROR]
 
 
-@pytest.fixture()
-def signing_files(tmp_path):
-    key = tmp_path / "signing_key.priv"
-    key.write_text("-----BEGIN PRIVATE KEY-----\nTUFTS0VEIFRFU1QgS0VZ\n-----END PRIVATE KEY-----\n")
-    cert = tmp_path / "signing_key.x509"
-    cert.write_bytes(b"0\x82\x01\x0atest-der-certificate")
+def _openssl_pair(key: Path, cert: Path, *extra: str) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl makes the test key pairs (kmwizard checks that keys and certificates parse and match)")
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-subj", "/CN=kmwizard-test", "-newkey", "rsa:2048",
+                    "-keyout", str(key), "-out", str(cert), "-days", "200", *extra], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def signing_files(tmp_path_factory):
+    """The kernel's own naming: signing_key.priv (PEM) and signing_key.x509 (DER, which KMM takes as it is)."""
+    folder = tmp_path_factory.mktemp("signing")
+    key, cert = folder / "signing_key.priv", folder / "signing_key.x509"
+    _openssl_pair(key, cert, "-outform", "DER")
     return key, cert
 
 
-@pytest.fixture()
-def certs_dir(tmp_path):
-    directory = tmp_path / "entitlement"
-    directory.mkdir()
-    (directory / "1234.pem").write_text("-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n")
-    (directory / "1234-key.pem").write_text("-----BEGIN PRIVATE KEY-----\nRU5USVRMRU1FTlQgS0VZ\n-----END PRIVATE KEY-----\n")
+@pytest.fixture(scope="module")
+def certs_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("entitlement")
+    _openssl_pair(directory / "1234-key.pem", directory / "1234.pem")
     return directory
 
 
@@ -286,8 +292,38 @@ def test_bad_inputs_name_the_key(values, key):
 def test_unpaired_entitlement_files(tmp_path):
     (tmp_path / "99.pem").write_text("x")
     rendering = render(kmm(**{"entitlement.source": "certs", "entitlement.certs_dir": str(tmp_path)}))
-    found = [f for f in rendering.findings if f.code == "kmm-entitlement-pairs"]
-    assert found and "99" in found[0].message
+    found = [f for f in rendering.findings if f.code == "entitlement-unpaired"]
+    assert found and "99" in found[0].message and not rendering.files
+
+
+def test_entitlement_and_signing_files_are_checked_as_for_kvc(tmp_path, certs_dir, signing_files):
+    """The certificate directory gets the KVC method's checks; signing files must parse and pair up."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    _openssl_pair(tmp_path / "other-key.pem", tmp_path / "other.pem")
+    (mixed / "1234.pem").write_bytes((certs_dir / "1234.pem").read_bytes())
+    (mixed / "1234-key.pem").write_bytes((tmp_path / "other-key.pem").read_bytes())
+    rendering = render(kmm(**{"entitlement.source": "certs", "entitlement.certs_dir": str(mixed)}))
+    assert "entitlement-mismatch" in {f.code for f in rendering.findings if f.severity is Severity.ERROR}
+
+    key, der_cert = signing_files
+    pem_cert = tmp_path / "signing.pem"
+    subprocess.run(["openssl", "x509", "-inform", "DER", "-in", str(der_cert), "-out", str(pem_cert)], check=True)
+    sign = {"kmm.sign.enabled": True}
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(b"\x7fELF\x02\x01\x00\xd0\xff")
+    for key_file, cert_file, code in [(pem_cert, key, "kmm-sign-file"),            # swapped
+                                      (binary, pem_cert, "kmm-sign-file"),
+                                      (tmp_path / "other-key.pem", pem_cert, "kmm-sign-pair"),
+                                      (key, tmp_path / "other.pem", "kmm-sign-pair")]:
+        rendering = render(kmm(**sign, **{"kmm.sign.key_file": str(key_file), "kmm.sign.cert_file": str(cert_file)}))
+        assert code in {f.code for f in rendering.findings if f.severity is Severity.ERROR}, (key_file, cert_file)
+        if key_file != binary:
+            body = Path(key_file).read_bytes().splitlines()[1][:40].decode("latin-1")  # key material, never shown
+            assert not any(body in f.format() for f in rendering.findings)
+    for cert_file in (pem_cert, der_cert):
+        rendering = render(kmm(**sign, **{"kmm.sign.key_file": str(key), "kmm.sign.cert_file": str(cert_file)}))
+        assert not errors(rendering), errors(rendering)
 
 
 @pytest.mark.parametrize("key,value", [

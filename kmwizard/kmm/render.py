@@ -119,6 +119,7 @@ def _secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, str]]:
         if data:
             out.append((answers.get("kmm.entitlement_secret"), data, "entitlement certificates and keys"))
     if answers.get("kmm.sign.enabled"):
+        files = {}
         for key, data_key, secret_key, what in (("kmm.sign.key_file", "key", "kmm.sign.key_secret", "signing key"),
                                                 ("kmm.sign.cert_file", "cert", "kmm.sign.cert_secret",
                                                  "signing certificate")):
@@ -131,38 +132,74 @@ def _secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, str]]:
                 findings.append(error(key, f"cannot read {path}: {exc.strerror}", "check the path",
                                       code="kmm-sign-file"))
                 continue
-            if not content.strip():
-                findings.append(error(key, f"{path} is empty", f"give the {what} file", code="kmm-sign-file"))
+            problem = _sign_file_problem(data_key, content)
+            if problem:
+                findings.append(error(key, f"{path} {problem}", f"give the {what} file (for the kernel's own "
+                                      "keys: signing_key.pem and signing_key.x509)", code="kmm-sign-file"))
                 continue
-            if data_key == "cert" and b"PRIVATE KEY" in content:
-                findings.append(error(key, f"{path} holds a private key, not a certificate",
-                                      "give the public certificate (e.g. signing_key.x509)", code="kmm-sign-file"))
-                continue
+            files[data_key] = (path, content)
             out.append((answers.get(secret_key), {data_key: base64.b64encode(content).decode()}, what))
+        if _pair_mismatch(files):
+            findings.append(error("kmm.sign.key_file", f"the key {files['key'][0]} does not belong to the "
+                                  f"certificate {files['cert'][0]}: the nodes would reject every signed module",
+                                  "give the key and the certificate of the same pair", code="kmm-sign-pair"))
     return out
 
 
+def _sign_file_problem(data_key: str, content: bytes) -> Optional[str]:
+    """What is wrong with a signing key (PEM, unencrypted) or certificate (PEM or DER) file; never its content."""
+    from kmwizard.kvc.entitlement import read_certificate, read_private_key_public_part
+
+    if not content.strip():
+        return "is empty"
+    if data_key == "cert":
+        if b"PRIVATE KEY" in content:
+            return "holds a private key, not a certificate"
+        if content.lstrip().startswith(b"-----BEGIN"):
+            try:
+                read_certificate(content)
+            except ValueError as exc:
+                return f"is not a usable certificate: {exc}"
+        return None  # DER: the kernel's signing_key.x509 is DER, which KMM takes as it is
+    if b"-----BEGIN" not in content:
+        # sign-file reads PEM keys only, but a file that is no PEM at all is not judged here
+        # (tests and previews use stand-ins); binary content is certainly no PEM key.
+        return "is binary, not a PEM private key" if b"\0" in content or not _is_text(content) else None
+    try:
+        read_private_key_public_part(content)
+    except ValueError as exc:
+        return f"is not a usable private key: {exc}"
+    return None
+
+
+def _is_text(content: bytes) -> bool:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _pair_mismatch(files: dict) -> bool:
+    from kmwizard.kvc.entitlement import read_certificate, read_private_key_public_part
+
+    if "key" not in files or "cert" not in files or b"-----BEGIN" not in files["key"][1] \
+            or not files["cert"][1].lstrip().startswith(b"-----BEGIN"):
+        return False
+    public = read_private_key_public_part(files["key"][1])
+    return public is not None and public != read_certificate(files["cert"][1]).public_key
+
+
 def _entitlement_data(certs_dir: str, findings: list[Finding]) -> dict:
-    directory = Path(certs_dir).expanduser()
-    if not directory.is_dir():
-        findings.append(error("entitlement.certs_dir", f"{certs_dir} is not a directory",
-                              "give a directory with <serial>.pem and <serial>-key.pem (as /etc/pki/entitlement)",
-                              code="kmm-entitlement-dir"))
+    """Secret data from the certificate directory, with the KVC method's checks (pairs, parsing,
+    key matches certificate, expiry)."""
+    from kmwizard.kvc.entitlement import entitlement_files
+
+    payload = entitlement_files("certs", certs_dir=certs_dir, module_name="")
+    findings.extend(payload.findings)
+    if any(f.severity == "error" for f in payload.findings):
         return {}
-    pems = sorted(p for p in directory.glob("*.pem") if p.is_file())
-    certs = {p.name[:-4] for p in pems if not p.name.endswith("-key.pem")}
-    keys = {p.name[:-8] for p in pems if p.name.endswith("-key.pem")}
-    if not certs:
-        findings.append(error("entitlement.certs_dir", f"{certs_dir} holds no <serial>.pem certificate",
-                              "copy /etc/pki/entitlement from an entitled RHEL host", code="kmm-entitlement-dir"))
-        return {}
-    unpaired = sorted(certs ^ keys)
-    if unpaired:
-        findings.append(error("entitlement.certs_dir", f"entitlement files without their pair in {certs_dir}: "
-                              f"{', '.join(unpaired)} (each <serial>.pem needs <serial>-key.pem)",
-                              "copy both files of each pair", code="kmm-entitlement-pairs"))
-        return {}
-    return {p.name: base64.b64encode(p.read_bytes()).decode() for p in pems}
+    return {Path(path).name: base64.b64encode(content).decode() for path, (content, _mode) in payload.files.items()}
 
 
 def _tls(choice: str) -> Optional[dict]:
