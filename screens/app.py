@@ -3,7 +3,8 @@ and a preview of every generated file (with the findings under it) always visibl
 
 The answers live in one reactive holding an immutable ``Answers``; every change
 replaces it, and the watcher re-renders.  Rendering runs in a thread worker (a KVC
-render may clone and build for seconds on first use), one at a time: keystrokes
+render may clone and build for seconds on first use; a daemon thread, so quitting never
+waits for it), one at a time: keystrokes
 that arrive meanwhile are coalesced into one render of the latest answers, and
 results are cached per answers, so typing never waits for the renderer.
 """
@@ -35,6 +36,7 @@ from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
 from kmwizard.ask import apply_text, display_text, field_help
+from kmwizard.screens.background import start_daemon
 from kmwizard.screens.fields import FieldRow, field_id, key_of
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
 
@@ -327,10 +329,10 @@ class WizardApp(App[int]):
         self._busy_since = time.monotonic()
         self._render_pending = False
         self.set_timer(0.2, self._show_busy)
-        self.run_worker(lambda: self._render_in_thread(answers), thread=True, group="render",
-                        exit_on_error=False, name="render")
+        start_daemon(self._render_in_thread, answers, name="kmwizard-render")
 
     def _render_in_thread(self, answers: Answers) -> None:
+        # safe_render turns every failure into a finding: nothing can vanish in this thread.
         self.post_message(Rendered(answers, safe_render(answers)))
 
     def _show_busy(self) -> None:

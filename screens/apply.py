@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -20,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, Se
 from kmwizard.answers import Answers
 from kmwizard.findings import KmwizardError
 from kmwizard.render import Rendering
+from kmwizard.screens.background import start_daemon
 from kmwizard.screens.dialogs import DIALOG_CSS
 
 APPLY_CSS = DIALOG_CSS + """
@@ -159,32 +161,38 @@ class ApplyScreen(ModalScreen[None]):
             kubeconfig, context, namespace = target
             self.conn = engine.connect(kubeconfig, context, namespace)
             self.conn_key = target
-            self.app.call_from_thread(self.log_line, "Connected:\n" + self.conn.describe())
+            self.ui(self.log_line, "Connected:\n" + self.conn.describe())
         return self.conn
 
     def _run(self, job, label: str) -> None:
         self.stop.clear()
         self.busy = True
         self.set_status(label)
-        self.run_worker(lambda: self._guarded(job), thread=True, exclusive=True, group="cluster",
-                        exit_on_error=False)
+        start_daemon(self._guarded, job, name="kmwizard-cluster")
         self._update_buttons()
+
+    def ui(self, fn, *args) -> None:
+        """Run fn on the UI thread from the job's thread; nothing once the app or this dialog is gone."""
+        try:
+            self.app.call_from_thread(fn, *args)
+        except (RuntimeError, NoMatches):  # quit or closed mid-job: there is nobody to tell
+            pass
 
     def _guarded(self, job) -> None:
         """Run a cluster job in the thread; every failure becomes a line the user can act on."""
         try:
             job()
         except Stopped:
-            self.app.call_from_thread(self.set_status, "Stopped watching (the rollout goes on in the cluster).")
+            self.ui(self.set_status, "Stopped watching (the rollout goes on in the cluster).")
         except KmwizardError as exc:
-            self.app.call_from_thread(self.log_line, f"error: {exc.message}\n  fix: {exc.fix}" if exc.fix
+            self.ui(self.log_line, f"error: {exc.message}\n  fix: {exc.fix}" if exc.fix
                                       else f"error: {exc.message}")
-            self.app.call_from_thread(self.set_status, f"Failed: {exc.message}")
+            self.ui(self.set_status, f"Failed: {exc.message}")
         except Exception as exc:  # noqa: BLE001 - a thread's exception would otherwise vanish
-            self.app.call_from_thread(self.log_line, f"error: unexpected {type(exc).__name__}: {exc}")
-            self.app.call_from_thread(self.set_status, "Failed: see the log")
+            self.ui(self.log_line, f"error: unexpected {type(exc).__name__}: {exc}")
+            self.ui(self.set_status, "Failed: see the log")
         finally:
-            self.app.call_from_thread(self._finished)
+            self.ui(self._finished)
 
     def _finished(self) -> None:
         self.busy = False
@@ -211,7 +219,7 @@ class ApplyScreen(ModalScreen[None]):
         target = self.target()
         conn = self._connection()
         facts = engine.discover(conn)
-        say = lambda text: self.app.call_from_thread(self.log_line, text)  # noqa: E731
+        say = lambda text: self.ui(self.log_line, text)  # noqa: E731
         say(f"cluster: Kubernetes {facts.server_version or '?'}, OpenShift "
             f"{facts.openshift_version or ('yes' if facts.openshift else 'no')}, KMM "
             f"{(facts.kmm_version or 'installed') if facts.kmm_installed else 'not installed'}")
@@ -244,7 +252,7 @@ class ApplyScreen(ModalScreen[None]):
 
         if report.error is not None:
             say(f"error: {report.error.message}" + (f"\n  fix: {report.error.fix}" if report.error.fix else ""))
-        self.app.call_from_thread(done)
+        self.ui(done)
 
     def _apply(self) -> None:
         from kmwizard.cluster import engine
@@ -252,28 +260,28 @@ class ApplyScreen(ModalScreen[None]):
         conn = self._connection()
         total = len(self.manifests)
         bar = self.query_one("#apply-progress", ProgressBar)
-        self.app.call_from_thread(lambda: (setattr(bar, "display", True), bar.update(total=total, progress=0)))
+        self.ui(lambda: (setattr(bar, "display", True), bar.update(total=total, progress=0)))
 
         def progress(result) -> None:
             line = f"{result.ref}: {result.action}" + (f" ({result.note})" if result.note else "")
             if result.error is not None:
                 line += f"\n  {result.error.message}" + (f"\n  fix: {result.error.fix}" if result.error.fix else "")
-            self.app.call_from_thread(self.log_line, line)
-            self.app.call_from_thread(bar.advance, 1)
+            self.ui(self.log_line, line)
+            self.ui(bar.advance, 1)
 
         report = engine.apply(conn, self.manifests, progress=progress)
         applied, missing = len(report.applied), len(report.not_applied)
         summary = (f"Applied {applied} of {total} object(s)." if report.ok else
                    f"Stopped: {applied} object(s) applied, {missing} not applied (listed above).")
-        self.app.call_from_thread(self.set_status, summary + (" Watch the rollout next." if report.ok else ""))
-        self.app.call_from_thread(self.log_line, summary)
+        self.ui(self.set_status, summary + (" Watch the rollout next." if report.ok else ""))
+        self.ui(self.log_line, summary)
 
     def _watch(self) -> None:
         from kmwizard.cluster import engine
 
         conn = self._connection()
         bar = self.query_one("#apply-progress", ProgressBar)
-        self.app.call_from_thread(lambda: setattr(bar, "display", True))
+        self.ui(lambda: setattr(bar, "display", True))
 
         def progress(p) -> None:
             if self.stop.is_set():
@@ -283,13 +291,13 @@ class ApplyScreen(ModalScreen[None]):
             def show() -> None:
                 bar.update(total=p.total or None, progress=p.done_count)
                 self.set_status(line)
-            self.app.call_from_thread(show)
+            self.ui(show)
 
         state = engine.watch_rollout(conn, self.manifests, progress=progress, timeout=3600)
         for p in state:
             verdict = "done" if p.done else (f"failed: {p.failed}" if p.failed else
                                              "still pending: " + ", ".join(p.pending))
-            self.app.call_from_thread(self.log_line, f"{p.target}: {verdict}")
+            self.ui(self.log_line, f"{p.target}: {verdict}")
 
     def action_close(self) -> None:
         self.stop.set()  # a watch in progress ends at its next progress report
