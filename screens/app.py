@@ -502,8 +502,10 @@ class WizardApp(App[int]):
     def action_help(self) -> None:
         from kmwizard.screens.dialogs import HelpScreen
 
-        if isinstance(self.screen, ModalScreen):
-            self.screen.dismiss(None) if isinstance(self.screen, HelpScreen) else None
+        if isinstance(self.screen, HelpScreen):  # F1 again closes the help
+            self.screen.dismiss(None)
+            return
+        if isinstance(self.screen, ModalScreen):  # no field help on top of another dialog
             return
         key = key_of(getattr(self.focused, "id", None))
         question = self.questions.get(key or "")
