@@ -7,6 +7,7 @@ type; validate_documents must answer with findings and never raise.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -85,3 +86,30 @@ def test_any_wrong_type_anywhere_gives_findings_not_a_traceback(doc):
             unhelpful |= {f"{f.code}: {f.message}" for f in findings if f.severity == "error" and not f.fix}
     assert not crashes, "\n".join(crashes[:20])
     assert not unhelpful, "errors without a fix:\n" + "\n".join(sorted(unhelpful)[:20])
+
+
+@pytest.mark.parametrize("doc", [MODULE, HUB], ids=["Module", "ManagedClusterModule"])
+def test_kernel_match_on_any_broken_module_file_is_a_usage_error_not_a_traceback(doc, monkeypatch, capsys):
+    """The kernel-match command as main() runs it, with the file's parsed YAML handed in directly."""
+    from kmwizard.cli import build_parser
+    from kmwizard.findings import KmwizardError
+    from kmwizard.kmm import commands
+
+    args = build_parser().parse_args(["kernel-match", "-k", "5.14.0-427.13.1.el9_4.x86_64", "module.yaml"])
+    crashes = []
+    for node_path in _paths(doc):
+        for wrong in WRONG:
+            broken = copy.deepcopy(doc)
+            node = broken
+            for step in node_path[:-1]:
+                node = node[step]
+            node[node_path[-1]] = wrong
+            monkeypatch.setattr(commands, "read_text_arg", lambda name, _doc=broken: json.dumps(_doc))
+            try:
+                assert commands.cmd_kernel_match(args) in (0, 1)
+            except KmwizardError:
+                pass  # a message naming the field, exit 2
+            except Exception as exc:  # noqa: BLE001 - what the user would see as a traceback
+                crashes.append(f"{'.'.join(map(str, node_path))} = {wrong!r}: {type(exc).__name__}: {exc}")
+    capsys.readouterr()
+    assert not crashes, "\n".join(crashes[:20])

@@ -6,6 +6,7 @@ import json
 import sys
 
 from kmwizard.findings import UsageError
+from kmwizard.inputs import read_text_arg
 
 KERNEL_HELP = ("a node kernel as `uname -r` or `oc get node -o jsonpath='{.status.nodeInfo.kernelVersion}'` shows "
                "it, e.g. 5.14.0-427.13.1.el9_4.x86_64 (repeatable)")
@@ -32,8 +33,6 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
 def modules_from_file(name: str) -> list[dict]:
     import yaml
 
-    from kmwizard.inputs import read_text_arg
-
     text = read_text_arg(name)
     try:
         docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
@@ -44,7 +43,23 @@ def modules_from_file(name: str) -> list[dict]:
     if not modules:
         raise UsageError(f"{name} holds no Module or ManagedClusterModule",
                          "give the file with your Module, or use --preset/--answers")
+    problems = [f for d in modules for f in _shape_findings(d, name)]
+    if problems:  # the matcher reads these fields
+        lines = "\n".join("  " + f.format() for f in problems)
+        raise UsageError(f"{name} is not a well-formed Module:\n{lines}",
+                         f"fix the fields named above (`kmwizard validate {name}` checks everything)")
     return modules
+
+
+def _shape_findings(doc: dict, name: str) -> list:
+    from kmwizard.kmm.lint import MODULE_TYPES, type_findings
+
+    findings = type_findings(doc.get("metadata"), {"name": str, "namespace": str}, f"{name}:$.metadata")
+    if doc.get("kind") == "ManagedClusterModule":
+        findings += type_findings(doc.get("spec"), {"moduleSpec": MODULE_TYPES}, f"{name}:$.spec")
+    else:
+        findings += type_findings(doc.get("spec"), MODULE_TYPES, f"{name}:$.spec")
+    return findings
 
 
 def modules_from_answers(args: argparse.Namespace) -> list[dict]:

@@ -132,13 +132,13 @@ class KernelMatch:
             if self.build.get("buildArgs"):
                 text += "; args " + ", ".join(f"{a.get('name')}={a.get('value')}" for a in self.build["buildArgs"])
             if self.build.get("secrets"):
-                text += "; secrets " + ", ".join(s.get("name", "") for s in self.build["secrets"])
+                text += "; secrets " + ", ".join(str(s.get("name") or "?") for s in self.build["secrets"] if s)
             lines.append(text)
         else:
             lines.append("  build: none (the image must exist)")
         if self.sign:
-            lines.append(f"  sign: key {self.sign.get('keySecret', {}).get('name')}, cert "
-                         f"{self.sign.get('certSecret', {}).get('name')}, files "
+            lines.append(f"  sign: key {(self.sign.get('keySecret') or {}).get('name')}, cert "
+                         f"{(self.sign.get('certSecret') or {}).get('name')}, files "
                          f"{', '.join(self.sign.get('filesToSign') or []) or '(none)'}"
                          + (f", unsigned image {self.sign['unsignedImage']}" if self.sign.get("unsignedImage")
                             else ""))
