@@ -77,6 +77,12 @@ class FrozenMap(Mapping):
 
 
 def _type_problem(spec: KeySpec, value: Any) -> str | None:
+    problem = _type_problem_of(spec, value)
+    # Name the value as the user wrote it (a list, a mapping), not as it is stored (tuple, FrozenMap).
+    return problem.replace(repr(value), repr(thaw(value))) if problem else None
+
+
+def _type_problem_of(spec: KeySpec, value: Any) -> str | None:
     kind = spec.kind
     if kind in ("str", "choice") and not isinstance(value, str):
         return f"must be a string, got {type(value).__name__} {value!r}"
@@ -268,8 +274,13 @@ def _flatten(node: Mapping, prefix: str, out: dict, problems: list[Finding]) -> 
         key = f"{prefix}{name}"
         if key in KEYS:
             out[key] = value
-        elif isinstance(value, Mapping) and any(k.startswith(key + ".") for k in KEYS):
-            _flatten(value, key + ".", out, problems)
+        elif any(k.startswith(key + ".") for k in KEYS):
+            if isinstance(value, Mapping):
+                _flatten(value, key + ".", out, problems)
+            else:
+                problems.append(error(key, f"{key} is a section: it must be a mapping of the {key}.* answers, "
+                                           f"got {value!r}", f"write it as {key}: {{...}} (see `kmwizard keys`)",
+                                      code="answer-type"))
         else:
             try:
                 spec_for(key)

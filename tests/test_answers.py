@@ -110,3 +110,16 @@ def test_a_bad_answer_is_reported_once_not_again_through_the_defaults_derived_fr
     assert [f.where for f in findings] == ["kvc.module_name"]
     findings = Answers({"role": "Bad Role", "machineconfig.name": "Bad_Name"}).check()
     assert [f.where for f in findings] == ["role", "machineconfig.name"]  # both given, both wrong
+
+
+@pytest.mark.parametrize("doc,where,shown", [
+    ({"kvc": 5}, "kvc", "must be a mapping of the kvc.* answers, got 5"),
+    ({"method": "kmm", "kmm": {"kernel_mappings": {"a": 1}}}, "kmm.kernel_mappings", "got {'a': 1}"),
+    ({"method": "kmm", "kmm": {"node_selector": [1]}}, "kmm.node_selector", "got [1]"),
+])
+def test_wrong_shapes_in_an_answer_file_are_named_as_written(doc, where, shown):
+    with pytest.raises(AnswersError) as exc:
+        Answers.from_document(doc, "a.yaml")
+    [finding] = exc.value.findings
+    assert finding.where == where and shown in finding.message
+    assert "FrozenMap" not in exc.value.message and "unknown answer key" not in exc.value.message
