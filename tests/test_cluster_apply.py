@@ -795,3 +795,14 @@ def test_cli_status_diff_and_delete_work_after_a_needed_secret_went_away(apiserv
     assert code == 0 and "demo-pull" in err
     code, out, err = cli(["delete", *kc], without_secret)
     assert code == 0 and apiserver.get(KMM, "Module", "demo", "drivers") is None
+
+
+def test_cli_verify_says_when_nodes_could_not_be_checked(apiserver, cli):
+    """Pods that never report (nothing runs them in the double) are not 'module not loaded' nodes."""
+    seed_pool(apiserver)
+    apiserver.put({"apiVersion": "v1", "kind": "Node",
+                   "metadata": {"name": "w0", "labels": {"node-role.kubernetes.io/worker": ""}}})
+    kc = ["--kubeconfig", str(apiserver.kubeconfig_path)]
+    code, out, err = cli(["verify", "--timeout", "1", "--module", "demo", *kc], [MACHINECONFIG])
+    assert code == 1 and "w0: ERROR" in out
+    assert "0/1 node(s) have the module loaded; 1 could not be checked" in err

@@ -368,10 +368,11 @@ def cmd_verify(args) -> int:
         checks = engine.verify(conn, manifests, modules=modules, nodes=args.node,
                                image=args.image or engine.VERIFY_IMAGE, timeout=args.timeout,
                                progress=lambda msg: err(msg))
-        bad = 0
+        bad = unknown = 0
         for c in checks:
             if c.error:
                 bad += 1
+                unknown += 1
                 print(f"{c.node}: ERROR {c.error}")
             elif c.missing:
                 bad += 1
@@ -379,7 +380,8 @@ def cmd_verify(args) -> int:
                       + (f" (loaded: {', '.join(c.loaded)})" if c.loaded else ""))
             else:
                 print(f"{c.node}: loaded {', '.join(c.loaded)}")
-        err(f"{len(checks) - bad}/{len(checks)} node(s) have the module loaded")
+        err(f"{len(checks) - bad}/{len(checks)} node(s) have the module loaded"
+            + (f"; {unknown} could not be checked (ERROR above)" if unknown else ""))
         return EXIT_FINDINGS if bad else EXIT_OK
 
 
