@@ -56,9 +56,10 @@ Implemented:
 
 Not implemented (answers an error or is documented as different):
 - Aggregated discovery, OpenAPI (``/openapi/v2``, ``/openapi/v3``: 404), protobuf, CBOR, table output.
-- Admission beyond namespace existence; CEL rules (``x-kubernetes-validations``) are not evaluated; no size
-  limits (1 MiB ConfigMap/Secret); no quotas, no RBAC objects (Roles can be stored but the rules live in the
-  token map), no impersonation, no anonymous user (a request without a token answers 401).
+- Admission beyond namespace existence; CEL rules (``x-kubernetes-validations``) are not evaluated; no
+  request size limit (only the 1 MiB ConfigMap/Secret payload one); no quotas, no RBAC objects (Roles can be
+  stored but the rules live in the token map), no impersonation, no anonymous user (a request without a
+  token answers 401).
 - Controllers: nothing runs unless a test registers a reactor with ``on()``.  No garbage collection, no
   status writers, no default ServiceAccount; deleting a Namespace removes it and its objects at once (the real
   one goes through ``Terminating``).  Objects with finalizers get a deletionTimestamp and stay until an update
@@ -901,6 +902,23 @@ def metadata_causes(rt: ResourceType, obj: dict) -> list:
     return causes
 
 
+def _payload_size(rt: ResourceType, obj: dict) -> int:
+    """Bytes of a ConfigMap's or Secret's values (base64 sections counted decoded)."""
+    size = 0
+    for section in ("data", "binaryData"):
+        for value in (obj.get(section) or {}).values():
+            if not isinstance(value, str):
+                continue
+            if rt.kind == "ConfigMap" and section == "data":
+                size += len(value.encode())
+            else:
+                try:
+                    size += len(base64.b64decode(value, validate=True))
+                except (ValueError, TypeError):
+                    pass  # reported as illegal base64 data
+    return size
+
+
 def core_causes(rt: ResourceType, obj: dict) -> list:
     causes = []
     if rt.kind in ("ConfigMap", "Secret"):
@@ -912,6 +930,9 @@ def core_causes(rt: ResourceType, obj: dict) -> list:
                                               "of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
                                               "'KEY_NAME',  or 'key-name', regex used for validation is "
                                               "'[-._a-zA-Z0-9]+')"})
+    if rt.kind in ("ConfigMap", "Secret") and _payload_size(rt, obj) > 1024 * 1024:  # 1 MiB at most
+        causes.append({"reason": "FieldValueTooLong", "field": "[]",
+                       "message": f"Too long: may not be more than {1024 * 1024} bytes"})
     if rt.kind == "Secret":
         for key, value in (obj.get("data") or {}).items():
             try:

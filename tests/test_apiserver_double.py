@@ -598,6 +598,11 @@ def test_core_validation_and_already_exists(apiserver):
     status = json.loads(err.value.body)
     assert status["message"].startswith('ConfigMap "c" is invalid: data[bad key]: Invalid value: "bad key"')
     assert status["details"]["kind"] == "ConfigMap" and "group" not in status["details"]
+    huge = {**bad, "data": {"a": "x" * (1024 * 1024), "b": "y"}}
+    with pytest.raises(UnprocessibleEntityError) as err:
+        cms.create(body=huge, namespace="default")
+    assert json.loads(err.value.body)["details"]["causes"] == [
+        {"reason": "FieldValueTooLong", "message": "Too long: may not be more than 1048576 bytes", "field": "[]"}]
     good = {**bad, "data": {"key": "x"}}
     assert cms.create(body=good, namespace="default").metadata.managedFields[0].manager == "OpenAPI-Generator"
     with pytest.raises(ConflictError) as err:
