@@ -87,6 +87,7 @@ def clear_memo() -> None:
     """Forget in-process results (the disk cache stays)."""
     with _memo_lock:
         _memo.clear()
+    _git_probe_memo.clear()
 
 
 def obtain_fakeroot(framework_repo: str, framework_ref: str, module_repo: str, module_ref: str, *,
@@ -200,15 +201,53 @@ def _resolve(key: str, repo: str, ref: str) -> _Source:
     return _Source(key, repo, ref, "local-ref", str(path), f"local-ref {path} {want}")
 
 
+def _git_stamp(path: Path) -> tuple:
+    """Changes whenever HEAD, a ref or the packed refs of the checkout at path change: git writes
+    refs by renaming a lock file, which changes the mtime of the directory holding the ref."""
+    git_dir = path / ".git"
+    stamp = []
+    for name in ("HEAD", "packed-refs"):
+        try:
+            st = os.stat(git_dir / name)
+            stamp.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            stamp.append((name, None))
+    for dirpath, dirnames, _ in os.walk(git_dir / "refs"):
+        dirnames.sort()
+        stamp.append((dirpath, os.stat(dirpath).st_mtime_ns))
+    return (str(path), git_dir.exists(), tuple(stamp))
+
+
+# A preview re-renders on every keystroke: ask git again only when the checkout's refs changed.
+_git_probe_memo: dict = {}
+
+
+def _memo_git(kind: str, path: Path, ref: str, probe):
+    key = (kind, ref, _git_stamp(path))
+    if key not in _git_probe_memo:
+        if len(_git_probe_memo) > 256:
+            _git_probe_memo.clear()
+        _git_probe_memo[key] = probe()
+    return _git_probe_memo[key]
+
+
 def _is_git_checkout(path: Path) -> bool:
     if not shutil.which("git"):
         return False
+    return _memo_git("toplevel", path, "", lambda: _probe_toplevel(path))
+
+
+def _probe_toplevel(path: Path) -> bool:
     probe = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
                            text=True, env=_git_env(), stdin=subprocess.DEVNULL, timeout=30)
     return probe.returncode == 0 and Path(probe.stdout.strip()).resolve() == path
 
 
 def _rev_parse(path: Path, ref: str) -> Optional[str]:
+    return _memo_git("rev-parse", path, ref, lambda: _probe_rev_parse(path, ref))
+
+
+def _probe_rev_parse(path: Path, ref: str) -> Optional[str]:
     probe = subprocess.run(["git", "-C", str(path), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
                            capture_output=True, text=True, env=_git_env(), stdin=subprocess.DEVNULL, timeout=30)
     return probe.stdout.strip() if probe.returncode == 0 else None
