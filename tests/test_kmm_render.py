@@ -482,3 +482,15 @@ def test_yum_repo_must_be_an_http_url_for_kmm_too(url):
     rendering = render(kmm(**{"entitlement.source": "yum-repo", "entitlement.yum_repo": url}))
     assert [f.where for f in rendering.findings if f.severity == "error"] == ["entitlement.yum_repo"]
     assert not rendering.files
+
+
+def test_with_an_acm_hub_the_module_is_sent_by_the_hub_not_applied_too():
+    """The ManagedClusterModule makes the hub create the Module on the spokes (local-cluster, the hub itself,
+    by default): kmwizard applying the same Module would fight ACM over it."""
+    rendering = render(kmm(**{"kmm.acm_hub": True}))
+    kinds = [m["kind"] for m in rendering.manifests]
+    assert "ManagedClusterModule" in kinds and "Module" not in kinds
+    assert not [f for f in rendering.written_files if f.path.startswith("module-")]
+    assert [f for f in rendering.files if f.path.startswith("module-")], "still shown in the preview"
+    broken = render(kmm(**{"kmm.acm_hub": True, "kmm.kernel_mappings": [{"regexp": "^(?=x).+$"}]}))
+    assert "kmm-regexp-re2" in {f.code for f in broken.findings}  # the Module inside is still checked

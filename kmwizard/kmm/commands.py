@@ -72,7 +72,7 @@ def modules_from_answers(args: argparse.Namespace) -> list[dict]:
     if answers.get("method") != "kmm":
         raise UsageError("kernel-match needs KMM answers, but method is kvc", "set method=kmm or give a Module FILE")
     rendering = render(answers)
-    modules = [m for m in rendering.manifests if m.get("kind") == "Module"]
+    modules = [m for m in rendering.manifests if m.get("kind") in ("Module", "ManagedClusterModule")]
     if not modules:
         lines = "\n".join("  " + f.format() for f in rendering.findings)
         raise UsageError(f"the answers do not produce a Module:\n{lines}", "fix the findings above")

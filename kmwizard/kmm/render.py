@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
@@ -60,13 +61,21 @@ def render_kmm(answers) -> Rendering:
         configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": cm_name, "namespace": ns},
                      "data": {"dockerfile": dockerfile}}
         files.append(manifest_file(f"configmap-{cm_name}.yaml", configmap, title="ConfigMap (Dockerfile)"))
-    files.append(manifest_file(f"module-{name}.yaml", module, title="Module"))
+    module_file = manifest_file(f"module-{name}.yaml", module, title="Module")
+    lint_pairs = [(module_file.path, module)]
+    if answers.get("kmm.acm_hub"):
+        # The hub sends the Module to the spokes (the hub itself too, as local-cluster): applying
+        # it here as well would make kmwizard and ACM fight over one object. Shown, not written.
+        module_file = dataclasses.replace(module_file, manifest=None, write=False,
+                                          title="Module (sent by the hub; not applied)")
+    files.append(module_file)
     if answers.get("kmm.acm_hub"):
         mcm = {"apiVersion": HUB_API, "kind": "ManagedClusterModule", "metadata": {"name": name},
                "spec": {"moduleSpec": copy.deepcopy(module["spec"]), "spokeNamespace": ns,
                         "selector": thaw(answers.get("kmm.acm_cluster_selector"))}}
         files.append(manifest_file(f"managedclustermodule-{name}.yaml", mcm, title="ManagedClusterModule"))
-        notes.append(f"managedclustermodule-{name}.yaml goes to the ACM hub instead of module-{name}.yaml: the hub "
+        notes.append(f"managedclustermodule-{name}.yaml goes to the ACM hub instead of a Module (module-{name}.yaml "
+                     "is shown in the preview, not written or applied): the hub "
                      "builds and signs, so the Dockerfile ConfigMap and the Secrets must exist on the hub in the "
                      "namespace the KMM hub operator builds in (the KMM project's own example uses "
                      f"{OPERATOR_NAMESPACE}); the spokes get the Module in {ns}.")
@@ -78,7 +87,8 @@ def render_kmm(answers) -> Rendering:
         files.append(OutputFile("Dockerfile", dockerfile.encode(), title="Dockerfile (for reading)"))
 
     pairs = [(f.path, f.manifest) for f in files if f.manifest is not None]
-    findings += lint_documents(pairs, answers.get("kmm.kmm_version"))
+    findings += lint_documents(lint_pairs + [p for p in pairs if p[0] != module_file.path],
+                               answers.get("kmm.kmm_version"))
     if configmap is not None:
         # lint_documents linted the ConfigMap without the Module's dirName and build args: redo it with them.
         where = f"configmap-{cm_name}.yaml"
