@@ -41,7 +41,8 @@ Implemented:
   a DNS-1123 subdomain (label for Namespaces); ConfigMap/Secret keys and Secret base64 are checked; defaults
   as recorded (CRD ``default:`` values, Namespace label/finalizer/phase) and as the server sets them (Secret
   type, a new Pod's ``Pending`` phase; Secret ``stringData`` is merged into ``data``).
-- Authentication/authorization: bearer tokens mapped to identities (user, groups, rules or ``"admin"``);
+- Authentication/authorization: bearer tokens mapped to identities (user, groups, rules or ``"admin"``),
+  and with TLS client certificates signed by the double's CA (CN user, O groups; ``system:masters`` admin);
   401 for a missing or unknown token, 403 bodies as recorded; discovery, ``/version`` and the self reviews
   (``selfsubjectreviews``, ``selfsubjectaccessreviews``, ``selfsubjectrulesreviews``, answered from the
   token's rules) are open to every authenticated user.
@@ -1147,6 +1148,8 @@ class ApiServerDouble:
         self._timer = None
         self.ca_file = None
         self.wrong_ca_file = None
+        self._ca = None
+        self.cert_rules: dict = {}       # client-certificate user -> rules
         self._tmp = tempfile.TemporaryDirectory(prefix="apiserver-double-")
         self._types = {(t.group, t.plural): t for t in core_types()}
         self.set_crds(crds)
@@ -1267,25 +1270,39 @@ class ApiServerDouble:
         self.close()
 
     def _setup_tls(self) -> None:
-        cert, key, ca = _make_cert("apiserver-double-ca")
-        wrong = _make_cert("some-other-ca")[2]
+        self._ca = _CA("apiserver-double-ca")
+        cert, key = self._ca.issue("kube-apiserver", server=True)
         tmp = Path(self._tmp.name)
         (tmp / "server.crt").write_bytes(cert)
         (tmp / "server.key").write_bytes(key)
         self.ca_file = str(tmp / "ca.crt")
-        Path(self.ca_file).write_bytes(ca)
+        Path(self.ca_file).write_bytes(self._ca.pem)
         self.wrong_ca_file = str(tmp / "wrong-ca.crt")
-        Path(self.wrong_ca_file).write_bytes(wrong)
+        Path(self.wrong_ca_file).write_bytes(_CA("some-other-ca").pem)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tmp / "server.crt", tmp / "server.key")
+        ctx.load_verify_locations(self.ca_file)  # client certificates signed by our CA identify users
+        ctx.verify_mode = ssl.CERT_OPTIONAL
         self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
+
+    def client_certificate(self, user: str, groups=()) -> tuple:
+        """(cert_pem, key_pem) signed by the double's CA: CN=user, O=groups, as kube-apiserver reads them.
+        ``system:masters`` in groups makes an admin; other users get the rules given to ``add_cert_user``."""
+        if not self.tls:
+            raise ValueError("client certificates need ApiServerDouble(tls=True)")
+        return self._ca.issue(user, organizations=groups)
+
+    def add_cert_user(self, user: str, rules=()) -> None:
+        """Rules for a client-certificate user (see Identity)."""
+        self.cert_rules[user] = rules if rules == "admin" else tuple(rules)
 
     # -- kubeconfig --------------------------------------------------------------------------------------
 
-    def kubeconfig(self, token: str = ADMIN_TOKEN, context: str = "double", namespace: str | None = None,
-                   ca: str = "double", user: str = "double-user") -> dict:
+    def kubeconfig(self, token: str | None = ADMIN_TOKEN, context: str = "double", namespace: str | None = None,
+                   ca: str = "double", user: str = "double-user", client_cert: tuple | None = None) -> dict:
         """A kubeconfig dict pointing at the double.  ca: "double" (the right CA), "wrong" (an unrelated CA),
-        "none" (no CA: the system trust store), "insecure" (insecure-skip-tls-verify)."""
+        "none" (no CA: the system trust store), "insecure" (insecure-skip-tls-verify).  client_cert:
+        (user, groups) to authenticate with an embedded client certificate and key instead of a token."""
         cluster = {"server": self.url}
         if self.tls and ca == "double":
             cluster["certificate-authority"] = self.ca_file
@@ -1296,16 +1313,23 @@ class ApiServerDouble:
         ctx = {"cluster": "double-cluster", "user": user}
         if namespace:
             ctx["namespace"] = namespace
+        credentials = {"token": token} if token else {}
+        if client_cert:
+            cert, key = self.client_certificate(*client_cert)
+            credentials = {"client-certificate-data": base64.b64encode(cert).decode(),
+                           "client-key-data": base64.b64encode(key).decode()}
         return {"apiVersion": "v1", "kind": "Config", "preferences": {},
                 "clusters": [{"name": "double-cluster", "cluster": cluster}],
-                "users": [{"name": user, "user": {"token": token} if token else {}}],
+                "users": [{"name": user, "user": credentials}],
                 "contexts": [{"name": context, "context": ctx}], "current-context": context}
 
-    def write_kubeconfig(self, path, token: str = ADMIN_TOKEN, context: str = "double",
-                         namespace: str | None = None, ca: str = "double") -> Path:
+    def write_kubeconfig(self, path, token: str | None = ADMIN_TOKEN, context: str = "double",
+                         namespace: str | None = None, ca: str = "double", client_cert: tuple | None = None) -> Path:
+        """Write ``kubeconfig(...)`` to path (mode 0600) and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.kubeconfig(token, context, namespace, ca), sort_keys=False))
+        config = self.kubeconfig(token, context, namespace, ca, client_cert=client_cert)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
         path.chmod(0o600)
         return path
 
@@ -1529,39 +1553,55 @@ def _namespace_defaults(obj: dict) -> None:
     obj.setdefault("status", {}).setdefault("phase", "Active")
 
 
-def _make_cert(common_name: str):
-    """A CA and a server certificate for 127.0.0.1 signed by it: (cert_pem, key_pem, ca_pem)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import ipaddress
+class _CA:
+    """A throwaway certificate authority (``cryptography``) that signs the server's and clients' certificates."""
 
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
-    cert = (x509.CertificateBuilder().subject_name(server_name).issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return cert.public_bytes(pem), key_pem, ca.public_bytes(pem)
+    def __init__(self, common_name: str):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._hashes, self._ser, self._ec, self._oid = x509, hashes, serialization, ec, NameOID
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                              data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                              encipher_only=False, decipher_only=False)
+        self.cert = (self._builder(self.name, self.key.public_key())
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .add_extension(usage, critical=True)
+                     .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
+                     .sign(self.key, hashes.SHA256()))
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def _builder(self, subject, public_key):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return (self._x509.CertificateBuilder().subject_name(subject).issuer_name(self.name).public_key(public_key)
+                .serial_number(self._x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1)))
+
+    def issue(self, common_name: str, organizations=(), server: bool = False):
+        """(cert_pem, key_pem) for a server (127.0.0.1, localhost) or a client (CN=user, O=groups)."""
+        import ipaddress
+
+        x509 = self._x509
+        key = self._ec.generate_private_key(self._ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(self._oid.ORGANIZATION_NAME, o) for o in organizations]
+                            + [x509.NameAttribute(self._oid.COMMON_NAME, common_name)])
+        usage = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = (self._builder(subject, key.public_key())
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                                  critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if server:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        cert = builder.sign(self.key, self._hashes.SHA256())
+        pem = self._ser.Encoding.PEM
+        return cert.public_bytes(pem), key.private_bytes(pem, self._ser.PrivateFormat.PKCS8,
+                                                         self._ser.NoEncryption())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1714,9 +1754,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _identity(self):
         auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer "):
+        if auth.startswith("Bearer "):
+            return self.double.tokens.get(auth[len("Bearer "):].strip())
+        peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        if not peer:
             return None
-        return self.double.tokens.get(auth[len("Bearer "):].strip())
+        fields = [pair for rdn in peer.get("subject", ()) for pair in rdn]
+        user = next((v for k, v in fields if k == "commonName"), "")
+        groups = tuple(v for k, v in fields if k == "organizationName") + ("system:authenticated",)
+        rules = "admin" if "system:masters" in groups else self.double.cert_rules.get(user, ())
+        return Identity(user, groups, rules)
 
     # -- routing -----------------------------------------------------------------------------------------
 

@@ -758,3 +758,26 @@ def test_failures_inside_the_double_are_reported():
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}}
         assert call(double, "POST", "/api/v1/namespaces/default/configmaps", body)[0] == 201
         assert len(double.internal_errors) == 1 and "ZeroDivisionError" in double.internal_errors[0]
+
+
+def test_client_certificates_identify_users(apiserver_factory, tmp_path):
+    """An installer-style kubeconfig (system:admin by client certificate) works; the CN and O are the identity."""
+    from kubernetes import config
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import ForbiddenError
+
+    double = apiserver_factory(tls=True)
+    admin = double.write_kubeconfig(tmp_path / "admin", token=None, client_cert=("system:admin", ["system:masters"]))
+    assert "client-key-data" in admin.read_text() and "token" not in admin.read_text()
+
+    dc = DynamicClient(config.new_client_from_config(config_file=str(admin)), cache_file=str(tmp_path / "c"))
+    review = dc.resources.get(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview").create(
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert review.status.userInfo.username == "system:admin"
+    assert "system:masters" in review.status.userInfo.groups
+    assert dc.resources.get(api_version="v1", kind="Namespace").get(name="default").metadata.name == "default"
+    bob = double.write_kubeconfig(tmp_path / "bob", token=None, client_cert=("bob", ["devs"]))
+    dc = DynamicClient(config.new_client_from_config(config_file=str(bob)), cache_file=str(tmp_path / "c2"))
+    with pytest.raises(ForbiddenError) as err:
+        dc.resources.get(api_version="v1", kind="Namespace").get(name="default")
+    assert 'User "bob" cannot get resource "namespaces"' in err.value.summary()
