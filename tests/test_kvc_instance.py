@@ -193,3 +193,18 @@ def test_a_conf_that_is_not_utf8(tmp_path):
     (root / "etc/kvc/simple-kmod.conf").write_bytes(b"KMOD_NAMES=\xff\xfe\n")
     [finding] = instance.instance_fixes(root, "simple-kmod")[1]
     assert finding.severity is Severity.ERROR and CONF in finding.message and "UTF-8" in finding.message
+
+
+@pytest.mark.parametrize("computed", ["$(git describe --tags)", "${VERSION:-1 2}", "`cat /etc/kvc/v x`",
+                                      "$(echo $(date +%s) x) # why"])
+def test_overriding_a_computed_value_with_spaces_leaves_valid_bash(tmp_path, computed):
+    """A value computed by the shell may hold spaces: replacing it must replace all of it, or the node
+    gets a conf bash cannot source (`KMOD_SOFTWARE_VERSION=1.0 --tags)`) and the service fails at boot."""
+    text = MODULE_CONF.replace("KMOD_SOFTWARE_VERSION=dd1a7d4", f"KMOD_SOFTWARE_VERSION={computed}")
+    findings = instance.instance_fixes(tree_with_conf(tmp_path, text), "simple-kmod")[1]
+    [flag] = [f for f in findings if f.code == "kvc-conf-dynamic"]
+    assert computed.split(" #")[0] in flag.message  # the whole expression is named
+    files, _ = instance.instance_fixes(tree_with_conf(tmp_path, text), "simple-kmod", software_version="1.0")
+    values = bash_values(files[CONF].decode())  # check=True: bash sources it without error
+    assert values["KMOD_SOFTWARE_VERSION"] == "1.0"
+    assert values["KMOD_NAMES"] == "simple-kmod simple-procfs-kmod"

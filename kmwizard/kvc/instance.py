@@ -78,12 +78,46 @@ def _parse_value(rest: str) -> tuple[str, bool, str]:
         elif char == "\\" and i + 1 < len(rest):
             value.append(rest[i + 1])
             i += 2
+        elif (char == "$" and rest[i + 1:i + 2] in ("(", "{")) or char == "`":
+            end = _expansion_end(rest, i)  # $(...), ${...}, `...`: spaces inside do not end the word
+            value.append(rest[i:end])
+            literal, i = False, end
         else:
             if char in "$`(":
                 literal = False
             value.append(char)
             i += 1
     return "".join(value), literal, rest[i:]
+
+
+def _expansion_end(text: str, start: int) -> int:
+    """Index after the expansion starting at text[start] ($(, ${ or a backquote), nesting and
+    quotes inside followed; the end of the text when it is not closed."""
+    if text[start] == "`":
+        end = text.find("`", start + 1)
+        return len(text) if end < 0 else end + 1
+    opener = text[start + 1]
+    closer = ")" if opener == "(" else "}"
+    depth, i, quote = 0, start + 1, ""
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"':
+                i += 1
+        elif char in "'\"":
+            quote = char
+        elif char == "\\":
+            i += 1
+        elif char == opener:
+            depth += 1
+        elif char == closer:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
 
 
 def quote_value(value: str, *, double: bool = False) -> str:
