@@ -243,6 +243,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------
 
+def _kmm_version(text: str) -> str:
+    from kmwizard.kmm.lint import parse_kmm_version
+
+    if parse_kmm_version(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a KMM version: write X.Y as `oc get csv -n openshift-kmm` "
+                                         "shows it, e.g. 2.4")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmwizard",
@@ -272,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check existing MachineConfig, Ignition or KMM Module files")
     p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON manifests, or Dockerfiles ('-' for stdin)")
-    p.add_argument("--kmm-version", metavar="X.Y", help="judge KMM objects by the rules of this operator version")
+    p.add_argument("--kmm-version", metavar="X.Y", type=_kmm_version,
+                   help="judge KMM objects by the rules of this operator version (e.g. 2.4)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("presets", help="list or show built-in and user presets")

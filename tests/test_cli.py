@@ -195,3 +195,8 @@ def test_broken_user_presets_are_listed_not_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "kmwizard", "presets", "show", "binary"], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=60)
     assert proc.returncode == 2 and "not UTF-8" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_validate_refuses_a_kmm_version_it_cannot_read(tmp_path):
+    proc = run("validate", "--kmm-version", "banana", str(tmp_path / "m.yaml"))
+    assert proc.returncode == 2 and "banana" in proc.stderr and "2.4" in proc.stderr
