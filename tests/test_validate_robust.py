@@ -66,11 +66,8 @@ def _paths(node, path=()):
         yield from _paths(child, path + (key,))
 
 
-@pytest.mark.parametrize("doc", [MACHINECONFIG, IGNITION, MODULE, CONFIGMAP, HUB, PREFLIGHT],
-                         ids=["MachineConfig", "Ignition", "Module", "ConfigMap", "ManagedClusterModule",
-                              "PreflightValidationOCP"])
-def test_any_wrong_type_anywhere_gives_findings_not_a_traceback(doc):
-    crashes, unhelpful = [], set()
+def _broken_variants(doc):
+    """(label, copy of doc) with one node replaced by one wrongly typed value, for every node and value."""
     for path in _paths(doc):
         for wrong in WRONG:
             broken = copy.deepcopy(doc)
@@ -78,12 +75,21 @@ def test_any_wrong_type_anywhere_gives_findings_not_a_traceback(doc):
             for step in path[:-1]:
                 node = node[step]
             node[path[-1]] = wrong
-            try:
-                findings = validate_documents([("f.yaml", broken), ("cm.yaml", CONFIGMAP)])
-            except Exception as exc:  # noqa: BLE001 - what the user would see as a traceback
-                crashes.append(f"{'.'.join(map(str, path))} = {wrong!r}: {type(exc).__name__}: {exc}")
-                continue
-            unhelpful |= {f"{f.code}: {f.message}" for f in findings if f.severity == "error" and not f.fix}
+            yield f"{'.'.join(map(str, path))} = {wrong!r}", broken
+
+
+@pytest.mark.parametrize("doc", [MACHINECONFIG, IGNITION, MODULE, CONFIGMAP, HUB, PREFLIGHT],
+                         ids=["MachineConfig", "Ignition", "Module", "ConfigMap", "ManagedClusterModule",
+                              "PreflightValidationOCP"])
+def test_any_wrong_type_anywhere_gives_findings_not_a_traceback(doc):
+    crashes, unhelpful = [], set()
+    for label, broken in _broken_variants(doc):
+        try:
+            findings = validate_documents([("f.yaml", broken), ("cm.yaml", CONFIGMAP)])
+        except Exception as exc:  # noqa: BLE001 - what the user would see as a traceback
+            crashes.append(f"{label}: {type(exc).__name__}: {exc}")
+            continue
+        unhelpful |= {f"{f.code}: {f.message}" for f in findings if f.severity == "error" and not f.fix}
     assert not crashes, "\n".join(crashes[:20])
     assert not unhelpful, "errors without a fix:\n" + "\n".join(sorted(unhelpful)[:20])
 
@@ -97,19 +103,13 @@ def test_kernel_match_on_any_broken_module_file_is_a_usage_error_not_a_traceback
 
     args = build_parser().parse_args(["kernel-match", "-k", "5.14.0-427.13.1.el9_4.x86_64", "module.yaml"])
     crashes = []
-    for node_path in _paths(doc):
-        for wrong in WRONG:
-            broken = copy.deepcopy(doc)
-            node = broken
-            for step in node_path[:-1]:
-                node = node[step]
-            node[node_path[-1]] = wrong
-            monkeypatch.setattr(commands, "read_text_arg", lambda name, _doc=broken: json.dumps(_doc))
-            try:
-                assert commands.cmd_kernel_match(args) in (0, 1)
-            except KmwizardError:
-                pass  # a message naming the field, exit 2
-            except Exception as exc:  # noqa: BLE001 - what the user would see as a traceback
-                crashes.append(f"{'.'.join(map(str, node_path))} = {wrong!r}: {type(exc).__name__}: {exc}")
+    for label, broken in _broken_variants(doc):
+        monkeypatch.setattr(commands, "read_text_arg", lambda name, _doc=broken: json.dumps(_doc))
+        try:
+            assert commands.cmd_kernel_match(args) in (0, 1)
+        except KmwizardError:
+            pass  # a message naming the field, exit 2
+        except Exception as exc:  # noqa: BLE001 - what the user would see as a traceback
+            crashes.append(f"{label}: {type(exc).__name__}: {exc}")
     capsys.readouterr()
     assert not crashes, "\n".join(crashes[:20])
