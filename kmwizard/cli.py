@@ -8,10 +8,13 @@ errors (or, for diff, changes), 2 usage, 3 cluster, 130 interrupted.  Heavy impo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -302,6 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _terminate_like_ctrl_c(enabled: bool):
+    """SIGTERM (`timeout`, a cancelled CI job) and SIGHUP (a closed terminal) take the Ctrl-C path,
+    so the same cleanup runs: git/make stopped, verify pods deleted, temporary files removed."""
+    previous = {}
+    if enabled and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -318,7 +341,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        return int(args.func(args) or 0)
+        with _terminate_like_ctrl_c(args.command not in ("tui", "ask")):
+            return int(args.func(args) or 0)
     except KmwizardError as exc:
         findings = getattr(exc, "findings", None)
         sys.stderr.write(f"kmwizard: {exc.message}\n")

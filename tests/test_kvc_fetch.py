@@ -331,9 +331,11 @@ def test_the_default_cache_follows_xdg(monkeypatch, tmp_path):
     assert fetch.default_cache_dir() == tmp_path / "home/.cache/kmwizard"
 
 
-def test_ctrl_c_during_make_install_ends_make_too(repos, tmp_path):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_during_make_install_ends_make_too(repos, tmp_path, signame):
     """make runs in its own session (so a timeout can kill its children), where the terminal's
-    SIGINT does not reach: an interrupted kmwizard must end it, not leave it running."""
+    SIGINT does not reach: an interrupted kmwizard must end it, not leave it running. SIGTERM
+    (`timeout`, a cancelled CI job) and SIGHUP (a closed terminal) take the same path."""
     import signal
 
     pidfile = tmp_path / "sleep.pid"
@@ -347,7 +349,7 @@ def test_ctrl_c_during_make_install_ends_make_too(repos, tmp_path):
     while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     sleeper = int(pidfile.read_text())
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     assert proc.wait(timeout=30) == 130 and "interrupted" in proc.stderr.read()
     time.sleep(0.2)
     try:  # gone, or a zombie nobody has reaped yet (the container's init may not): either way ended
