@@ -294,3 +294,22 @@ def test_data_url_decoder_matches_the_stdlib():
     for bad in ("data:a", "data:text;base64,YQ==", "data:,é", "data:;base64,YQ"):
         with pytest.raises(ValueError):
             decode_data_url(bad)
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_a_unit_delivered_as_a_file_is_parsed_too(gzip, tmp_path):
+    """Ignition writes files without reading them, so a broken unit file only shows at boot: the
+    framework's template unit reaches the node as /etc/systemd/system/kmods-via-containers@.service."""
+    broken = b"[Unit\nDescription=x\n[Service]\nExecStart=/bin/true\n" + b"# padding\n" * 40
+    good = broken.replace(b"[Unit\n", b"[Unit]\n")
+    files = [{"path": path, "mode": 0o644, "overwrite": True, "contents": encode_contents(data, gzip_allowed=gzip)}
+             for path, data in (("/etc/systemd/system/kmods-via-containers@.service", broken),
+                                ("/etc/systemd/system/ok.service", good),
+                                ("/etc/systemd/system/ok.service.d/10-x.conf", b"[Service\nX=1\n"),
+                                ("/etc/kvc/not-a-unit.conf", broken))]
+    assert gzip == any("compression" in f["contents"] for f in files)
+    config = {"ignition": {"version": "3.2.0"}, "storage": {"files": files}}
+    assert validate(config, tmp_path) == (0, ""), "Ignition itself accepts it: only kmwizard can tell"
+    found = [f for f in lint_ignition(config, where="c.ign") if f.code == "ign-unit-parse"]
+    assert {f.where for f in found} == {"c.ign:$.storage.files[0]", "c.ign:$.storage.files[2]"}
+    assert "kmods-via-containers@.service, line 1" in found[0].message

@@ -295,7 +295,15 @@ def _lint_file(out, entry, at, minor, seen, index) -> None:
             out.append(error(at, f"{name}: overwrite: true needs contents.source", "give the contents",
                              "ign-overwrite"))
         return
-    _lint_source(out, at, name, source, contents.get("compression"), minor)
+    data = _lint_source(out, at, name, source, contents.get("compression"), minor)
+    unit_dir = path.startswith(("/etc/systemd/system/", "/usr/local/lib/systemd/system/"))
+    if data is not None and unit_dir and (path.endswith(UNIT_SUFFIXES) or (".d/" in path and path.endswith(".conf"))):
+        # A unit delivered as a file is read by systemd, not checked by Ignition: a broken one
+        # only shows when the node boots and the service does not start.
+        try:
+            _lint_unit_text(out, at, f"unit file {path}", data.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(error(at, f"unit file {path} is not UTF-8 text", "fix the unit file", "ign-unit-parse"))
 
 
 def _lint_writable(out, at, path) -> None:
@@ -316,7 +324,8 @@ def _lint_writable(out, at, path) -> None:
                      "/usr/local/lib/kvc)", "rhcos-readonly-path"))
 
 
-def _lint_source(out, at, name, source, compression, minor) -> None:
+def _lint_source(out, at, name, source, compression, minor) -> bytes | None:
+    """Findings on a file's contents; returns its bytes (decompressed) when they decode."""
     if not isinstance(source, str):
         out.append(error(at, f"{name}: contents.source must be a string, got {source!r}",
                          "write the contents as a data: URL, e.g. source: 'data:,hello%0A'", "ign-source"))
@@ -342,11 +351,13 @@ def _lint_source(out, at, name, source, compression, minor) -> None:
                              "compressed bytes verbatim (BZ 1970218)", "do not compress for this release",
                              "mco-gzip-old"))
         try:
-            zlib.decompress(data, 47)  # 32 + 15: gzip header required
+            return zlib.decompress(data, 47)  # 32 + 15: gzip header required
         except zlib.error as exc:
             out.append(error(at, f"{name}: compression is gzip but the data is not valid gzip ({exc}); "
                              "Ignition fails at boot", "compress with gzip or drop compression",
                              "ign-gzip-data"))
+            return None
+    return data
 
 
 def _lint_passwd(out, passwd, where) -> None:
