@@ -487,3 +487,12 @@ def test_durations_must_be_positive_numbers(argv, capsys):
     assert main(argv) == 2  # before connecting to anything
     err = capsys.readouterr().err
     assert argv[-2] in err and "seconds" in err
+
+
+def test_messages_without_an_object_read_naturally():
+    """A Status about no particular object names the action alone, and an unknown code still has a fix."""
+    err = E.from_status({"kind": "Status", "reason": "Unauthorized", "message": "Unauthorized", "code": 401},
+                        code=401, action="connecting")
+    assert err.message.startswith("connecting: the server") and "the request" not in err.message
+    err = E.from_status({"kind": "Status", "message": "teapot", "code": 418}, code=418)
+    assert err.message.startswith("the request: HTTP 418") and err.fix

@@ -142,8 +142,8 @@ def from_status(status: dict, *, code: int, target: Target | None = None, action
     message = status.get("message") or f"HTTP {code}"
     details = status.get("details") or {}
     causes = details.get("causes") or []
-    what = str(ref) if ref else (details.get("name") or "the request")
-    doing = f"{action} {what}" if action else what
+    what = str(ref) if ref else (details.get("name") or "")
+    doing = " ".join(part for part in (action, what) if part) or "the request"  # "connecting", not "connecting the request"
     where = f" on {target.describe()}" if target else ""
 
     if code == 403 or reason == "Forbidden":
@@ -215,7 +215,8 @@ def from_status(status: dict, *, code: int, target: Target | None = None, action
         return ClusterError(f"{doing}: the API server{where} failed (HTTP {code}{' ' + reason if reason else ''}): "
                             f"{message}", "retry later; if it persists, check the API server and its webhooks")
 
-    return ClusterError(f"{doing}: HTTP {code} {reason}: {message}".rstrip(), "")
+    return ClusterError(f"{doing}: HTTP {code} {reason}: {message}".rstrip(),
+                        "retry; if it persists, ask the cluster admin about this answer of the API server")
 
 
 def translate(exc: BaseException, *, target: Target | None = None, action: str = "",
