@@ -17,10 +17,10 @@ Implemented:
   supports, e.g. Event ``involvedObject.name``, Pod ``spec.nodeName``; others answer 400), WATCH
   (``watch=true``, ``timeoutSeconds``, ``resourceVersion``; synthetic ADDED for existing objects, then
   ADDED/MODIFIED/DELETED, closed at the timeout without a closing event), POST (409 AlreadyExists,
-  ``generateName``), DELETE (Status Success, 404 after; ``dryRun``), deletecollection, PUT (resourceVersion
-  precondition, 409), PATCH with ``application/apply-patch+yaml`` (server-side apply),
-  ``application/merge-patch+json``, ``application/json-patch+json``, and
-  ``application/strategic-merge-patch+json`` (415 on custom resources as recorded; on core kinds applied as a
+  ``generateName``), DELETE (Status Success, 404 after; ``dryRun``; ``preconditions``), deletecollection, PUT
+  (resourceVersion precondition, 409; required for custom resources, 422), PATCH with
+  ``application/apply-patch+yaml`` (server-side apply), ``application/merge-patch+json``,
+  ``application/json-patch+json``, and ``application/strategic-merge-patch+json`` (415 on custom resources as recorded; on core kinds applied as a
   JSON merge patch, see below); ``/status`` subresources (the main resource never writes status and the other
   way round).
 - Server-side apply: ``fieldManager`` required, ``force``, ``dryRun=All``; 201 create / 200 update; identical
@@ -2006,6 +2006,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if old is None:
                 raise not_found(rt, name)
             want_rv = obj["metadata"].get("resourceVersion")
+            if not want_rv and rt.crd:  # custom resources do not allow unconditional updates
+                raise invalid(rt, name, [{"reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
+                                          "message": "Invalid value: 0x0: must be specified for an update"}])
             if want_rv and want_rv != old.obj["metadata"]["resourceVersion"]:
                 raise _modified(rt, name)
             if sub == "finalize":  # only spec.finalizers changes
@@ -2188,6 +2191,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if stored is None:
                 raise not_found(rt, name)
             meta = stored.obj["metadata"]
+            pre = (options or {}).get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": '
+                               f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
+                               f"{meta.get('uid')}", _details(name=name, group=rt.group, kind=rt.plural))
+            if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": '
+                               "Precondition failed: ResourceVersion in precondition: "
+                               f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                               f"{meta.get('resourceVersion')}", _details(name=name, group=rt.group, kind=rt.plural))
             if rt.kind == "Namespace" or meta.get("finalizers"):
                 # Graceful deletion answers the object.  Namespaces go at once here (no namespace controller).
                 obj = copy.deepcopy(stored.obj)

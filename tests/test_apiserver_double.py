@@ -781,3 +781,20 @@ def test_client_certificates_identify_users(apiserver_factory, tmp_path):
     with pytest.raises(ForbiddenError) as err:
         dc.resources.get(api_version="v1", kind="Namespace").get(name="default")
     assert 'User "bob" cannot get resource "namespaces"' in err.value.summary()
+
+
+def test_update_and_delete_preconditions(apiserver):
+    from kubernetes.dynamic.exceptions import ConflictError, UnprocessibleEntityError
+
+    ns(apiserver)
+    modules = client(apiserver).resources.get(api_version="kmm.sigs.x-k8s.io/v1beta1", kind="Module")
+    live = modules.create(body=MODULE, namespace="drivers").to_dict()
+    del live["metadata"]["resourceVersion"]
+    with pytest.raises(UnprocessibleEntityError) as err:  # custom resources: no unconditional update
+        modules.replace(body=live, namespace="drivers")
+    assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "metadata.resourceVersion"
+    with pytest.raises(ConflictError) as err:
+        modules.delete(name="demo", namespace="drivers", body={"preconditions": {"uid": "not-the-uid"}})
+    assert "Precondition failed: UID in precondition: not-the-uid" in err.value.summary()
+    assert modules.delete(name="demo", namespace="drivers", body={
+        "preconditions": {"uid": live["metadata"]["uid"]}}).status == "Success"
