@@ -20,9 +20,9 @@ Implemented:
   ``generateName``), DELETE (Status Success, 404 after; ``dryRun``; ``preconditions``), deletecollection, PUT
   (resourceVersion precondition, 409; required for custom resources, 422), PATCH with
   ``application/apply-patch+yaml`` (server-side apply), ``application/merge-patch+json``,
-  ``application/json-patch+json``, and ``application/strategic-merge-patch+json`` (415 on custom resources as recorded; on core kinds applied as a
-  JSON merge patch, see below); ``/status`` subresources (the main resource never writes status and the other
-  way round).
+  ``application/json-patch+json``, and ``application/strategic-merge-patch+json`` (415 on custom resources
+  as recorded; on core kinds applied as a JSON merge patch, see below); ``/status`` subresources (the main
+  resource never writes status and the other way round).
 - Server-side apply: ``fieldManager`` required, ``force``, ``dryRun=All``; 201 create / 200 update; identical
   re-apply is a no-op (same resourceVersion, generation, managedFields time); generation bumps on changes
   outside metadata/status; managedFields per manager in fieldsV1 form (typed structs, granular maps, atomic
