@@ -806,3 +806,19 @@ def test_cli_verify_says_when_nodes_could_not_be_checked(apiserver, cli):
     code, out, err = cli(["verify", "--timeout", "1", "--module", "demo", *kc], [MACHINECONFIG])
     assert code == 1 and "w0: ERROR" in out
     assert "0/1 node(s) have the module loaded; 1 could not be checked" in err
+
+
+def test_include_namespaces_deletes_only_namespaces_kmwizard_created(apiserver):
+    """A namespace that existed before (the user's, with their workloads) gets kmwizard's label when the
+    manifests carry it; deleting it would delete everything in it, so only one kmwizard created goes."""
+    theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
+    apiserver.put(theirs)
+    with connect(apiserver) as conn:
+        assert engine.apply(conn, KMM_SET + [theirs]).ok
+        again = engine.apply(conn, KMM_SET + [theirs])            # the mark survives a second apply
+        assert [r.action for r in again.results] == ["unchanged"] * 5
+        report = engine.delete(conn, KMM_SET + [theirs], include_namespaces=True)
+    actions = {str(r.ref): r.action for r in report.results}
+    assert actions["Namespace drivers"] == "deleted" and actions["Namespace team"] == "kept"
+    assert "existed before kmwizard" in next(r.note for r in report.results if r.ref.name == "team")
+    assert apiserver.get("v1", "Namespace", "team") is not None

@@ -19,8 +19,9 @@ from kmwizard.findings import ClusterError, Finding, UsageError, error, info
 
 from . import errors as E
 from .errors import Target, translate
-from .objects import (FIELD_MANAGER, MANAGED_BY, ObjectRef, apply_order, delete_order, is_managed, labelled,
-                      module_references, pool_of, ref_of, same_content, unified_diff)
+from .objects import (FIELD_MANAGER, MANAGED_BY, ObjectRef, apply_order, created_by_kmwizard, delete_order,
+                      is_managed, labelled, module_references, pool_of, ref_of, same_content, unified_diff,
+                      with_created_mark)
 from .rollout import READY_LABEL, Progress, module_progress, pool_progress
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -491,6 +492,8 @@ def _apply_one(conn: Connection, body: dict, ref: ObjectRef, *, dry_run: bool, f
         note = "existed before, not created by kmwizard: kmwizard now manages the fields it sets"
     if live is not None and ref.kind == "Module":
         _check_module_update(live, body, ref)
+    if ref.kind == "Namespace" and (live is None or created_by_kmwizard(live)):
+        body = with_created_mark(body)  # kept on every later apply, or server-side apply would drop it
     try:
         out = conn.call(res.server_side_apply, body=body, name=ref.name, namespace=ref.namespace,
                         field_manager=FIELD_MANAGER, force_conflicts=True if force else None,
@@ -607,6 +610,10 @@ def delete(conn: Connection, manifests: list[dict], *, dry_run: bool = False, in
             elif ref.kind == "Namespace" and not include_namespaces:
                 result = ObjectResult(ref, KEPT, live, note="namespaces are kept (deleting one deletes everything "
                                                             "in it); pass --include-namespaces to delete it")
+            elif ref.kind == "Namespace" and not created_by_kmwizard(live):
+                result = ObjectResult(ref, KEPT, live, note="it existed before kmwizard applied it, so it may hold "
+                                                            "more than kmwizard's objects: delete it yourself "
+                                                            f"(`oc delete namespace {ref.name}`) if you mean to")
             else:
                 conn.call(res.delete, name=ref.name, namespace=ref.namespace, dry_run="All" if dry_run else None,
                           action="deleting", ref=ref)

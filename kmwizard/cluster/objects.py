@@ -81,6 +81,22 @@ def labelled(obj: dict) -> dict:
     return out
 
 
+# On a Namespace kmwizard created (not one it applied over): only those may go with
+# `delete --include-namespaces`, as deleting a namespace deletes everything in it.
+CREATED_ANNOTATION = "kmwizard/created"
+
+
+def created_by_kmwizard(obj: dict | None) -> bool:
+    return bool(obj) and ((obj.get("metadata") or {}).get("annotations") or {}).get(CREATED_ANNOTATION) == "true"
+
+
+def with_created_mark(obj: dict) -> dict:
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), CREATED_ANNOTATION: "true"}
+    return out
+
+
 def is_managed(obj: dict | None) -> bool:
     return bool(obj) and ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) == FIELD_MANAGER
 
