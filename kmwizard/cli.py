@@ -121,9 +121,11 @@ def load_documents(path: Path, text: Optional[str] = None) -> list[tuple[str, ob
     return [(f"{name}[{i}]", d) for i, d in enumerate(docs)]
 
 
-def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None) -> list[Finding]:
+def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None,
+                       openshift_version: Optional[str] = None) -> list[Finding]:
     """Findings for (where, document) pairs: MachineConfigs and Ignition configs one by one, KMM
-    documents together (a Module's ConfigMap must be in its namespace)."""
+    documents together (a Module's ConfigMap must be in its namespace).  MachineConfigs are judged
+    for ``openshift_version``, or for every release when it is None."""
     from kmwizard.kmm.lint import dockerfile_configmap, is_kmm_kind, lint_documents
     from kmwizard.kvc.lint import lint_document as lint_kvc
 
@@ -137,7 +139,7 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
                                   "Dockerfile", code="validate-not-object"))
         elif is_kmm_kind(doc) or dockerfile_configmap(doc):
             kmm.append((where, doc))
-        elif (found := lint_kvc(doc, where)) is not None:
+        elif (found := lint_kvc(doc, where, openshift_version=openshift_version)) is not None:
             findings.extend(found)
         else:
             kind = doc.get("kind") or "unknown"
@@ -179,7 +181,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
                                   code="validate-syntax"))
             continue
-    findings.extend(validate_documents(documents, args.kmm_version))
+    findings.extend(validate_documents(documents, args.kmm_version, args.openshift_version))
     print_findings(findings)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = sum(f.severity is Severity.WARNING for f in findings)
@@ -255,6 +257,19 @@ def _kmm_version(text: str) -> str:
     return text
 
 
+def _openshift_version(text: str) -> str:
+    from kmwizard.kvc.releases import LAST_MINOR, minor_of
+
+    try:
+        minor = minor_of(text)
+    except KmwizardError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
+    if minor > LAST_MINOR:
+        raise argparse.ArgumentTypeError(f"{text!r}: kmwizard knows the rules of OpenShift 4.6 to 4.{LAST_MINOR}; "
+                                         f"judge with --openshift-version 4.{LAST_MINOR}, the newest it knows")
+    return f"4.{minor}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmwizard",
@@ -286,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON manifests, or Dockerfiles ('-' for stdin)")
     p.add_argument("--kmm-version", metavar="X.Y", type=_kmm_version,
                    help="judge KMM objects by the rules of this operator version (e.g. 2.4)")
+    p.add_argument("--openshift-version", metavar="X.Y", type=_openshift_version,
+                   help="judge MachineConfigs by what this OpenShift release accepts (e.g. 4.14); without it "
+                        "every release from 4.6 on is judged")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("presets", help="list or show built-in and user presets")

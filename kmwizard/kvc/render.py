@@ -48,9 +48,7 @@ def render_kvc(answers) -> Rendering:
                       "contents": transpile.encode_contents(content, gzip_allowed=gzip_allowed)}
                      for path, (content, mode) in sorted(extra.items())]
 
-    style = answers.get("kvc.enable_style")
-    if style == "auto":
-        style = ignition.enable_style_default(version)
+    style = ignition.choose_enable_style(answers.get("kvc.enable_style"), version, day)
     base = ignition.base_config(module_name=name, spec_version=ignition.spec_version_for(version),
                                 ssh_key=answers.get("ssh_key") or None if day == 1 else None,
                                 enable_style=style)
@@ -78,6 +76,8 @@ def render_kvc(answers) -> Rendering:
 
 
 def _enable_note(style: str, name: str) -> str:
+    # auto picks template-instance only where Ignition's preset (systemd 240+) and the daemon (up to
+    # 4.19) both enable it: see ignition.enable_style_problem.
     if style == "require-unit":
         return (f"require-kvc-{name}.service is enabled and pulls in kmods-via-containers@{name}.service "
                 "(the docs' workaround; works on every release)")
