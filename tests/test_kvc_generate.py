@@ -59,11 +59,14 @@ def test_day2_machineconfig_lands_the_installed_tree(repos, tmp_path, version, c
         assert path in written, f"{path} was not written by Ignition"
         assert (written[path].data, written[path].mode) == (data, mode), path
     files = {p for p, w in written.items() if w.kind == "file"}
+    rhel9_build = "/etc/kvc/simple-kmod-build/Dockerfile"   # the ubi8 build file converted for RHEL 9 nodes
     extra = files - set(repos.expected_tree) - {"/etc/systemd/system/require-kvc-simple-kmod.service",
-                                               "/etc/systemd/system-preset/20-ignition.preset"}
+                                               "/etc/systemd/system-preset/20-ignition.preset", rhel9_build}
     assert extra == set(), f"Ignition wrote files the tree does not have: {extra}"
     conf = written[conf_path].data.decode()
-    assert "KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel" in conf and "git://" not in conf
+    build_file = rhel9_build if version == "4.16" else "Dockerfile.rhel"
+    assert f"KMOD_CONTAINER_BUILD_FILE={build_file}" in conf and "git://" not in conf
+    assert (rhel9_build in written) == (version == "4.16")
     assert preset_lines(written) == {"enable require-kvc-simple-kmod.service"}
     gz = [f for f in config["storage"]["files"] if f["contents"].get("compression") == "gzip"]
     if version == "4.9":

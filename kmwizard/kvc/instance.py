@@ -146,7 +146,8 @@ def set_value(text: str, key: str, value: str) -> str:
 
 def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str] = "Dockerfile.rhel",
                    software_version: Optional[str] = None, overrides: Optional[Mapping[str, str]] = None,
-                   overrides_where: str = "entitlement.source") -> tuple[dict[str, bytes], list[Finding]]:
+                   overrides_where: str = "entitlement.source",
+                   overrides_why: str = "") -> tuple[dict[str, bytes], list[Finding]]:
     """Replacement contents for the instance conf (keyed by node path; empty when nothing
     changes) and the findings: one per change, errors for what cannot work.
 
@@ -182,7 +183,7 @@ def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str
                                            "set by kvc.software_version; it must equal `modinfo -F version` of "
                                            "each built .ko or the unit rebuilds on every start and fails")
     for key, value in (overrides or {}).items():
-        wanted[key] = (value, overrides_where, f"needed by {overrides_where}")
+        wanted[key] = (value, overrides_where, overrides_why or f"needed by {overrides_where}")
 
     text = original
     for key, (value, key_where, why) in wanted.items():

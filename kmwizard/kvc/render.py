@@ -11,7 +11,7 @@ import copy
 import json
 
 from kmwizard.findings import Finding, info
-from kmwizard.kvc import entitlement, fetch, ignition, instance, lint, machineconfig, transpile
+from kmwizard.kvc import buildfile, entitlement, fetch, ignition, instance, lint, machineconfig, transpile
 from kmwizard.render import OutputFile, Rendering, manifest_file
 
 REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
@@ -36,14 +36,23 @@ def render_kvc(answers) -> Rendering:
         build_file=answers.get("kvc.build_file"))
     findings.extend(payload.findings)
 
+    fit = buildfile.fit_build(root=root, module_name=name, module_dir=module_dir,
+                              module_repo=answers.get("kvc.module_repo"), build_file=answers.get("kvc.build_file"),
+                              openshift_version=version, delivered=payload.files,
+                              build_target=entitlement.build_file_path(name))
+    findings.extend(fit.findings)
+
     conf_files, conf_findings = instance.instance_fixes(
         root, name, build_file=answers.get("kvc.build_file"),
         software_version=answers.get("kvc.software_version") or None,
-        overrides=payload.conf_overrides)
+        overrides={**payload.conf_overrides, **fit.conf_overrides},
+        overrides_where="entitlement.source" if payload.conf_overrides else "kvc.build_file",
+        overrides_why="" if payload.conf_overrides else "the build file with a base image of the nodes' RHEL")
     findings.extend(conf_findings)
 
     extra = {path: (content, 0o644) for path, content in conf_files.items()}
     extra.update(payload.files)
+    extra.update(fit.files)
     extra_entries = [{"path": path, "mode": mode, "overwrite": True,
                       "contents": transpile.encode_contents(content, gzip_allowed=gzip_allowed)}
                      for path, (content, mode) in sorted(extra.items())]
