@@ -13,11 +13,12 @@ import json
 import posixpath
 import re
 import zlib
-from typing import Any
+from typing import Any, Iterable
 
 from kmwizard.findings import Finding, KmwizardError, error, info, warning
 from kmwizard.kvc import lint_release
 from kmwizard.kvc.releases import IGNITION2_VERSIONS
+from kmwizard.kvc.node_files import node_file_reason
 from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name, validate_role
 
 RENDERED_LIMIT = 1_572_864      # etcd request limit: the pool's rendered MachineConfig is one object
@@ -168,8 +169,9 @@ def decode_data_url(source: str) -> bytes:
 # --- Ignition -----------------------------------------------------------------------------------
 
 def lint_ignition(config: Any, *, where: str, openshift_version: str | None = None,
-                  day: int | None = None) -> list[Finding]:
-    """Findings for an Ignition 3 config as delivered by a MachineConfig."""
+                  day: int | None = None, node_files_allowed: Iterable[str] = ()) -> list[Finding]:
+    """Findings for an Ignition config as delivered by a MachineConfig.  ``node_files_allowed``:
+    node files (node_files.NODE_FILES...) the config replaces on purpose."""
     out: list[Finding] = []
     rules: list = []      # release-dependent rules, judged per release at the end
     if not isinstance(config, dict):
@@ -198,14 +200,14 @@ def lint_ignition(config: Any, *, where: str, openshift_version: str | None = No
                          "reconcilable by the MCO", "use spec.kernelArguments of the MachineConfig",
                          "mco-kargs"))
     spec = version if isinstance(version, str) and re.match(r"^[23]\.\d+\.\d+", version) else "3.0.0"
-    _lint_storage(out, config.get("storage"), where, rules, day, spec)
+    _lint_storage(out, config.get("storage"), where, rules, day, spec, frozenset(node_files_allowed))
     _lint_passwd(out, config.get("passwd"), where)
     _lint_systemd(out, config, where, rules, day)
     out.extend(lint_release.judge(rules, openshift_version))
     return out
 
 
-def _lint_storage(out, storage, where, rules, day, spec) -> None:
+def _lint_storage(out, storage, where, rules, day, spec, allowed) -> None:
     if storage is None:
         return
     if not isinstance(storage, dict):
@@ -237,12 +239,12 @@ def _lint_storage(out, storage, where, rules, day, spec) -> None:
     seen: dict[str, int] = {}
     gzipped: list[str] = []
     for i, entry in enumerate(files):
-        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), rules, seen, i, spec, gzipped)
+        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), rules, seen, i, spec, gzipped, allowed)
     if gzipped:
         rules.append(lint_release.gzip_rule(gzipped, _at(where, ".storage.files")))
 
 
-def _lint_file(out, entry, at, rules, seen, index, spec, gzipped) -> None:
+def _lint_file(out, entry, at, rules, seen, index, spec, gzipped, allowed) -> None:
     if not isinstance(entry, dict):
         out.append(error(at, f"a storage.files entry must be a mapping, got {entry!r}",
                          "write {path: /etc/..., mode: 420, contents: {source: 'data:,...'}}", "ign-type"))
@@ -263,6 +265,12 @@ def _lint_file(out, entry, at, rules, seen, index, spec, gzipped) -> None:
                          "ign-path"))
     else:
         _lint_writable(out, at, path)
+    reason = node_file_reason(path)
+    if reason and path not in allowed:
+        out.append(error(at, f"{name} would replace the node's own copy ({reason}): RHCOS, the kubelet or the "
+                         "machine-config-daemon rely on it, and the node breaks", "remove it from the tree (fix "
+                         "the Makefile's install target); to deliver it on purpose, list it in "
+                         "kvc.overwrite_node_files", "kvc-node-file"))
     if path in seen:
         out.append(error(at, f"{name} appears twice (also storage.files[{seen[path]}]): Ignition rejects "
                          "duplicate entries", "keep one entry per path", "ign-duplicate"))
@@ -469,7 +477,7 @@ def serialized_size(obj: Any) -> int:
 
 
 def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = None,
-                       day: int | None = None) -> list[Finding]:
+                       day: int | None = None, node_files_allowed: Iterable[str] = ()) -> list[Finding]:
     out: list[Finding] = []
     if not isinstance(mc, dict):
         return [error(_at(where), f"a MachineConfig must be a mapping, got {mc!r}",
@@ -503,8 +511,8 @@ def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = N
         out.append(warning(_at(where, ".spec.config"), "spec.config is missing: no files or units are "
                            "delivered", "put the Ignition config under spec.config", "mc-no-config"))
     else:
-        out.extend(lint_ignition(config, where=_at(where, ".spec.config"),
-                                 openshift_version=openshift_version, day=day))
+        out.extend(lint_ignition(config, where=_at(where, ".spec.config"), openshift_version=openshift_version,
+                                 day=day, node_files_allowed=node_files_allowed))
     rules = []
     if "kernelType" in spec:
         rules.append(lint_release.kernel_type_rule(spec["kernelType"], _at(where, ".spec.kernelType")))

@@ -28,7 +28,8 @@ def render_kvc(answers) -> Rendering:
 
     root, module_dir = fetch.fakeroot_for(answers)
     findings: list[Finding] = []
-    tree_files, tree_findings = transpile.transpile_tree(root, gzip_allowed=gzip_allowed)
+    tree_secrets: set[str] = set()     # 0600 files and private keys of the tree: masked like entitlement keys
+    tree_files, tree_findings = transpile.transpile_tree(root, gzip_allowed=gzip_allowed, secrets=tree_secrets)
     findings.extend(tree_findings)
 
     payload = entitlement.entitlement_files(
@@ -64,10 +65,11 @@ def render_kvc(answers) -> Rendering:
                                 enable_style=style)
     config = ignition.merge_files(base, tree_files, extra_entries)
     mc = machineconfig.machineconfig(name=mc_name, role=role, config=config)
-    findings.extend(lint.lint_machineconfig(mc, where=mc_path, openshift_version=version, day=day))
+    findings.extend(lint.lint_machineconfig(mc, where=mc_path, openshift_version=version, day=day,
+                                            node_files_allowed=answers.get("kvc.overwrite_node_files") or ()))
     findings.append(info("kvc.enable_style", _enable_note(style, name), code="kvc-enable-style"))
 
-    secret_paths = set(payload.secret_paths)
+    secret_paths = set(payload.secret_paths) | tree_secrets
     files = [manifest_file(mc_path, mc, title="MachineConfig", secret=bool(secret_paths),
                            preview_obj=_redacted(mc, secret_paths) if secret_paths else None)]
     # openshift-install reads every file in openshift/ as a manifest, so on day 1 the

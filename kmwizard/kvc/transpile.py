@@ -19,8 +19,10 @@ import stat
 import zlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
 from kmwizard.findings import Finding, error, warning
+from kmwizard.kvc.node_files import holds_private_key, is_secret
 
 WHERE = "kvc.fakeroot"
 
@@ -87,26 +89,28 @@ def _may_compress(data: bytes) -> bool:
 
 @lru_cache(maxsize=4096)
 def _encode_file(real: str, size: int, mtime_ns: int, ctime_ns: int, ino: int, dev: int,
-                 gzip_allowed: bool) -> tuple[tuple[str, str], ...]:
-    """Cached per file version; the stat fields are the cache key, not used inside."""
+                 gzip_allowed: bool) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """(contents items, holds a private key); cached per file version: the stat fields are the
+    cache key, not used inside."""
     with open(real, "rb") as f:
         data = f.read()
-    return tuple(encode_contents(data, gzip_allowed=gzip_allowed).items())
+    return tuple(encode_contents(data, gzip_allowed=gzip_allowed).items()), holds_private_key(data)
 
 
 def clear_cache() -> None:
     _encode_file.cache_clear()
 
 
-def _file_entry(job: tuple[str, str, os.stat_result, bool]) -> dict | OSError:
+def _file_entry(job: tuple[str, str, os.stat_result, bool]) -> tuple[dict, bool] | OSError:
     node_path, real, st, gzip_allowed = job
     try:
-        contents = dict(_encode_file(real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                     st.st_dev, gzip_allowed))
+        items, has_key = _encode_file(real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                      st.st_dev, gzip_allowed)
     except OSError as exc:
         return exc
-    return {"path": node_path, "mode": stat.S_IMODE(st.st_mode), "overwrite": True,
-            "contents": contents}
+    mode = stat.S_IMODE(st.st_mode)
+    return ({"path": node_path, "mode": mode, "overwrite": True, "contents": dict(items)},
+            has_key or is_secret(b"", mode))
 
 
 # zlib releases the GIL while it deflates, so big trees are encoded on a few threads.
@@ -277,9 +281,11 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def transpile_tree(root: Path, *, gzip_allowed: bool) -> tuple[list[dict], list[Finding]]:
+def transpile_tree(root: Path, *, gzip_allowed: bool,
+                   secrets: Optional[set] = None) -> tuple[list[dict], list[Finding]]:
     """Ignition ``storage.files`` for every regular file below ``root`` (sorted by path) and the
-    problems found (all of them, not just the first)."""
+    problems found (all of them, not just the first).  ``secrets``, when given, receives the node
+    paths of files only their owner may read or that hold a private key."""
     root = Path(root)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
@@ -295,7 +301,9 @@ def transpile_tree(root: Path, *, gzip_allowed: bool) -> tuple[list[dict], list[
                                          "make the file readable by the user running kmwizard",
                                          "kvc-unreadable"))
         else:
-            files.append(entry)
+            files.append(entry[0])
+            if entry[1] and secrets is not None:
+                secrets.add(job[0])
     if not files and not walker.findings:
         walker.findings.append(warning(WHERE, f"fakeroot {root} holds no files: nothing would be delivered",
                                        "run the two `make install` steps into it first", "kvc-fakeroot-empty"))
