@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 
-from kmwizard.findings import Finding, info
+from kmwizard.findings import Finding, has_errors, info
 from kmwizard import entitlement
 from kmwizard.kvc import buildfile, fetch, ignition, instance, lint, machineconfig, transpile
 from kmwizard.rendering import OutputFile, Rendering, manifest_file
@@ -29,8 +29,14 @@ def render_kvc(answers) -> Rendering:
     root, module_dir = fetch.fakeroot_for(answers)
     findings: list[Finding] = []
     tree_secrets: set[str] = set()     # 0600 files and private keys of the tree: masked like entitlement keys
-    tree_files, tree_findings = transpile.transpile_tree(root, gzip_allowed=gzip_allowed, secrets=tree_secrets)
+    fetched = not answers.get("kvc.fakeroot")
+    # a fetched tree lives in kmwizard's cache: findings name the user's answer, not that path
+    tree_files, tree_findings = transpile.transpile_tree(
+        root, gzip_allowed=gzip_allowed, secrets=tree_secrets,
+        where="kvc.module_repo" if fetched else transpile.WHERE,
+        label="the tree `make install` built from kvc.framework_repo and kvc.module_repo" if fetched else "")
     findings.extend(tree_findings)
+    unusable_build = fetched and has_errors(tree_findings)
 
     payload = entitlement.entitlement_files(
         answers.get("entitlement.source"), certs_dir=answers.get("entitlement.certs_dir") or None,
@@ -83,6 +89,8 @@ def render_kvc(answers) -> Rendering:
     if day == 2:
         notes.append(f"applying {mc_name} makes the Machine Config Operator drain and reboot every node of the "
                      f"{role} pool, one at a time")
+    if unusable_build:
+        fetch.forget(root)             # never reuse a build whose tree cannot be delivered
     return Rendering(files=tuple(files), findings=tuple(findings), notes=tuple(notes),
                      install_subdir="openshift" if day == 1 else "")
 
