@@ -175,3 +175,59 @@ def test_hand_written_day2_instance_on_4_20(tmp_path, capsys):
                                                                 ".service\n[Install]\nWantedBy=multi-user.target\n"}]
     path.write_text(json.dumps(fixed))
     assert main(["validate", "--openshift-version", "4.20", str(path)]) == 0
+
+
+# --- the KVC instance conf inside the MachineConfig: the rules generate applies ------------------------
+
+def _kvc_mc(conf: str, *extra_files) -> dict:
+    from urllib.parse import quote
+    files = [_file(path="/etc/kvc/simple-kmod.conf", source="data:," + quote(conf)), *extra_files]
+    unit = {"name": "require-kvc-simple-kmod.service", "enabled": True,
+            "contents": "[Unit]\nRequires=kmods-via-containers@simple-kmod.service\n[Install]\nWantedBy=multi-user.target\n"}
+    return _mc("3.2.0", files=files, units=[unit])
+
+
+GOOD_CONF = ('KMOD_CONTAINER_BUILD_CONTEXT="https://github.com/kmods-via-containers/kvc-simple-kmod.git"\n'
+             "KMOD_CONTAINER_BUILD_FILE=/etc/kvc/simple-kmod-build/Dockerfile\nKMOD_SOFTWARE_VERSION=dd1a7d4\n"
+             'KMOD_NAMES="simple-kmod simple-procfs-kmod"\n')
+
+
+def _dockerfile(image: str) -> dict:
+    from urllib.parse import quote
+    return _file(path="/etc/kvc/simple-kmod-build/Dockerfile",
+                 source="data:," + quote(f"FROM {image}\nRUN yum -y install kernel-devel-$KVER\n"))
+
+
+def test_conf_rules_apply_to_the_conf_in_a_machineconfig():
+    clean = _kvc_mc(GOOD_CONF, _dockerfile("registry.access.redhat.com/ubi9/ubi"))
+    assert not [f for f in findings(clean, "4.14") if f.severity is not Severity.INFO]
+    build_line = "KMOD_CONTAINER_BUILD_FILE=/etc/kvc/simple-kmod-build/Dockerfile"
+    url = '"https://github.com/kmods-via-containers/kvc-simple-kmod.git"'
+    cases = [  # (conf, culprit named, code): instance.check_conf, the rules generate applies
+        (GOOD_CONF.replace(build_line, "KMOD_CONTAINER_BUILD_FILE=Dockerfile.fedora"), "Dockerfile.fedora",
+         "kvc-conf-build-file"),
+        (GOOD_CONF.replace('KMOD_NAMES="simple-kmod simple-procfs-kmod"\n', ""), "KMOD_NAMES", "kvc-conf-key"),
+        (GOOD_CONF.replace(url, "ssh://git@github.com/x/y.git"), "ssh://", "kvc-conf-context"),
+    ]
+    for conf, culprit, code in cases:
+        found = [f for f in findings(_kvc_mc(conf), "4.14", code) if f.severity is Severity.ERROR]
+        assert found and culprit in found[0].message and "/etc/kvc/simple-kmod.conf" in found[0].message, code
+        assert found[0].where.endswith(".storage.files[0]")
+    # a build file the config does not deliver: the build fails unless every node has it
+    assert findings(_kvc_mc(GOOD_CONF), "4.14", "kvc-conf-build-file")[0].severity is Severity.WARNING
+
+
+def test_conf_of_an_instance_nothing_starts_is_not_judged():
+    mc = _kvc_mc("NOT_A_KVC_CONF=1\n")
+    mc["spec"]["config"]["systemd"]["units"] = []
+    assert not [f for f in findings(mc, "4.14") if f.code.startswith("kvc-")]
+
+
+def test_build_file_base_image_per_release():
+    """RHCOS: RHEL 8 up to 4.12, RHEL 9 from 4.13 (upstream Dockerfile.rhel is FROM ubi8)."""
+    mc = _kvc_mc(GOOD_CONF, _dockerfile("registry.access.redhat.com/ubi8:latest"))
+    assert severities(mc, "4.12", "kvc-build-rhel") == set()
+    found = findings(mc, "4.13", "kvc-build-rhel")
+    assert found[0].severity is Severity.ERROR and "ubi8" in found[0].message and "RHEL 9" in found[0].message
+    assert severities(mc, None, "kvc-build-rhel") == {Severity.WARNING}
+    assert "4.13-4.23" in findings(mc, None, "kvc-build-rhel")[0].message

@@ -16,7 +16,7 @@ import zlib
 from typing import Any, Iterable
 
 from kmwizard.findings import Finding, KmwizardError, error, info, warning
-from kmwizard.kvc import lint_release
+from kmwizard.kvc import lint_conf, lint_release
 from kmwizard.kvc.releases import IGNITION2_VERSIONS
 from kmwizard.kvc.node_files import node_file_reason
 from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name, validate_role
@@ -200,14 +200,15 @@ def lint_ignition(config: Any, *, where: str, openshift_version: str | None = No
                          "reconcilable by the MCO", "use spec.kernelArguments of the MachineConfig",
                          "mco-kargs"))
     spec = version if isinstance(version, str) and re.match(r"^[23]\.\d+\.\d+", version) else "3.0.0"
-    _lint_storage(out, config.get("storage"), where, rules, day, spec, frozenset(node_files_allowed))
+    _lint_storage(out, config.get("storage"), where, rules, day, spec, frozenset(node_files_allowed),
+                  lint_conf.instances_started(config))
     _lint_passwd(out, config.get("passwd"), where)
     _lint_systemd(out, config, where, rules, day)
     out.extend(lint_release.judge(rules, openshift_version))
     return out
 
 
-def _lint_storage(out, storage, where, rules, day, spec, allowed) -> None:
+def _lint_storage(out, storage, where, rules, day, spec, allowed, instances) -> None:
     if storage is None:
         return
     if not isinstance(storage, dict):
@@ -238,13 +239,18 @@ def _lint_storage(out, storage, where, rules, day, spec, allowed) -> None:
         return
     seen: dict[str, int] = {}
     gzipped: list[str] = []
+    delivered: dict = {}       # node path -> (bytes or None, where): the KVC conf rules read them
     for i, entry in enumerate(files):
-        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), rules, seen, i, spec, gzipped, allowed)
+        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), rules, seen, i, spec, gzipped, allowed,
+                   delivered)
     if gzipped:
         rules.append(lint_release.gzip_rule(gzipped, _at(where, ".storage.files")))
+    conf_findings, conf_rules = lint_conf.lint_confs(delivered, instances)
+    out.extend(conf_findings)
+    rules.extend(conf_rules)
 
 
-def _lint_file(out, entry, at, rules, seen, index, spec, gzipped, allowed) -> None:
+def _lint_file(out, entry, at, rules, seen, index, spec, gzipped, allowed, delivered) -> None:
     if not isinstance(entry, dict):
         out.append(error(at, f"a storage.files entry must be a mapping, got {entry!r}",
                          "write {path: /etc/..., mode: 420, contents: {source: 'data:,...'}}", "ign-type"))
@@ -303,6 +309,7 @@ def _lint_file(out, entry, at, rules, seen, index, spec, gzipped, allowed) -> No
                              "ign-overwrite"))
         return
     data = _lint_source(out, at, name, source, compression)
+    delivered[path] = (data, at)
     unit_dir = path.startswith(("/etc/systemd/system/", "/usr/local/lib/systemd/system/"))
     if data is not None and unit_dir and (path.endswith(UNIT_SUFFIXES) or (".d/" in path and path.endswith(".conf"))):
         # A unit delivered as a file is read by systemd, not checked by Ignition: a broken one
