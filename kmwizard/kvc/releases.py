@@ -93,7 +93,11 @@ def special_mode_outcome(minor: int, version: str) -> str:
       the Unix bits; from 4.13 a config of spec 3.3 or older is first translated to 3.4, which
       clears them (mode & ^07000), before the check sees it.
     * "rejected": ValidateIgnition's validateIgn3FileModes (BZ 2038240, release-4.10 on) refuses
-      modes above 0777; the pool stops rendering.
+      modes above 0777 (on 4.13 a 3.4 config is refused one step earlier, by IgnParseWrapper's
+      3.4->3.3 translation); the pool stops rendering.
+
+    Checked against the MCO's own ValidateMachineConfig/ParseAndConvertConfig of release-4.6, 4.12
+    and 4.13 (Go, vendored dependencies), and Go's os.File.Chmod dropping the bits (4.6 daemon).
     """
     if minor < 10:
         return "dropped"
