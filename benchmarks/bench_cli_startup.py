@@ -3,6 +3,7 @@
 
     python benchmarks/bench_cli_startup.py                 # 40 rounds
     python benchmarks/bench_cli_startup.py --rounds 100 --json
+    python benchmarks/bench_cli_startup.py --also DIR   # and the same commands run from another checkout
 
 For small inputs the cost of a command is the interpreter plus its imports, so it is measured
 against the floor every Python YAML tool pays: the same interpreter running `import yaml`.
@@ -14,7 +15,11 @@ Cases, each a fresh process:
 - validate: `python -m kmwizard validate module.yaml`, one KMM Module (written by `generate --preset kmm-ci`).
 The cases run interleaved, round after round, so load from other work on the machine hits them alike;
 CPU time is the child's user+sys from wait4.  Reported: min and median per case and their ratios to
-the yaml floor (min/min, median/median).  The goal is 1.5x or less.
+the yaml floor (min/min, median/median).  The goal is 1.5x or less.  With --also DIR the kmwizard
+cases run a second time from the checkout DIR (e.g. `git archive <commit> | tar -x -C DIR`, compiled
+with `python -m compileall -q DIR/kmwizard`), named NAME@DIR, in the same rounds.
+The kmwizard package is compiled first (python -m compileall): an installed package has its .pyc files,
+and without them every run compiles the sources (more so with PYTHONDONTWRITEBYTECODE set).
 """
 from __future__ import annotations
 
@@ -88,9 +93,9 @@ def make_fakeroot(root: Path, n_files: int, seed: int = 11) -> None:
         os.chmod(path, mode)
 
 
-def cpu_of(argv: list[str]) -> float:
+def cpu_of(argv: list[str], cwd: Path) -> float:
     """The child's user+sys CPU seconds; the command must succeed."""
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.stderr.close()
@@ -100,6 +105,7 @@ def cpu_of(argv: list[str]) -> float:
 
 
 def cases(work: Path) -> dict[str, list[str]]:
+    """name -> argv; run in a kmwizard checkout (`python -m kmwizard` imports the one in its cwd)."""
     py, kmwizard = sys.executable, [sys.executable, "-m", "kmwizard"]
     for n in (7, 20):
         make_fakeroot(work / f"fakeroot-{n}", n)
@@ -120,15 +126,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--also", metavar="DIR", type=Path, help="also run the kmwizard cases from this checkout")
     args = parser.parse_args()
+    roots = [REPO] + ([args.also.resolve()] if args.also else [])
+    for root in roots:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "kmwizard")], check=True,
+                       stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="kmwizard-bench-") as tmp:
-        commands = cases(Path(tmp))
-        for argv in commands.values():  # warm the page cache and the .pyc files
-            cpu_of(argv)
+        commands = {}
+        for name, argv in cases(Path(tmp)).items():
+            commands[name] = (argv, REPO)
+            if name != "yaml" and args.also:
+                commands[f"{name}@{args.also.name}"] = (argv, args.also.resolve())
+        for argv, cwd in commands.values():  # warm the page cache
+            cpu_of(argv, cwd)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
-            for name, argv in commands.items():
-                times[name].append(cpu_of(argv))
+            for name, (argv, cwd) in commands.items():
+                times[name].append(cpu_of(argv, cwd))
     floor_min, floor_med = min(times["yaml"]), statistics.median(times["yaml"])
     rows = {name: {"min_s": min(t), "median_s": statistics.median(t),
                    "min_ratio": min(t) / floor_min, "median_ratio": statistics.median(t) / floor_med}
@@ -137,9 +152,9 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     print(f"CPU seconds (user+sys), {args.rounds} interleaved rounds, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'case':12} {'min s':>7} {'median s':>9} {'min/yaml':>9} {'median/yaml':>12}")
+    print(f"{'case':24} {'min s':>7} {'median s':>9} {'min/yaml':>9} {'median/yaml':>12}")
     for name, row in rows.items():
-        print(f"{name:12} {row['min_s']:7.3f} {row['median_s']:9.3f} {row['min_ratio']:9.2f} "
+        print(f"{name:24} {row['min_s']:7.3f} {row['median_s']:9.3f} {row['min_ratio']:9.2f} "
               f"{row['median_ratio']:12.2f}")
 
 
