@@ -10,7 +10,7 @@ floating tag, delivers a copy with the right major (as the yum-repo variant deli
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from kmwizard.records import field, record
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +22,7 @@ _CENTOS = re.compile(r"centos[^/]*[:/]stream([89])\b|centos:([89])\b")
 _FLOATING_TAGS = ("", "latest")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BaseImage:
     line: int       # 0-based index of the physical line holding the image name
     image: str      # as written (may hold ${ARG})
@@ -91,7 +91,7 @@ def retarget_image(image: str, major: int) -> Optional[str]:
     return _UBI.sub(lambda m: f"{m.group(1)}{major}", image)
 
 
-@dataclass
+@record
 class BuildFit:
     """What render adds so that the build fits the node's RHEL."""
     files: dict = field(default_factory=dict)           # node path -> (bytes, mode)

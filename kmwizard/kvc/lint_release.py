@@ -7,7 +7,7 @@ config as written; a problem of some releases only becomes a warning naming them
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kmwizard.records import record
 from typing import Any, Callable, Iterable, Optional
 
 from kmwizard.findings import Finding, Severity, error, warning
@@ -16,7 +16,7 @@ from kmwizard.kvc import releases
 Rule = Callable[[int], list["Verdict"]]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Verdict:
     topic: str          # the same problem on several releases shares a topic
     at: str             # where, as in Finding.where
