@@ -15,7 +15,7 @@ import re
 import zlib
 from typing import Any, Iterable
 
-from kmwizard.findings import Finding, KmwizardError, error, info, warning
+from kmwizard.findings import Finding, error, info, warning
 from kmwizard.kvc import lint_conf, lint_release
 from kmwizard.kvc.releases import IGNITION2_VERSIONS
 from kmwizard.kvc.node_files import node_file_reason
