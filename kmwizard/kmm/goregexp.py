@@ -23,6 +23,7 @@ messages are close to Go's.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import re2
@@ -100,6 +101,18 @@ def _canonical(name: str) -> str:
     return "".join(c.upper() if i == 0 else c.lower() for i, c in enumerate(letters))
 
 
+def _exact_script(name: str) -> Optional[str]:
+    """The exact script name C++ RE2 knows for a loosely written one ("greek", "old italic"), if any."""
+    words = [w for w in re.split(r"[ _-]+", name) if w]
+    for candidate in (_canonical(name), "_".join(w.capitalize() for w in words)):
+        try:
+            re2.compile(f"\\p{{{candidate}}}", _OPTIONS)
+            return candidate
+        except re2.error:
+            continue
+    return None
+
+
 def _translate(pattern: str, go_version: tuple[int, int]) -> str:
     """The pattern for C++ RE2, after applying Go's rules where the two differ."""
     out: list[str] = []
@@ -134,7 +147,7 @@ def _translate(pattern: str, go_version: tuple[int, int]) -> str:
                 end = pattern.find(":]", i + 2)
                 if end >= 0:
                     out.append(pattern[i:end + 2])
-                    i = end + 2
+                    i, class_start = end + 2, False
                     continue
             if c == "]" and not class_start:
                 in_class = False
@@ -241,6 +254,8 @@ def _unicode_class(s: str, i: int, go_version: tuple[int, int], in_class: bool) 
         body, inverted = f"\\p{{{short}}}", False
     elif key in _SPECIAL_CLASSES:
         body, inverted = _SPECIAL_CLASSES[key]
+    elif _exact_script(name):
+        body, inverted = f"\\p{{{_exact_script(name)}}}", False
     else:
         raise GoRegexpError(f"error parsing regexp: invalid character class range: `{original}` (from Go "
                             f"{go_version[0]}.{go_version[1]} script names are matched loosely; kmwizard knows "
