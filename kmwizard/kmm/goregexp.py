@@ -91,6 +91,18 @@ def compile_go(pattern: str, go_version: tuple[int, int] = LATEST_GO):
         raise GoRegexpError(f"error parsing regexp: {message}") from None
 
 
+def go_regexp_fix(regexp: str) -> str:
+    if "\\e" in regexp:
+        return "write a literal 'e' without the backslash (\\e is an escape Go rejects), e.g. ^.+\\.el9\\.x86_64$"
+    if "(?=" in regexp or "(?!" in regexp or "(?<=" in regexp or "(?<!" in regexp:
+        return "Go's regexp has no lookarounds: list the kernels you want with alternatives or separate mappings"
+    if "\\Z" in regexp:
+        return "use $ (or \\z) instead of \\Z"
+    if "\\C" in regexp:
+        return "use . (any character) instead of \\C, which Go does not support"
+    return "rewrite it in Go's regexp syntax (no backreferences, lookarounds or possessive quantifiers)"
+
+
 def _go_error(kind: str, text: str) -> GoRegexpError:
     return GoRegexpError(f"error parsing regexp: {kind}: `{text}`")
 

@@ -13,7 +13,7 @@ import re
 from typing import Callable, Optional
 
 from kmwizard.findings import Finding, error, warning
-from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_version_for_kmm
+from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm
 
 Version = Optional[tuple[int, int]]
 
@@ -278,18 +278,6 @@ def regexp_findings(regexp: str, where: str, go_version=None) -> list[Finding]:
         return [error(where, f"regexp '{regexp}' does not compile in Go's regexp (RE2 syntax), which the KMM "
                       f"webhook and kernel mapper use: {exc}", go_regexp_fix(regexp), code="kmm-regexp-re2")]
     return []
-
-
-def go_regexp_fix(regexp: str) -> str:
-    if "\\e" in regexp:
-        return "write a literal 'e' without the backslash (\\e is an escape Go rejects), e.g. ^.+\\.el9\\.x86_64$"
-    if "(?=" in regexp or "(?!" in regexp or "(?<=" in regexp or "(?<!" in regexp:
-        return "Go's regexp has no lookarounds: list the kernels you want with alternatives or separate mappings"
-    if "\\Z" in regexp:
-        return "use $ (or \\z) instead of \\Z"
-    if "\\C" in regexp:
-        return "use . (any character) instead of \\C, which Go does not support"
-    return "rewrite it in Go's regexp syntax (no backreferences, lookarounds or possessive quantifiers)"
 
 
 def _image_format(image: str, where: str) -> list[Finding]:
