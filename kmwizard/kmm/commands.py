@@ -17,12 +17,14 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
         "kernel-match", parents=[answer_parent],
         help="show which KMM kernel mapping a node kernel gets, the image it resolves to, and its build/sign",
         description="Resolve node kernels against the kernel mappings of a Module, as KMM does: the first "
-                    "mapping that matches wins (regexps are RE2 and unanchored), variables such as "
-                    "${KERNEL_FULL_VERSION} are substituted, and per-mapping build/sign are merged over the "
+                    "mapping that matches wins (regexps are Go's regexp, unanchored; the node kernel loses one "
+                    "trailing '+'), variables such as ${KERNEL_FULL_VERSION} are substituted, and per-mapping "
+                    "build/sign are merged over the "
                     "container-level ones. The Module comes from the answers (--preset/--answers/--set) or from "
                     "a Module FILE.",
         epilog="Exit codes: 0 every kernel matches a mapping, 1 some kernel matches none (KMM skips those nodes "
-               "silently) or a regexp is invalid, 2 usage.")
+               "silently) or KMM fails for it (a regexp Go rejects, an unterminated ${, a kernel with fewer than "
+               "three fields), 2 usage.")
     p.add_argument("--kernel", "-k", action="append", required=True, metavar="KERNEL", help=KERNEL_HELP)
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="a YAML file holding a Module or ManagedClusterModule (instead of answers; '-' for stdin)")

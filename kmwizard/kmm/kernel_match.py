@@ -25,18 +25,13 @@ from kmwizard.kmm.variables import (KernelVersionError, SubstitutionError, kerne
                                     substitute, trim_kernel)
 
 
-def compile_re2(pattern: str):
-    """Compile by Go's rules (see goregexp); ValueError with Go's message when Go rejects it."""
-    return compile_go(pattern)
-
-
 def mapping_matches(mapping: dict, kernel: str) -> bool:
     """Whether one kernelMappings entry takes this (trimmed) kernel, as findKernelMapping decides:
     the literal first, then the regexp, both when both are set.  ValueError on a bad regexp."""
     if mapping.get("literal") and mapping["literal"] == kernel:
         return True
     if mapping.get("regexp"):
-        return compile_re2(mapping["regexp"]).search(kernel) is not None
+        return compile_go(mapping["regexp"]).search(kernel) is not None
     return False
 
 

@@ -7,7 +7,6 @@ result can never work.  ``where`` values look like ``module.yaml:$.spec.moduleLo
 """
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Iterable, Optional
 

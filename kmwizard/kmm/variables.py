@@ -50,11 +50,6 @@ def normalize_version(kernel: str) -> str:
     return _UNSAFE_TAG_CHARS.sub("_", kernel)
 
 
-def normalize_kernel(kernel: str) -> str:
-    """Kept for callers of the old name: the trimmed kernel KMM matches mappings against."""
-    return trim_kernel(kernel)
-
-
 class KernelVersionError(ValueError):
     """KMM's KernelComponentsAsEnvVars refuses a kernel with fewer than three [.,-] fields."""
 
