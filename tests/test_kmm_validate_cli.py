@@ -126,3 +126,15 @@ def test_validate_reads_the_clusters_module_crd(apiserver, tmp_path, capsys):
     assert main(["validate", "--kubeconfig", str(apiserver.kubeconfig_path), path]) == 0
     err = capsys.readouterr().err
     assert "cluster's Module CRD" in err and "modprobedDir" not in err
+
+
+def test_dockerfile_is_judged_with_the_build_args_of_its_module():
+    """A build arg the Module passes is a Docker ARG: read in a stage that does not declare it, it is empty."""
+    text = DOCKERFILE.replace("RUN microdnf install -y kmod", "RUN microdnf install -y kmod-${KMOD_VERSION}")
+    m = module(modprobe={"moduleName": "kmm_ci_a", "dirName": "/bin"},
+               build={"dockerfileConfigMap": {"name": "kmm-ci-dockerfile"},
+                      "buildArgs": [{"name": "KMOD_VERSION", "value": "28"}]})
+    found = lint_documents([("m.yaml", m), ("cm.yaml", configmap(text))])
+    assert "kmm-dockerfile-arg-scope" in {f.code for f in found if f.severity is Severity.ERROR}
+    alone = lint_documents([("cm.yaml", configmap(text))])       # a shell variable as far as we know
+    assert "kmm-dockerfile-arg-scope" not in {f.code for f in alone}

@@ -90,12 +90,15 @@ def lint_documents(pairs: Iterable[tuple[str, dict]], kmm_version: Optional[str]
     that Module's dirName.  ``namespace`` is where files without one are applied."""
     pairs = [(w, d) for w, d in pairs if isinstance(d, dict)]
     findings: list[Finding] = []
-    dir_names = _configmap_dir_names(pairs, namespace)
+    users = _configmap_users(pairs, namespace)
     for where, doc in pairs:
         meta = _mapping(doc.get("metadata"))
         key = (str(meta.get("namespace") or namespace or "default"), str(meta.get("name")))
-        findings.extend(lint_document(doc, where, kmm_version, namespace=namespace, crd_fields=crd_fields,
-                                      dir_name=dir_names.get(key)) or [])
+        if key in users and dockerfile_configmap(doc):
+            dir_name, build_args = users[key]
+            findings += lint_configmap(doc, where, dir_name=dir_name, build_args=build_args)
+        else:
+            findings.extend(lint_document(doc, where, kmm_version, namespace=namespace, crd_fields=crd_fields) or [])
         if doc.get("kind") in ("ConfigMap", "Secret") and doc.get("apiVersion") == "v1":
             findings += _data_size(doc, where)
     configmaps = {}
@@ -121,18 +124,24 @@ def lint_documents(pairs: Iterable[tuple[str, dict]], kmm_version: Optional[str]
     return findings
 
 
-def _configmap_dir_names(pairs, namespace: Optional[str]) -> dict:
-    """(namespace, ConfigMap name) -> modprobe.dirName of a Module in these files that builds with it."""
-    found = {}
+def _configmap_users(pairs, namespace: Optional[str]) -> dict:
+    """(namespace, ConfigMap name) -> (modprobe.dirName, build arg names) of the Modules in these
+    files that build with it: the Dockerfile is judged with what they give it."""
+    found: dict = {}
     for _, doc in pairs:
         if doc.get("kind") != "Module":
             continue
         ns = str(_mapping(doc.get("metadata")).get("namespace") or namespace or "default")
         dir_name = _mapping(_container(doc).get("modprobe")).get("dirName")
-        for _, build in _builds(doc):
+        builds = list(_builds(doc))
+        args = {str(a.get("name")) for _, build in builds for a in _mapping(build).get("buildArgs") or []
+                if isinstance(a, dict)}
+        for _, build in builds:
             name = _mapping(_mapping(build).get("dockerfileConfigMap")).get("name")
             if name:
-                found.setdefault((ns, str(name)), dir_name if isinstance(dir_name, str) else "/opt")
+                old_dir, old_args = found.get((ns, str(name)), (None, set()))
+                found[(ns, str(name))] = (old_dir or (dir_name if isinstance(dir_name, str) else "/opt"),
+                                          old_args | args)
     return found
 
 
