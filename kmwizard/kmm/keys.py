@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from kmwizard.keys import KeySpec, dns1123_label, dns1123_subdomain
 from kmwizard.kmm.dockerfile import plain_word
-from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm
 from kmwizard.kmm.variables import SubstitutionError, envsubst
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,6 +149,8 @@ def _image_template(value: Any, _answers: "Answers") -> Optional[str]:
 
 def _regexp(value: str, answers: "Answers") -> Optional[str]:
     """regexp.Compile as KMM's webhook runs it, by the rules of the Go the target KMM is built with."""
+    from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm  # not at start-up
+
     try:
         version = parse_version(str(answers.get("kmm.kmm_version")))
     except (ValueError, KeyError, TypeError, IndexError):

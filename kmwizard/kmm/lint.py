@@ -155,7 +155,8 @@ def _data_size(doc: dict, where: str) -> list[Finding]:
     if total <= MAX_OBJECT_DATA:
         return []
     return [error(f"{where}:$.data", f"{doc.get('kind')} data is {total} bytes; the API server accepts at most "
-                  f"{MAX_OBJECT_DATA} (1 MiB)", "move large content into the image or split it over several objects",
+                  f"{MAX_OBJECT_DATA} (1 MiB), and a server dry run cannot tell when the same apply creates the "
+                  "namespace", "move large content into the image or split it over several objects",
                   code="kmm-object-too-large")]
 
 
