@@ -17,7 +17,8 @@ pattern                                 Go (regexp/syntax)          C++ RE2
 ``\\p{LC}``, ``\\p{Cn}``
 =====================================  ==========================  ==============================
 
-KMM builds with Go 1.19 (2.0), 1.21 (2.1-2.3), 1.24 (2.4-2.6) and 1.25 (2.7, main): the loose
+KMM builds with Go 1.19 (2.0), 1.21 (2.1, 2.2), 1.23 (2.3), 1.24 (2.4-2.6) and 1.25 (2.7, main; the
+``go`` line of go.mod on each release branch): the loose
 ``\\p`` names depend on the KMM version.  Everything else is left to C++ RE2, whose error
 messages are close to Go's.
 """
@@ -32,7 +33,7 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # the message goes into a finding instead
 
 # The Go release each KMM minor version is built with (go.mod and Dockerfile of its release branch).
-KMM_GO_VERSION = {(2, 0): (1, 19), (2, 1): (1, 21), (2, 2): (1, 21), (2, 3): (1, 21), (2, 4): (1, 24),
+KMM_GO_VERSION = {(2, 0): (1, 19), (2, 1): (1, 21), (2, 2): (1, 21), (2, 3): (1, 23), (2, 4): (1, 24),
                   (2, 5): (1, 24), (2, 6): (1, 24), (2, 7): (1, 25)}
 LATEST_GO = (1, 25)
 _LOOSE_NAMES_SINCE = (1, 25)

@@ -134,7 +134,7 @@ def _configmap_users(pairs, namespace: Optional[str]) -> dict:
         ns = str(_mapping(doc.get("metadata")).get("namespace") or namespace or "default")
         dir_name = _mapping(_container(doc).get("modprobe")).get("dirName")
         builds = list(_builds(doc))
-        args = {str(a.get("name")) for _, build in builds for a in _mapping(build).get("buildArgs") or []
+        args = {str(a.get("name")) for _, build in builds for a in _list(_mapping(build).get("buildArgs"))
                 if isinstance(a, dict)}
         for _, build in builds:
             name = _mapping(_mapping(build).get("dockerfileConfigMap")).get("name")
@@ -172,6 +172,11 @@ def _builds(module: dict):
 
 def _container(module: dict) -> dict:
     return _mapping(_mapping(_mapping(module.get("spec")).get("moduleLoader")).get("container"))
+
+
+def _list(value) -> list:
+    """value when it is a list, else []: for reading documents whose types are not checked yet."""
+    return value if isinstance(value, list) else []
 
 
 def _mapping(value) -> dict:
