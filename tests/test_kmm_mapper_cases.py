@@ -97,10 +97,27 @@ def test_envsubst_operators(template, expected):
     assert envsubst(template, {"A": "AAA", "B": "BBB", "E": ""}) == expected
 
 
-@pytest.mark.parametrize("template", ["x:${KERNEL_XYZ", "x${A}y${", "${A\n}", "${A:-abc"])
+@pytest.mark.parametrize("template", ["x:${KERNEL_XYZ", "x${A}y${", "${A\n}", "${A:-abc", "${ _", "${A:x"])
 def test_envsubst_errors(template):
-    with pytest.raises(SubstitutionError, match="closing brace expected"):
+    with pytest.raises(SubstitutionError, match="closing brace expected") as caught:
         envsubst(template, {"A": "1"})
+    assert not caught.value.hangs
+
+
+@pytest.mark.parametrize("template", ["${A${_", "${A:-$_}", "q.io/o/m:${KERNEL_XYZ:-$_}"])
+def test_envsubst_templates_kmms_parser_never_finishes(template):
+    """Found by comparing with a8m/envsubst as KMM vendors it (built by hand, not in this repository):
+    a lone $_ or ${_ inside ${NAME...} sends its lexer back to plain text, and the parser then reads
+    past the end forever.  kmwizard says so instead of hanging."""
+    with pytest.raises(SubstitutionError) as caught:
+        envsubst(template, {"A": "1"})
+    assert caught.value.hangs
+
+
+@pytest.mark.parametrize("template,expected", [("${_}", "${_}"), ("$_", "$_"), ("${ A}", ""), ("${A.x}", "1"),
+                                               ("${A:x}", "1"), ("${U=$A}", "1"), ("${A-x$A}", "1")])
+def test_envsubst_odd_corners(template, expected):
+    assert envsubst(template, {"A": "1"}) == expected
 
 
 # --- kernelmapper_test.go: getRelevantBuild, getRelevantSign ---------------------------------

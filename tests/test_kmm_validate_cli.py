@@ -138,3 +138,10 @@ def test_dockerfile_is_judged_with_the_build_args_of_its_module():
     assert "kmm-dockerfile-arg-scope" in {f.code for f in found if f.severity is Severity.ERROR}
     alone = lint_documents([("cm.yaml", configmap(text))])       # a shell variable as far as we know
     assert "kmm-dockerfile-arg-scope" not in {f.code for f in alone}
+
+
+def test_a_template_kmms_substitution_never_finishes():
+    m = module()
+    m["spec"]["moduleLoader"]["container"]["kernelMappings"][0]["containerImage"] = "q.io/o/m:${KERNEL_XYZ:-$_}"
+    found = [f for f in lint_documents([("m.yaml", m)]) if f.code == "kmm-variable-unterminated"]
+    assert found and "never finishes" in found[0].message and "${NAME}" in found[0].fix

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from kmwizard.kmm.goregexp import GoRegexpError, compile_go
-from kmwizard.kmm.variables import (KernelVersionError, SubstitutionError, kernel_variables, normalize_version,
+from kmwizard.kmm.variables import (KernelVersionError, SubstitutionError, explain, kernel_variables, normalize_version,
                                     substitute, trim_kernel)
 
 
@@ -213,8 +213,8 @@ def match_kernel(module: dict, kernel: str) -> KernelMatch:
             written = list(sign.get("filesToSign") or [])
             sign["filesToSign"] = [substitute(f, kvars) for f in written]
         except SubstitutionError as exc:
-            result.problems.append(f"sign: {exc} in a template: KMM cannot substitute it, so nodes with this "
-                                   "kernel get nothing (close every ${...})")
+            what, fix = explain(exc)
+            result.problems.append(f"sign.unsignedImage or sign.filesToSign: {what}. Fix: {fix}")
             return result
         if not sign["unsignedImage"]:
             del sign["unsignedImage"]
@@ -234,8 +234,8 @@ def match_kernel(module: dict, kernel: str) -> KernelMatch:
         result.image = substitute(result.image_template, {**kvars, "MOD_NAME": meta.get("name", ""),
                                                           "MOD_NAMESPACE": meta.get("namespace", "")})
     except SubstitutionError as exc:
-        result.problems.append(f"containerImage {result.image_template!r}: {exc}: KMM cannot substitute it, so "
-                               "nodes with this kernel get nothing (close every ${...})")
+        what, fix = explain(exc)
+        result.problems.append(f"containerImage {result.image_template!r}: {what}. Fix: {fix}")
         return result
     if not result.image:
         result.problems.append("neither the mapping nor the container sets containerImage")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from kmwizard.keys import KeySpec, dns1123_label, dns1123_subdomain
 from kmwizard.kmm.dockerfile import plain_word
-from kmwizard.kmm.variables import SubstitutionError, envsubst
+from kmwizard.kmm.variables import SubstitutionError, envsubst, explain
 
 if TYPE_CHECKING:  # pragma: no cover
     from kmwizard.answers import Answers
@@ -140,8 +140,8 @@ def _image_template(value: Any, _answers: "Answers") -> Optional[str]:
     try:
         envsubst(text, {})
     except SubstitutionError as exc:
-        return (f"{text!r}: {exc} (an unterminated ${{): KMM could substitute it for no kernel; close it, "
-                "e.g. ${KERNEL_FULL_VERSION}")
+        what, fix = explain(exc)
+        return f"{text!r}: {what}; {fix}"
     if ":" not in text and "@" not in text:
         return f"{text!r} has no tag or digest: KMM's webhook rejects it; add e.g. :${{KERNEL_FULL_VERSION}}"
     return None

@@ -16,7 +16,7 @@ from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_version_for_kmm
 from kmwizard.kmm.kernel_match import INJECTED_BUILD_ARGS, merge_build, merge_sign
 from kmwizard.kmm.schema import (MODULE_FIELDS, MODULE_TYPES, _type_error, structure_findings,  # noqa: F401
                                  type_findings, well_typed)
-from kmwizard.kmm.variables import (IMAGE_VARIABLES, KERNEL_VARIABLES, SubstitutionError, kernel_variables,
+from kmwizard.kmm.variables import (IMAGE_VARIABLES, KERNEL_VARIABLES, SubstitutionError, explain, kernel_variables,
                                     parse_image, references, substitute)
 from kmwizard.kmm.webhook import preflight_findings, webhook_findings
 
@@ -432,9 +432,9 @@ def _image(template: str, where: str, allowed: tuple, values: dict) -> list[Find
     try:
         resolved = substitute(template, values)
     except SubstitutionError as exc:
-        findings.append(error(where, f"{template!r}: {exc} (an unterminated ${{): the webhook accepts it, but "
-                              "KMM's substitution fails for every kernel, so nothing is ever loaded",
-                              "close the variable: ${KERNEL_FULL_VERSION}", code="kmm-variable-unterminated"))
+        what, fix = explain(exc)
+        findings.append(error(where, f"{template!r}: the webhook accepts it, but {what}", fix,
+                              code="kmm-variable-unterminated"))
         return findings
     ref, problem = parse_image(resolved)
     if ref is None:
@@ -507,9 +507,9 @@ def _sign(sign: dict, where: str, variables: dict) -> list[Finding]:
         try:
             substitute(path, variables)
         except SubstitutionError as exc:
-            findings.append(error(f"{where}.filesToSign[{i}]", f"{path!r}: {exc} (an unterminated ${{): KMM's "
-                                  "substitution fails for every kernel", "close the variable: "
-                                  "${KERNEL_FULL_VERSION}", code="kmm-variable-unterminated"))
+            what, fix = explain(exc)
+            findings.append(error(f"{where}.filesToSign[{i}]", f"{path!r}: {what}", fix,
+                                  code="kmm-variable-unterminated"))
     findings += _tls(sign.get("unsignedImageRegistryTLS"), where + ".unsignedImageRegistryTLS",
                      "unsignedImageRegistryTLS")
     return findings

@@ -50,7 +50,8 @@ FIELD_PATHS = {
     "build": ("moduleLoader.container.build", "moduleLoader.container.kernelMappings[].build"),
     "sign": ("moduleLoader.container.sign", "moduleLoader.container.kernelMappings[].sign"),
     "dra": "dra", "devicePlugin": "devicePlugin", "deviceClass": "dra.deviceClasses[]",
-    "buildArg": ("moduleLoader.container.build.buildArgs[]", "moduleLoader.container.kernelMappings[].build.buildArgs[]"),
+    "buildArg": ("moduleLoader.container.build.buildArgs[]",
+                 "moduleLoader.container.kernelMappings[].build.buildArgs[]"),
     "args": ("moduleLoader.container.modprobe.args", "moduleLoader.container.modprobe.rawArgs"),
     "toleration": "tolerations[]",
 }
