@@ -15,6 +15,10 @@ pattern                                 Go (regexp/syntax)          C++ RE2
 ``\\p{Any}`` spelled loosely,           (Unicode TR18 loose names)
 ``\\p{Assigned}``, ``\\p{ASCII}``,
 ``\\p{LC}``, ``\\p{Cn}``
+``\\p{Kawi}`` (scripts of Unicode 14,    unknown before Go 1.21      accepted
+15)                                     (Unicode 13 tables)
+``\\p{Garay}`` (Unicode 16, 17)         unknown to Go 1.25          rejected, like Go 1.25
+                                        (Unicode 15 tables)
 =====================================  ==========================  ==============================
 
 KMM builds with Go 1.19 (2.0), 1.21 (2.1, 2.2), 1.23 (2.3), 1.24 (2.4-2.6) and 1.25 (2.7, main; the
@@ -38,6 +42,10 @@ KMM_GO_VERSION = {(2, 0): (1, 19), (2, 1): (1, 21), (2, 2): (1, 21), (2, 3): (1,
 LATEST_GO = (1, 25)
 _LOOSE_NAMES_SINCE = (1, 25)
 _MAX_REPEAT = 1000
+# Scripts of Unicode 14 and 15: Go's unicode tables have them from Go 1.21 (Unicode 15.0.0), and
+# Go 1.16 - 1.20 had Unicode 13.0.0.
+_UNICODE_14_15_SCRIPTS = {"Cypro_Minoan", "Old_Uyghur", "Tangsa", "Toto", "Vithkuqi", "Kawi", "Nag_Mundari"}
+_UNICODE_15_SINCE = (1, 21)
 
 # Unicode general-category long names (Unicode PropertyValueAliases) Go 1.25 accepts besides the
 # short ones, canonicalized as Go does (see _canonical), with the C++ RE2 class that means the same.
@@ -250,6 +258,8 @@ def _unicode_class(s: str, i: int, go_version: tuple[int, int], in_class: bool) 
     original = s[i:stop]
     if name.startswith("^"):
         negated, name = not negated, name[1:]
+    if go_version < _UNICODE_15_SINCE and name in _UNICODE_14_15_SCRIPTS:
+        raise _go_error("invalid character class range", original)
     try:
         re2.compile(("[" + original + "]") if in_class else original, _OPTIONS)
         return original, stop  # an exact name both know
