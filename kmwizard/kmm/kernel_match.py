@@ -17,12 +17,12 @@ KERNEL_FULL_VERSION are the raw (trimmed, not normalized) kernel.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Optional
 
-from kmwizard.kmm.goregexp import GoRegexpError, compile_go
+from kmwizard.keys.goregexp import GoRegexpError, compile_go
 from kmwizard.kmm.variables import (KernelVersionError, SubstitutionError, explain, kernel_variables, normalize_version,
                                     substitute, trim_kernel)
+from kmwizard.records import field, record
 
 
 def mapping_matches(mapping: dict, kernel: str) -> bool:
@@ -93,7 +93,7 @@ def merge_sign(container_sign: Optional[dict], mapping_sign: Optional[dict]) -> 
 INJECTED_BUILD_ARGS = ("KERNEL_VERSION", "KERNEL_FULL_VERSION", "MOD_NAME", "MOD_NAMESPACE")
 
 
-@dataclass
+@record
 class KernelMatch:
     kernel: str                          # as given
     matched_kernel: str                  # what KMM compares (one trailing '+' trimmed)

@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.kmm.dockerfile import lint_dockerfile
-from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_version_for_kmm
+from kmwizard.keys.goregexp import GoRegexpError, compile_go, go_version_for_kmm
 from kmwizard.kmm.kernel_match import INJECTED_BUILD_ARGS, merge_build, merge_sign
 from kmwizard.kmm.schema import (MODULE_FIELDS, MODULE_TYPES, _type_error, structure_findings,  # noqa: F401
                                  type_findings, well_typed)

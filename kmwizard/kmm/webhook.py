@@ -13,7 +13,7 @@ import re
 from typing import Callable, Optional
 
 from kmwizard.findings import Finding, error, warning
-from kmwizard.kmm.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm
+from kmwizard.keys.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm
 
 Version = Optional[tuple[int, int]]
 

@@ -23,6 +23,9 @@ Certificates are read with a small DER reader (below) rather than a dependency:
 ``cryptography`` is not pulled in by anything kmwizard requires, and shelling out to
 ``openssl`` would need it installed and would pass key material through another program.
 Key material never appears in findings or notes; ``EntitlementPayload`` does not print it.
+
+Both methods use this module (KMM's build secret and signing files, its generated Dockerfile's
+yum repository), so it sits below ``kvc/`` and ``kmm/`` and neither method imports the other.
 """
 from __future__ import annotations
 
@@ -30,12 +33,12 @@ import base64
 import binascii
 import re
 import shlex
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, Union
 
 from kmwizard.findings import Finding, error, info, warning
+from kmwizard.records import field, record
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
 EXPIRY_WARNING_DAYS = 30
@@ -47,7 +50,7 @@ _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EntitlementPayload:
     files: dict = field(default_factory=dict, repr=False)  # node path -> (bytes, mode); may hold keys
     secret_paths: frozenset = frozenset()                   # node paths whose content is key material
@@ -86,7 +89,7 @@ def entitlement_files(source: str, *, certs_dir: Optional[str] = None, yum_repo:
 
 # --- certs ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CertInfo:
     serial: int
     not_before: datetime
