@@ -11,7 +11,6 @@ import re
 from typing import Any, Optional
 
 from kmwizard.keys import Answers, KeySpec, dns1123_label, dns1123_subdomain
-from kmwizard.keys.envsubst import SubstitutionError, envsubst, explain
 
 KMM = ("kmm",)
 KMM_REPO = "https://github.com/rh-ecosystem-edge/kernel-module-management.git"
@@ -139,6 +138,8 @@ MAPPING_FIELDS = {"regexp", "literal", "container_image", "build", "sign", "in_t
 
 def _image_template(value: Any, _answers: "Answers") -> Optional[str]:
     """What KMM's webhook (validateImageFormat) and its substitution (envsubst) refuse."""
+    from kmwizard.keys.envsubst import SubstitutionError, envsubst, explain  # only when a value is checked
+
     if not value:
         return None
     text = str(value)
