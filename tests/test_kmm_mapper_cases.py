@@ -250,3 +250,28 @@ def test_json_fields_stay(tmp_path, capsys):
     assert {"matched", "mappingIndex", "image", "build", "sign", "inTreeModulesToRemove", "registryTLS",
             "kernel", "matchedKernel", "problems"} <= set(first)
     assert first["matched"] and first["image"] == "q.io/o/m:5" and second["problems"]
+
+
+def test_dtk_auto_when_the_dockerfile_names_it():
+    """buildSpec adds DTK_AUTO only when the Dockerfile text contains it (strings.Contains)."""
+    build = {"dockerfileConfigMap": {"name": "cm"}}
+    m = module([{"regexp": "^.+$", "containerImage": "q.io/o/m:1"}], build=build)
+    with_dtk = match_kernel(m, "5.14.0-1.el9.x86_64", {"cm": "ARG DTK_AUTO\nFROM ${DTK_AUTO}\n"})
+    # appended with KMM's other unused overrides, sorted by name (sets.List)
+    assert [a["name"] for a in with_dtk.build_args] == ["DTK_AUTO", "KERNEL_FULL_VERSION", "KERNEL_VERSION",
+                                                        "MOD_NAME", "MOD_NAMESPACE"]
+    without = match_kernel(m, "5.14.0-1.el9.x86_64", {"cm": "FROM ubi9\n"})
+    assert "DTK_AUTO" not in [a["name"] for a in without.build_args]
+
+
+def test_cli_reads_the_dockerfile_next_to_the_module(tmp_path, capsys):
+    import yaml
+
+    build = {"dockerfileConfigMap": {"name": "cm"}}
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+          "data": {"dockerfile": "ARG DTK_AUTO\nFROM ${DTK_AUTO}\n"}}
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump_all([module([{"regexp": "^.+$", "containerImage": "q.io/o/m:1"}], build=build), cm]))
+    assert main(["kernel-match", "-k", "5.14.0-1.el9.x86_64", "-o", "json", str(path)]) == 0
+    args = json.loads(capsys.readouterr().out)[0]["kernels"][0]["buildArgs"]
+    assert args[0]["name"] == "DTK_AUTO" and "5.14.0-1.el9.x86_64" in args[0]["value"]

@@ -32,7 +32,19 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_kernel_match)
 
 
-def modules_from_file(name: str) -> list[dict]:
+def _dockerfiles(items: list) -> dict[str, str]:
+    """ConfigMap name -> Dockerfile text, for the ConfigMaps next to the Module (KMM passes DTK_AUTO
+    only when the Dockerfile names it)."""
+    found = {}
+    for item in items:
+        data = item.get("data") if item.get("kind") == "ConfigMap" else None
+        if isinstance(data, dict) and isinstance(data.get("dockerfile"), str):
+            found[str((item.get("metadata") or {}).get("name"))] = data["dockerfile"]
+    return found
+
+
+def modules_from_file(name: str) -> tuple[list[dict], dict[str, str]]:
+    """The Modules of a file, and the Dockerfiles of its ConfigMaps."""
     import yaml
 
     text = read_text_arg(name)
@@ -50,7 +62,7 @@ def modules_from_file(name: str) -> list[dict]:
         lines = "\n".join("  " + f.format() for f in problems)
         raise UsageError(f"{name} is not a well-formed Module:\n{lines}",
                          f"fix the fields named above (`kmwizard validate {name}` checks everything)")
-    return modules
+    return modules, _dockerfiles(items)
 
 
 def _shape_findings(doc: dict, name: str) -> list:
@@ -64,7 +76,7 @@ def _shape_findings(doc: dict, name: str) -> list:
     return findings
 
 
-def modules_from_answers(args: argparse.Namespace) -> list[dict]:
+def modules_from_answers(args: argparse.Namespace) -> tuple[list[dict], dict[str, str]]:
     from kmwizard.inputs import answers_from_args
     from kmwizard.render import render
 
@@ -78,7 +90,7 @@ def modules_from_answers(args: argparse.Namespace) -> list[dict]:
     if not modules:
         lines = "\n".join("  " + f.format() for f in rendering.findings)
         raise UsageError(f"the answers do not produce a Module:\n{lines}", "fix the findings above")
-    return modules
+    return modules, _dockerfiles(rendering.manifests)
 
 
 def cmd_kernel_match(args: argparse.Namespace) -> int:
@@ -87,13 +99,13 @@ def cmd_kernel_match(args: argparse.Namespace) -> int:
     if args.file and (getattr(args, "preset", None) or getattr(args, "answers", None) or getattr(args, "sets", None)):
         raise UsageError("give either a Module FILE or answers (--preset/--answers/--set), not both",
                          "drop one of them")
-    modules = modules_from_file(args.file) if args.file else modules_from_answers(args)
+    modules, dockerfiles = modules_from_file(args.file) if args.file else modules_from_answers(args)
     results, blocks = [], []
     for module in modules:
         meta = module.get("metadata") or {}
         label = f"{module.get('kind')} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}" \
                 f"{meta.get('name', '?')}"
-        matches = [match_kernel(module, kernel) for kernel in args.kernel]
+        matches = [match_kernel(module, kernel, dockerfiles) for kernel in args.kernel]
         results.append({"module": label, "kernels": [m.to_dict() for m in matches]})
         blocks.append(label + "\n" + "\n".join(m.format() for m in matches))
         all_ok = all(m.matched and not m.problems for m in matches)

@@ -170,8 +170,9 @@ def _container(module: dict) -> dict:
     return ((module.get("spec") or {}).get("moduleLoader") or {}).get("container") or {}
 
 
-def match_kernel(module: dict, kernel: str) -> KernelMatch:
-    """Resolve one kernel against a Module (a manifest, or a ManagedClusterModule's moduleSpec)."""
+def match_kernel(module: dict, kernel: str, dockerfiles: Optional[dict] = None) -> KernelMatch:
+    """Resolve one kernel against a Module (a manifest, or a ManagedClusterModule's moduleSpec).
+    ``dockerfiles``: ConfigMap name -> Dockerfile text, when known (for the DTK_AUTO build arg)."""
     if module.get("kind") == "ManagedClusterModule":
         meta = module.get("metadata") or {}
         module = {"metadata": {"name": meta.get("name", ""),
@@ -205,6 +206,10 @@ def match_kernel(module: dict, kernel: str) -> KernelMatch:
         injected = [{"name": "KERNEL_VERSION", "value": trimmed}, {"name": "KERNEL_FULL_VERSION", "value": trimmed},
                     {"name": "MOD_NAME", "value": meta.get("name", "")},
                     {"name": "MOD_NAMESPACE", "value": meta.get("namespace", "")}]
+        text = (dockerfiles or {}).get((result.build.get("dockerfileConfigMap") or {}).get("name"))
+        if text is not None and "DTK_AUTO" in text:
+            injected.append({"name": "DTK_AUTO", "value": f"<the Driver Toolkit image for {trimmed}, from the "
+                                                          "cluster's OS-to-DTK mapping>"})
         result.build_args = override_build_args(list(result.build.get("buildArgs") or []), injected)
     sign = merge_sign(container.get("sign"), mapping.get("sign"))
     if sign is not None:
