@@ -330,14 +330,16 @@ def test_module_progress_counts_labels_and_events():
 # --- imports, kubeconfig resolution ----------------------------------------------------------------
 
 def test_importing_the_commands_does_not_import_kubernetes():
-    code = ("import sys, kmwizard.cluster.commands, kmwizard.cluster.engine; "
+    code = ("import sys, kmwizard.cluster.commands, kmwizard.cluster.engine, kmwizard.cluster.connection, "
+            "kmwizard.cluster.discovery, kmwizard.cluster.changes, kmwizard.cluster.watch, kmwizard.cluster.status, "
+            "kmwizard.cluster.verify; "
             "assert 'kubernetes' not in sys.modules, 'kubernetes imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_kubeconfig_precedence(tmp_path):
-    from kmwizard.cluster.engine import resolve_kubeconfig
+    from kmwizard.cluster.connection import resolve_kubeconfig
     from kmwizard.findings import UsageError
 
     flag, env, home = tmp_path / "flag", tmp_path / "env", tmp_path / "home"
@@ -358,7 +360,7 @@ def test_kubeconfig_precedence(tmp_path):
 # --- what the cluster tells about versions ----------------------------------------------------------
 
 def test_openshift_version_from_clusterversion():
-    from kmwizard.cluster.engine import _cluster_version
+    from kmwizard.cluster.discovery import _cluster_version
 
     cv = {"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion", "metadata": {"name": "version"},
           "status": {"desired": {"version": "4.17.2"},
@@ -371,7 +373,7 @@ def test_openshift_version_from_clusterversion():
 
 def test_cluster_versions_fill_only_unset_answers():
     from kmwizard.answers import Answers
-    from kmwizard.cluster.engine import ClusterFacts, fill_answer_defaults
+    from kmwizard.cluster.discovery import ClusterFacts, fill_answer_defaults
 
     facts = ClusterFacts(openshift_version="4.16.9", kmm_version="2.4.1")
     assert facts.answer_defaults() == {"openshift_version": "4.16", "kmm.kmm_version": "2.4"}
@@ -424,7 +426,7 @@ def test_reboot_confirmation(monkeypatch, capsys):
     import io
 
     from kmwizard.cluster import commands
-    from kmwizard.cluster.engine import RebootWarning
+    from kmwizard.cluster.changes import RebootWarning
     from kmwizard.findings import KmwizardError, UsageError
 
     warning = [RebootWarning("99-worker-x", "worker", 4, "would be configured")]
@@ -451,7 +453,7 @@ def test_reboot_confirmation(monkeypatch, capsys):
                                      b"\x7fELF\x02\xd0\xff", b""])
 def test_a_malformed_kubeconfig_is_a_usage_error_naming_it(tmp_path, content):
     """Whatever the client's loader raises on a broken file becomes one message naming the file."""
-    from kmwizard.cluster.engine import connect
+    from kmwizard.cluster.connection import connect
     from kmwizard.findings import UsageError
 
     path = tmp_path / "kubeconfig"

@@ -1,7 +1,7 @@
 """``kmwizard apply | diff | status | verify | delete``: the cluster commands.
 
 Diagnostics and progress go to stderr, diffs to stdout.  Importing this module is cheap:
-the engine (and with it ``kubernetes``) is imported when a command runs.
+the cluster modules (and with them ``kubernetes``) are imported when a command runs.
 Exit codes: 0 ok, 1 findings in the answers (diff: changes; verify: module not loaded),
 2 usage, 3 cluster error, 130 interrupted.
 """
@@ -119,9 +119,9 @@ def _answers_given(args) -> bool:
 
 
 def _fill_from_cluster(answers, facts):
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import discovery
 
-    answers, notes = engine.fill_answer_defaults(answers, facts)
+    answers, notes = discovery.fill_answer_defaults(answers, facts)
     for note in notes:
         err(f"note: {note}")
     return answers
@@ -143,9 +143,9 @@ def render_manifests(answers) -> list[dict]:
 
 
 def _connect(args):
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import connection
 
-    conn = engine.connect(args.kubeconfig, args.context, args.namespace, request_timeout=args.request_timeout)
+    conn = connection.connect(args.kubeconfig, args.context, args.namespace, request_timeout=args.request_timeout)
     err("kmwizard: target cluster")
     for line in conn.describe().splitlines():
         err(f"  {line}")
@@ -157,17 +157,17 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False):
 
     A missing Secret or ConfigMap stops only an apply: status, diff, verify and delete must
     work on what was applied even after something it needs went away."""
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import discovery
 
     answers = _answers(args) if (need_answers or _answers_given(args)) else None
     conn = _connect(args)
     try:
         manifests = []
         if answers is not None:
-            facts = engine.discover(conn)
+            facts = discovery.discover(conn)
             _print_findings(facts.findings)
             manifests = render_manifests(_fill_from_cluster(answers, facts))
-            problems = engine.preflight(conn, manifests, facts)
+            problems = discovery.preflight(conn, manifests, facts)
             _print_findings(problems)
             from kmwizard.findings import has_errors
 
@@ -246,13 +246,13 @@ class ProgressPrinter:
 
 
 def _wait(conn, manifests, args, *, removed: bool = False) -> int:
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import watch
 
     if not any(m.get("kind") in ("MachineConfig", "Module") for m in manifests):
         return EXIT_OK
     err(f"waiting for the rollout (up to {args.timeout:.0f} s; Ctrl-C stops waiting, not the rollout)")
-    state = engine.watch_rollout(conn, manifests, progress=ProgressPrinter(), timeout=args.timeout,
-                                 poll=args.poll, removed=removed)
+    state = watch.watch_rollout(conn, manifests, progress=ProgressPrinter(), timeout=args.timeout,
+                                poll=args.poll, removed=removed)
     failed = [p for p in state if p.failed]
     if failed:
         for p in failed:
@@ -272,13 +272,13 @@ def _wait(conn, manifests, args, *, removed: bool = False) -> int:
 # --- commands -------------------------------------------------------------------------
 
 def cmd_apply(args) -> int:
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import changes
 
     _answers_, conn, manifests = _prepare(args, for_apply=True)
     with conn:
         dry = args.dry_run == "server"
         printer = (lambda r: err(_line(r))) if dry else None
-        planned = engine.plan(conn, manifests, force_conflicts=args.force_conflicts, progress=printer)
+        planned = changes.plan(conn, manifests, force_conflicts=args.force_conflicts, progress=printer)
         if planned.error:
             _print_failure(planned)
             err("nothing was applied: the server's dry run rejected the object above")
@@ -288,10 +288,10 @@ def cmd_apply(args) -> int:
             err(f"dry run: {changes} object(s) would change, {len(planned.results) - changes} unchanged; "
                 "nothing was changed")
             return EXIT_OK
-        _confirm(engine.reboot_warnings(conn, planned.results), args)
+        _confirm(changes.reboot_warnings(conn, planned.results), args)
         try:
-            report = engine.apply(conn, manifests, force_conflicts=args.force_conflicts,
-                                  progress=lambda r: err(_line(r)))
+            report = changes.apply(conn, manifests, force_conflicts=args.force_conflicts,
+                                   progress=lambda r: err(_line(r)))
         except KeyboardInterrupt:
             err("interrupted: the objects listed above as created/configured/unchanged were applied; "
                 "the others were not")
@@ -305,7 +305,7 @@ def cmd_apply(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import changes
 
     try:
         _answers_, conn, manifests = _prepare(args)
@@ -313,7 +313,7 @@ def cmd_diff(args) -> int:
         # diff's own codes: 1 means "changes", so every failure is >1
         raise type(exc)(exc.message, exc.fix) if exc.exit_code > 1 else UsageError(exc.message, exc.fix)
     with conn:
-        diffs, failure = engine.diff(conn, manifests)
+        diffs, failure = changes.diff(conn, manifests)
         changed = 0
         for d in diffs:
             if d.text:
@@ -332,11 +332,11 @@ def cmd_diff(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import status as cluster_status
 
     _answers_, conn, manifests = _prepare(args, need_answers=False)
     with conn:
-        report = engine.status(conn, manifests or None)
+        report = cluster_status.status(conn, manifests or None)
         if not report.objects:
             print("no object labelled app.kubernetes.io/managed-by=kmwizard in this cluster")
         for o in report.objects:
@@ -355,7 +355,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import verify as cluster_verify
 
     answers, conn, manifests = _prepare(args)
     with conn:
@@ -364,10 +364,10 @@ def cmd_verify(args) -> int:
             # The KVC instance name is the module's name in the docs' examples (simple-kmod -> simple_kmod).
             modules = [answers.get("kvc.module_name")]
         err(f"verify runs one short-lived PRIVILEGED pod per node (host / mounted read-only, `chroot /host lsmod`) "
-            f"in namespace {engine.VERIFY_NAMESPACE}; the pods are deleted afterwards")
-        checks = engine.verify(conn, manifests, modules=modules, nodes=args.node,
-                               image=args.image or engine.VERIFY_IMAGE, timeout=args.timeout,
-                               progress=lambda msg: err(msg))
+            f"in namespace {cluster_verify.VERIFY_NAMESPACE}; the pods are deleted afterwards")
+        checks = cluster_verify.verify(conn, manifests, modules=modules, nodes=args.node,
+                                       image=args.image or cluster_verify.VERIFY_IMAGE, timeout=args.timeout,
+                                       progress=lambda msg: err(msg))
         bad = unknown = 0
         for c in checks:
             if c.error:
@@ -386,12 +386,12 @@ def cmd_verify(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from kmwizard.cluster import engine
+    from kmwizard.cluster import changes, objects
 
     _answers_, conn, manifests = _prepare(args)
     with conn:
-        planned = engine.delete(conn, manifests, dry_run=True, include_namespaces=args.include_namespaces,
-                                progress=(lambda r: err(_line(r))) if args.dry_run == "server" else None)
+        planned = changes.delete(conn, manifests, dry_run=True, include_namespaces=args.include_namespaces,
+                                 progress=(lambda r: err(_line(r))) if args.dry_run == "server" else None)
         if planned.error:
             _print_failure(planned, "deleted")
             err("nothing was deleted: the server's dry run rejected the request above")
@@ -399,14 +399,14 @@ def cmd_delete(args) -> int:
         if args.dry_run == "server":
             err(f"dry run: {len(planned.changed)} object(s) would be deleted; nothing was changed")
             return EXIT_OK
-        _confirm(engine.reboot_warnings(conn, planned.results), args)
-        report = engine.delete(conn, manifests, include_namespaces=args.include_namespaces,
-                               progress=lambda r: err(_line(r)))
+        _confirm(changes.reboot_warnings(conn, planned.results), args)
+        report = changes.delete(conn, manifests, include_namespaces=args.include_namespaces,
+                                progress=lambda r: err(_line(r)))
         if report.error:
             _print_failure(report, "deleted")
             return EXIT_CLUSTER
         err(f"deleted: {len(report.changed)} object(s)")
         if args.wait:
-            gone = [m for m, r in zip(engine.delete_order(manifests), report.results) if r.action == "deleted"]
+            gone = [m for m, r in zip(objects.delete_order(manifests), report.results) if r.action == "deleted"]
             return _wait(conn, gone, args, removed=True)
         return EXIT_OK
