@@ -7,6 +7,7 @@ translation, the diff and the rollout math.  No cluster, no test double, no kube
 from __future__ import annotations
 
 import copy
+import re
 import json
 import socket
 import subprocess
@@ -267,7 +268,9 @@ def test_recorded_pool_status_mid_rollout():
     prog = pool_progress(pool, "99-worker-demo")
     assert (prog.done_count, prog.total, prog.done, prog.failed) == (1, 3, False, "")
     assert prog.fraction == pytest.approx(1 / 3)
-    assert any("not yet rendered pool worker with 99-worker-demo" in p for p in prog.pending)
+    # the MCO rendered a config with it (spec), the machines still run the old one (status)
+    assert any(re.search(r"has rendered rendered-worker-\w+; its machines still run rendered-worker-\w+", p)
+               for p in prog.pending), prog.pending
     assert any("2 of 3 nodes of pool worker not updated" in p for p in prog.pending)
     assert "All nodes are updating" in prog.events[0]
     later = pool_progress(recorded_pool("concurrent status merge-patch"), "99-worker-demo")
@@ -291,9 +294,13 @@ def test_pool_done_only_when_our_config_is_rendered_and_every_node_updated():
     # all counts complete, but for the previous rendered config: not done, and not shown as 3/3
     stale = pool_progress(finished(pool, with_mc=False), "99-worker-demo")
     assert not stale.done and stale.done_count == 0
-    # after a delete, the rendered config must no longer list it
-    assert pool_progress(finished(pool, with_mc=False), "99-worker-demo", removed=True).done
+    # after a delete, the rendered config (target and, once every machine runs it, status) must not list it
+    without = finished(pool, with_mc=False)
+    without["spec"]["configuration"] = copy.deepcopy(without["status"]["configuration"])
+    assert pool_progress(without, "99-worker-demo", removed=True).done
     assert not pool_progress(finished(pool), "99-worker-demo", removed=True).done
+    # the MCO rendered without it, machines still on the old config: counts are not enough
+    assert not pool_progress(finished(pool) | {"spec": without["spec"]}, "99-worker-demo", removed=True).done
 
 
 def test_degraded_pool_fails_with_its_message():

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from kmwizard.findings import ClusterError, UsageError
 
@@ -19,6 +20,7 @@ from .errors import Target, translate
 from .objects import ObjectRef
 
 DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_RETRY_FOR = 60.0     # how long a request the server asked to repeat (429, 503) is retried
 
 
 # --- connecting ---------------------------------------------------------------------
@@ -31,6 +33,8 @@ class Connection:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     tls_verify: bool = True            # False only when the kubeconfig itself says so
     source: str = ""                   # kubeconfig path(s), or "in-cluster"
+    retry_for: float = DEFAULT_RETRY_FOR   # commands with --timeout set it to that
+    notify: Optional[Callable[[str], None]] = None   # told about each retry, for the user to see
     _resources: dict = field(default_factory=dict)
     _tmp: Optional[tempfile.TemporaryDirectory] = None
 
@@ -51,29 +55,41 @@ class Connection:
         key = (api_version, kind)
         if key not in self._resources:
             group = api_version.rpartition("/")[0]
-            try:
-                if group:
-                    res = self.dyn.resources.get(api_version=api_version, kind=kind)
-                else:
+
+            def lookup():
+                try:
+                    if group:
+                        return self.dyn.resources.get(api_version=api_version, kind=kind)
                     # prefix="api" keeps the lookup in the core group: without it the client
                     # fetches every API group that has a "v1" version.
-                    res = self.dyn.resources.get(prefix="api", api_version=api_version, kind=kind)
-            except Exception as exc:  # noqa: BLE001 - translated below
-                if type(exc).__name__ == "ResourceNotFoundError":
-                    raise E.missing_kind(api_version, kind) from None
-                raise translate(exc, target=self.target, action=f"looking up {kind}") from None
-            self._resources[key] = res
+                    return self.dyn.resources.get(prefix="api", api_version=api_version, kind=kind)
+                except Exception as exc:  # noqa: BLE001 - translated below
+                    if type(exc).__name__ == "ResourceNotFoundError":
+                        raise E.missing_kind(api_version, kind) from None
+                    raise translate(exc, target=self.target, action=f"looking up {kind}") from None
+            self._resources[key] = self._retrying(lookup, f"looking up {kind}", once=False)
         return self._resources[key]
 
-    def call(self, fn, *args, action: str = "", ref: ObjectRef | None = None, **kwargs):
-        """Call the client with this connection's timeout; any failure becomes a ClusterError."""
+    def call(self, fn, *args, action: str = "", ref: ObjectRef | None = None, once: bool = False, **kwargs):
+        """Call the client with this connection's timeout; any failure becomes a ClusterError.
+
+        When the server asks to come back later (429 Too Many Requests, or a 503/504 carrying a retry
+        delay) the call is repeated, after Retry-After or a growing pause, for up to ``retry_for``
+        seconds.  ``once``: a request that must not run twice (a create); only a 429, which the
+        server refuses before doing anything, is repeated then."""
         kwargs.setdefault("_request_timeout", self.request_timeout)
-        try:
-            return fn(*args, **kwargs)
-        except ClusterError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every client failure is translated
-            raise translate(exc, target=self.target, action=action, ref=ref) from None
+
+        def attempt():
+            try:
+                return fn(*args, **kwargs)
+            except ClusterError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every client failure is translated
+                raise translate(exc, target=self.target, action=action, ref=ref) from None
+        return self._retrying(attempt, f"{action} {ref}" if ref else action, once=once)
+
+    def _retrying(self, attempt, what: str, *, once: bool):
+        return retrying(attempt, what, once=once, retry_for=self.retry_for, notify=self.notify)
 
     def close(self) -> None:
         try:
@@ -89,6 +105,28 @@ class Connection:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def retrying(attempt, what: str, *, once: bool = False, retry_for: float = DEFAULT_RETRY_FOR,
+             notify: Optional[Callable[[str], None]] = None):
+    """Run ``attempt`` again while the server asks to retry (``E.Retryable``), for up to ``retry_for`` s."""
+    started = time.monotonic()
+    pause = 1.0
+    while True:
+        try:
+            return attempt()
+        except E.Retryable as exc:
+            if once and not exc.any_request:
+                raise
+            wait = exc.retry_after if exc.retry_after is not None else pause
+            pause = min(pause * 2, 16.0)
+            spent = time.monotonic() - started
+            if spent + wait > retry_for:
+                raise E.Retryable(f"{exc.message} (still so after retrying for {spent:.0f} s)", exc.fix,
+                                  retry_after=exc.retry_after, any_request=exc.any_request) from None
+            if notify:
+                notify(f"{what or 'a request'}: the API server asked to retry later; retrying in {wait:.0f} s")
+            time.sleep(wait)
 
 
 def resolve_kubeconfig(kubeconfig: str | None = None, environ=None) -> str | None:
@@ -110,7 +148,8 @@ def resolve_kubeconfig(kubeconfig: str | None = None, environ=None) -> str | Non
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, *,
-            request_timeout: float = DEFAULT_REQUEST_TIMEOUT, environ=None) -> Connection:
+            request_timeout: float = DEFAULT_REQUEST_TIMEOUT, environ=None, retry_for: float = DEFAULT_RETRY_FOR,
+            notify: Optional[Callable[[str], None]] = None) -> Connection:
     """Load the kubeconfig (or the in-cluster service account) and open a client.
 
     TLS settings are used exactly as the kubeconfig gives them.  Sends ``GET /version`` and
@@ -126,7 +165,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
     cfg = k8s.Configuration()
     # One quick retry for connection setup only: a request that reached the server is never
     # replayed (patches are not idempotent), and a dead server fails fast.
-    cfg.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0, other=0)
+    # 429/503 with Retry-After come back to kmwizard (Connection.call), which retries with the user's --timeout.
+    cfg.retries = urllib3.Retry(total=1, connect=1, read=0, status=0, redirect=0, other=0,
+                                respect_retry_after_header=False)
     path = resolve_kubeconfig(kubeconfig, environ)
     if path is None:
         if not environ.get("KUBERNETES_SERVICE_HOST"):
@@ -177,14 +218,19 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
     try:
         from kubernetes.dynamic import DynamicClient
 
-        # A private discovery cache: never a stale one from an earlier run or another tool.
-        dyn = DynamicClient(api_client, cache_file=os.path.join(tmp.name, "discovery.json"))
-    except Exception as exc:  # noqa: BLE001
+        def start():
+            try:
+                # A private discovery cache: never a stale one from an earlier run or another tool.
+                return DynamicClient(api_client, cache_file=os.path.join(tmp.name, "discovery.json"))
+            except Exception as exc:  # noqa: BLE001
+                raise translate(exc, target=target, action="connecting") from None
+        dyn = retrying(start, "connecting", retry_for=retry_for, notify=notify)
+    except BaseException:
         tmp.cleanup()
         api_client.close()
-        raise translate(exc, target=target, action="connecting") from None
+        raise
     return Connection(target=target, api_client=api_client, dyn=dyn, request_timeout=request_timeout,
-                      tls_verify=bool(cfg.verify_ssl), source=source, _tmp=tmp)
+                      tls_verify=bool(cfg.verify_ssl), source=source, retry_for=retry_for, notify=notify, _tmp=tmp)
 
 
 def _default_timeout(api_client, seconds: float) -> None:
@@ -200,8 +246,10 @@ def _default_timeout(api_client, seconds: float) -> None:
 
 
 def get_or_none(conn: Connection, res, name: str, namespace: str | None = None, *, ref=None):
-    """GET one object as a dict; None on 404."""
+    """GET one object as a dict; None on 404.  Failures say what was being read."""
+    action = "reading" if ref is not None else \
+        f"reading {getattr(res, 'kind', 'object')} {namespace + '/' if namespace else ''}{name}"
     try:
-        return conn.call(res.get, name=name, namespace=namespace, action="reading", ref=ref).to_dict()
+        return conn.call(res.get, name=name, namespace=namespace, action=action, ref=ref).to_dict()
     except E.Missing:
         return None

@@ -133,38 +133,45 @@ def verify(conn: Connection, manifests: list[dict], *, modules: list[str] | None
     selector, names = verify_targets(conn, manifests, modules)
     if not names:
         raise UsageError("no kernel module name to look for", "pass --module NAME (the name lsmod shows)")
-    node_res = conn.resource("v1", "Node")
-    if nodes is None:
-        label = ",".join(f"{k}={v}" if v else k for k, v in sorted(selector.items()))
-        items = conn.call(node_res.get, label_selector=label or None, action="listing nodes").to_dict()
-        nodes = sorted((n.get("metadata") or {}).get("name") for n in items.get("items") or [])
-        if not nodes:
-            raise ClusterError(f"no node matches {label or 'the selector'}",
-                               "check the role / Module selector against `oc get nodes --show-labels`")
+    node_objs = _target_nodes(conn, selector, nodes)
+    nodes = sorted(node_objs)
     run_id = _secrets.token_hex(3)
     lifetime = max(30, int(timeout) + 30)
     ns_res, pod_res = conn.resource("v1", "Namespace"), conn.resource("v1", "Pod")
     created_ns = False
     created: list[str] = []
     checks = {n: NodeCheck(n) for n in nodes}
+    for node, obj in node_objs.items():
+        why = node_not_ready(obj)
+        if why:
+            # The kubelet of a NotReady/Unknown node does not start pods: say so now, not after the timeout.
+            checks[node].error = f"could not check: {why}"
+    started = time.time()
     try:
-        if get_or_none(conn, ns_res, VERIFY_NAMESPACE) is None:
+        ns = get_or_none(conn, ns_res, VERIFY_NAMESPACE)
+        if ns is not None and (ns.get("metadata") or {}).get("deletionTimestamp"):
+            say(f"namespace {VERIFY_NAMESPACE} is being deleted (Terminating, e.g. by an earlier verify); "
+                "waiting until it is gone")
+            ns = _wait_gone(conn, ns_res, started + timeout, poll)
+        if ns is None:
             conn.call(ns_res.server_side_apply, body=VERIFY_NAMESPACE_MANIFEST, name=VERIFY_NAMESPACE,
                       field_manager=FIELD_MANAGER, action="creating namespace", ref=ref_of(VERIFY_NAMESPACE_MANIFEST))
             created_ns = True
-        for node in nodes:
+        for node in (n for n in nodes if not checks[n].error):
             pod = verify_pod(node, names, run_id, image=image, lifetime=lifetime)
             conn.call(pod_res.create, body=pod, namespace=VERIFY_NAMESPACE, action="creating verify pod",
-                      ref=ref_of(pod))
+                      ref=ref_of(pod), once=True)
             created.append(pod["metadata"]["name"])
             say(f"created pod {VERIFY_NAMESPACE}/{pod['metadata']['name']} on node {node}")
-        deadline = time.time() + timeout
-        pending = set(nodes)
+        deadline = started + timeout
+        pending = {n for n in nodes if not checks[n].error}
         while pending:
             items = conn.call(pod_res.get, namespace=VERIFY_NAMESPACE, label_selector=f"kmwizard.io/verify-run={run_id}",
                               action="reading verify pods").to_dict().get("items") or []
+            last = {}
             for pod in items:
                 node = (pod.get("spec") or {}).get("nodeName")
+                last[node] = pod
                 if node in pending and _pod_finished(pod, checks[node]):
                     pending.discard(node)
                     say(f"node {node}: " + ("ok" if checks[node].ok else "not ok"))
@@ -172,13 +179,85 @@ def verify(conn: Connection, manifests: list[dict], *, modules: list[str] | None
                 break
             if time.time() >= deadline:
                 for node in pending:
-                    checks[node].error = (f"no result within {timeout:.0f} s (pod still pending: image pull, "
-                                          "scheduling or admission; see `oc -n kmwizard-verify get events`)")
+                    checks[node].error = f"could not check: no result within {timeout:.0f} s " + _why_pending(
+                        conn, node, last.get(node))
                 break
             time.sleep(poll)
     finally:
         _cleanup_verify(conn, pod_res, ns_res, created, created_ns, say)
     return [checks[n] for n in nodes]
+
+
+def _target_nodes(conn: Connection, selector: dict, names: list[str] | None) -> dict[str, dict | None]:
+    """name -> Node object (None when unreadable) of the nodes to check; unknown --node names are an error."""
+    node_res = conn.resource("v1", "Node")
+    if names is None:
+        label = ",".join(f"{k}={v}" if v else k for k, v in sorted(selector.items()))
+        items = conn.call(node_res.get, label_selector=label or None, action="listing nodes").to_dict()
+        found = {(n.get("metadata") or {}).get("name"): n for n in items.get("items") or []}
+        if not found:
+            raise ClusterError(f"no node matches {label or 'the selector'}",
+                               "check the role / Module selector against `oc get nodes --show-labels`")
+        return found
+    found, missing = {}, []
+    for name in dict.fromkeys(names):
+        try:
+            node = get_or_none(conn, node_res, name)
+        except E.Forbidden:
+            node = {}   # may not read nodes: the pod's scheduling will tell
+        if node is None:
+            missing.append(name)
+        else:
+            found[name] = node or None
+    if missing:
+        raise UsageError(f"--node {', '.join(missing)}: no such node in this cluster",
+                         "name nodes as `oc get nodes` lists them, or leave --node out to check the pool's nodes")
+    return found
+
+
+def node_not_ready(node: dict | None) -> str:
+    """Why a node cannot run the check pod (its Ready condition), or "" when it can (or is unknown)."""
+    if not node:
+        return ""
+    name = (node.get("metadata") or {}).get("name", "?")
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") == "True":
+        return ""
+    state = "NotReady" if ready.get("status") == "False" else "Unknown (its kubelet stopped reporting)"
+    detail = ": ".join(x for x in (ready.get("reason"), ready.get("message")) if x)
+    since = ready.get("lastTransitionTime")
+    return (f"node {name} is {state}" + (f" since {since}" if since else "") + (f" ({detail})" if detail else "")
+            + ", so no pod starts there")
+
+
+def _why_pending(conn: Connection, node: str, pod: dict | None) -> str:
+    """Why a check pod gave no result: the node's Ready condition, else the pod's own conditions."""
+    try:
+        why = node_not_ready(get_or_none(conn, conn.resource("v1", "Node"), node))
+    except ClusterError:
+        why = ""
+    if why:
+        return f"({why})"
+    for cond in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "False" and cond.get("message"):
+            return f"(pod {cond.get('type')}: {cond.get('reason', '')} {cond['message']})".replace("  ", " ")
+    return ("(pod still pending: image pull, scheduling or admission; see "
+            f"`oc -n {VERIFY_NAMESPACE} get events`)")
+
+
+def _wait_gone(conn: Connection, res, deadline: float, poll: float):
+    """Wait for a Terminating namespace to go; its object if it is still there at the deadline."""
+    while True:
+        ns = get_or_none(conn, res, VERIFY_NAMESPACE)
+        if ns is None:
+            return None
+        if time.time() >= deadline:
+            raise E.NamespaceTerminating(
+                f"namespace {VERIFY_NAMESPACE} is still being deleted (Terminating) after waiting: the server accepts "
+                "no pods in it until it is gone", f"wait until `oc get namespace {VERIFY_NAMESPACE}` answers "
+                "NotFound (`oc get namespace kmwizard-verify -o yaml` shows what holds it), then run verify again",
+                namespace=VERIFY_NAMESPACE)
+        time.sleep(poll)
 
 
 def _pod_finished(pod: dict, check: NodeCheck) -> bool:
