@@ -87,7 +87,7 @@ def apply(conn: Connection, manifests: list[dict], *, dry_run: bool = False, for
                                 new_namespaces=new_namespaces)
         except ClusterError as exc:
             report.error = exc
-            report.results.append(ObjectResult(ref, FAILED, error=exc))
+            report.results.append(ObjectResult(ref, FAILED, live=getattr(exc, "live", None), error=exc))
             if progress:
                 progress(report.results[-1])
             for rest in ordered[index + 1:]:
@@ -107,12 +107,22 @@ def _apply_one(conn: Connection, body: dict, ref: ObjectRef, *, dry_run: bool, f
                new_namespaces: set[str]) -> ObjectResult:
     res = conn.resource(ref.api_version, ref.kind)
     live = get_or_none(conn, res, ref.name, ref.namespace, ref=ref)
+    try:
+        return _apply_live(conn, res, body, ref, live, dry_run=dry_run, force=force, new_namespaces=new_namespaces)
+    except ClusterError as exc:
+        exc.live = live    # the object exists (or not) whatever the apply said: status shows it
+        raise
+
+
+def _apply_live(conn: Connection, res, body: dict, ref: ObjectRef, live: dict | None, *, dry_run: bool, force: bool,
+                new_namespaces: set[str]) -> ObjectResult:
     note = ""
     if live is not None and not is_managed(live):
         note = "existed before, not created by kmwizard: kmwizard now manages the fields it sets"
     if live is not None and ref.kind == "Module":
         _check_module_update(live, body, ref)
-    if ref.kind == "Namespace" and (live is None or created_by_kmwizard(live)):
+    if live is None or created_by_kmwizard(live):
+        # Marks what kmwizard created, so delete never removes what it only took over (--force-conflicts).
         body = with_created_mark(body)  # kept on every later apply, or server-side apply would drop it
     try:
         out = conn.call(res.server_side_apply, body=body, name=ref.name, namespace=ref.namespace,
@@ -161,9 +171,11 @@ class ObjectDiff:
     note: str = ""
 
 
-def diff(conn: Connection, manifests: list[dict]) -> tuple[list[ObjectDiff], ClusterError | None]:
-    """Server dry run against the live objects: one diff per object (empty text when unchanged)."""
-    report = plan(conn, manifests)
+def diff(conn: Connection, manifests: list[dict], *, force_conflicts: bool = False
+         ) -> tuple[list[ObjectDiff], ClusterError | None]:
+    """Server dry run against the live objects: one diff per object (empty text when unchanged).
+    ``force_conflicts`` previews a forced apply, as ``kubectl diff --server-side --force-conflicts``."""
+    report = plan(conn, manifests, force_conflicts=force_conflicts)
     diffs = [ObjectDiff(r.ref, r.action, r.diff(), r.note) for r in report.results if r.action != NOT_APPLIED]
     return diffs, report.error
 
@@ -234,6 +246,12 @@ def delete(conn: Connection, manifests: list[dict], *, dry_run: bool = False, in
                 result = ObjectResult(ref, KEPT, live, note="it existed before kmwizard applied it, so it may hold "
                                                             "more than kmwizard's objects: delete it yourself "
                                                             f"(`oc delete namespace {ref.name}`) if you mean to")
+            elif not created_by_kmwizard(live):
+                where = f" -n {ref.namespace}" if ref.namespace else ""
+                result = ObjectResult(ref, KEPT, live, note="it existed before kmwizard applied it (taken over, e.g. "
+                                                            "with --force-conflicts): kmwizard leaves it; delete it "
+                                                            f"yourself (`oc delete {ref.kind.lower()} {ref.name}{where}`) "
+                                                            "if you mean to")
             else:
                 conn.call(res.delete, name=ref.name, namespace=ref.namespace, dry_run="All" if dry_run else None,
                           action="deleting", ref=ref)

@@ -3,7 +3,8 @@
 Diagnostics and progress go to stderr, diffs to stdout.  Importing this module is cheap:
 the cluster modules (and with them ``kubernetes``) are imported when a command runs.
 Exit codes: 0 ok, 1 findings in the answers (diff: changes; verify: module not loaded),
-2 usage, 3 cluster error, 130 interrupted.
+2 usage, 3 cluster error, 4 verify could not check some node (and found none without the module),
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from kmwizard.findings import KmwizardError, UsageError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_UNCHECKED = 4   # verify: a node could not be checked (none was found without the module)
 
 
 def seconds(text: str) -> float:
@@ -50,10 +52,20 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
 
     p = subparsers.add_parser("diff", parents=parents,
                               help="diff the live objects against a server dry run (exit 0 same, 1 changes, >1 error)")
+    p.add_argument("--force-conflicts", action="store_true",
+                   help="preview a forced apply (fields other managers own taken over), as apply --force-conflicts")
     p.set_defaults(func=cmd_diff)
 
     p = subparsers.add_parser("status", parents=parents,
                               help="what kmwizard applied: objects and rollout (all kmwizard objects without answers)")
+    p.add_argument("--explain", action="store_true",
+                   help="why isn't my module loaded? walk the chain (Module, NodeModulesConfigs, build/sign and "
+                        "worker pods, node labels and kernels; or MachineConfig, pool, nodes) to the first broken link")
+    p.add_argument("--journal", action="store_true",
+                   help="with --explain for KVC: also read the kmods-via-containers service journal of one node "
+                        "through a short-lived debug pod (privileged, read-only)")
+    p.add_argument("--timeout", type=seconds, default=120.0, metavar="SECONDS",
+                   help="how long status keeps retrying a busy API server, and --explain may take (default 120)")
     p.set_defaults(func=cmd_status)
 
     p = subparsers.add_parser("verify", parents=parents,
@@ -145,7 +157,10 @@ def render_manifests(answers) -> list[dict]:
 def _connect(args):
     from kmwizard.cluster import connection
 
-    conn = connection.connect(args.kubeconfig, args.context, args.namespace, request_timeout=args.request_timeout)
+    # A server that asks to come back later (429 after a restart) is retried for the command's --timeout.
+    conn = connection.connect(args.kubeconfig, args.context, args.namespace, request_timeout=args.request_timeout,
+                              retry_for=getattr(args, "timeout", None) or connection.DEFAULT_RETRY_FOR,
+                              notify=lambda message: err(f"note: {message}"))
     err("kmwizard: target cluster")
     for line in conn.describe().splitlines():
         err(f"  {line}")
@@ -157,7 +172,8 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False):
 
     A missing Secret or ConfigMap stops only an apply: status, diff, verify and delete must
     work on what was applied even after something it needs went away."""
-    from kmwizard.cluster import discovery
+    from kmwizard.cluster import discovery, objects
+    from kmwizard.findings import has_errors
 
     answers = _answers(args) if (need_answers or _answers_given(args)) else None
     conn = _connect(args)
@@ -167,10 +183,13 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False):
             facts = discovery.discover(conn)
             _print_findings(facts.findings)
             manifests = render_manifests(_fill_from_cluster(answers, facts))
+            local = objects.local_problems(manifests)
+            _print_findings(local)
+            if has_errors(local):
+                raise KmwizardError("the manifests have errors: nothing was sent to the cluster",
+                                    "fix the errors above")
             problems = discovery.preflight(conn, manifests, facts)
             _print_findings(problems)
-            from kmwizard.findings import has_errors
-
             if for_apply and has_errors(problems):
                 raise _cluster_error("the cluster is not ready for these manifests: nothing was changed",
                                      "fix the errors above")
@@ -245,18 +264,21 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def _wait(conn, manifests, args, *, removed: bool = False) -> int:
+def _wait(conn, manifests, args, *, removed: bool = False, base=None) -> int:
     from kmwizard.cluster import watch
 
     if not any(m.get("kind") in ("MachineConfig", "Module") for m in manifests):
         return EXIT_OK
+    verb = "deleted" if removed else "applied"
     err(f"waiting for the rollout (up to {args.timeout:.0f} s; Ctrl-C stops waiting, not the rollout)")
     state = watch.watch_rollout(conn, manifests, progress=ProgressPrinter(), timeout=args.timeout,
-                                poll=args.poll, removed=removed)
+                                poll=args.poll, removed=removed, base=base,
+                                notify=lambda message: err(f"note: {message}"))
     failed = [p for p in state if p.failed]
     if failed:
         for p in failed:
             err(f"error: {p.failed}")
+        err(f"the objects were {verb}; the rollout failed in the cluster")
         return EXIT_CLUSTER
     pending = [p for p in state if not p.done]
     if pending:
@@ -264,15 +286,20 @@ def _wait(conn, manifests, args, *, removed: bool = False) -> int:
         for p in pending:
             for item in p.pending or [p.detail]:
                 err(f"  - {item}")
+        err(f"the objects were {verb} (see above); only following the rollout stopped: check later with "
+            "`kmwizard status`")
         return EXIT_CLUSTER
-    err("rollout complete")
+    unfollowed = [p.unfollowed for p in state if p.unfollowed]
+    for text in unfollowed:
+        err(f"note: {text}")
+    err("rollout complete" if not unfollowed else "rollout complete as far as kmwizard can follow it (see notes)")
     return EXIT_OK
 
 
 # --- commands -------------------------------------------------------------------------
 
 def cmd_apply(args) -> int:
-    from kmwizard.cluster import changes
+    from kmwizard.cluster import changes, watch
 
     _answers_, conn, manifests = _prepare(args, for_apply=True)
     with conn:
@@ -289,6 +316,8 @@ def cmd_apply(args) -> int:
                 "nothing was changed")
             return EXIT_OK
         _confirm(changes.reboot_warnings(conn, planned.results), args)
+        # Before anything changes: what the pools target now, so the wait can tell a new rollout from the old.
+        base = watch.baseline(conn, manifests) if args.wait else None
         try:
             report = changes.apply(conn, manifests, force_conflicts=args.force_conflicts,
                                    progress=lambda r: err(_line(r)))
@@ -301,7 +330,7 @@ def cmd_apply(args) -> int:
             return EXIT_CLUSTER
         changed = len(report.changed)
         err(f"applied: {changed} changed, {len(report.results) - changed} unchanged")
-        return _wait(conn, manifests, args) if args.wait else EXIT_OK
+        return _wait(conn, manifests, args, base=watch.note_changes(base, report.results)) if args.wait else EXIT_OK
 
 
 def cmd_diff(args) -> int:
@@ -313,7 +342,7 @@ def cmd_diff(args) -> int:
         # diff's own codes: 1 means "changes", so every failure is >1
         raise type(exc)(exc.message, exc.fix) if exc.exit_code > 1 else UsageError(exc.message, exc.fix)
     with conn:
-        diffs, failure = changes.diff(conn, manifests)
+        diffs, failure = changes.diff(conn, manifests, force_conflicts=args.force_conflicts)
         changed = 0
         for d in diffs:
             if d.text:
@@ -334,13 +363,17 @@ def cmd_diff(args) -> int:
 def cmd_status(args) -> int:
     from kmwizard.cluster import status as cluster_status
 
+    if args.journal and not args.explain:
+        raise UsageError("--journal belongs to --explain", "add --explain")
+
     _answers_, conn, manifests = _prepare(args, need_answers=False)
     with conn:
         report = cluster_status.status(conn, manifests or None)
         if not report.objects:
             print("no object labelled app.kubernetes.io/managed-by=kmwizard in this cluster")
         for o in report.objects:
-            state = "absent" if not o.present else ("managed by kmwizard" if o.managed else "present, not kmwizard's")
+            state = ("unknown" if o.present is None else "absent" if not o.present else
+                     "managed by kmwizard" if o.managed else "present, not kmwizard's")
             sync = {True: ", in sync", False: ", differs from the answers (see `kmwizard diff`)", None: ""}[o.in_sync]
             print(f"{str(o.ref):50} {state}{sync}{'  (' + o.note + ')' if o.note else ''}")
         for p in report.rollout:
@@ -351,7 +384,30 @@ def cmd_status(args) -> int:
                 print(f"  pending: {item}")
             for ev in p.events[-5:]:
                 print(f"  event: {ev}")
+            if p.unfollowed:
+                print(f"  note: {p.unfollowed}")
+        if args.explain:
+            return _explain(conn, manifests, args)
         return EXIT_OK
+
+
+def _explain(conn, manifests, args) -> int:
+    """``status --explain``: the chain of each Module / MachineConfig, up to the first broken link."""
+    from kmwizard.cluster import explain
+    from kmwizard.cluster import status as cluster_status
+
+    targets = [m for m in manifests if m.get("kind") in ("Module", "MachineConfig")] or [
+        m for m in cluster_status.managed_objects(conn) if m.get("kind") in ("Module", "MachineConfig")]
+    if not targets:
+        print("nothing to explain: no Module or MachineConfig (give the answers, or apply first)")
+        return EXIT_OK
+    print()
+    results = explain.explain(conn, targets, timeout=args.timeout, journal=args.journal,
+                              progress=lambda message: err(message))
+    for ex in results:
+        for line in explain.format_explanation(ex):
+            print(line)
+    return EXIT_FINDINGS if any(ex.broken for ex in results) else EXIT_OK
 
 
 def cmd_verify(args) -> int:
@@ -382,7 +438,9 @@ def cmd_verify(args) -> int:
                 print(f"{c.node}: loaded {', '.join(c.loaded)}")
         err(f"{len(checks) - bad}/{len(checks)} node(s) have the module loaded"
             + (f"; {unknown} could not be checked (ERROR above)" if unknown else ""))
-        return EXIT_FINDINGS if bad else EXIT_OK
+        if bad > unknown:
+            return EXIT_FINDINGS        # a node runs without the module: that is the answer
+        return EXIT_UNCHECKED if unknown else EXIT_OK
 
 
 def cmd_delete(args) -> int:

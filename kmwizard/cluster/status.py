@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import errors as E
-from .changes import FAILED, NOT_APPLIED, UNCHANGED, plan
+from .changes import FAILED, UNCHANGED, plan
 from .connection import Connection
 from .objects import FIELD_MANAGER, MANAGED_BY, ObjectRef, apply_order, is_managed, ref_of
 from .rollout import Progress
@@ -13,7 +13,7 @@ from .watch import snapshot
 @dataclass
 class ObjectStatus:
     ref: ObjectRef
-    present: bool
+    present: bool | None           # None: could not be read
     managed: bool = False          # carries kmwizard's label
     in_sync: bool | None = None    # a dry run of the manifest would change nothing (None: not checked)
     note: str = ""
@@ -44,22 +44,25 @@ def managed_objects(conn: Connection) -> list[dict]:
 def status(conn: Connection, manifests: list[dict] | None = None) -> StatusReport:
     """What kmwizard applied: per object present / managed / in sync, and the rollout state.
 
-    Without manifests, everything labelled as kmwizard's (MachineConfigs and Modules).
+    Without manifests, everything labelled as kmwizard's (MachineConfigs and Modules).  Each object
+    is read and dry-run on its own: a failed dry run (a conflict, a 403, a 422) is reported on that
+    object, which still counts as present when it exists, and the others are still checked.
     """
     if not manifests:
         live = managed_objects(conn)
         objects = [ObjectStatus(ref_of(o), True, True) for o in live]
         return StatusReport(objects, snapshot(conn, live))
     objects = []
-    plan_report = plan(conn, manifests)
-    for r in plan_report.results:
+    ordered = apply_order(manifests)
+    for manifest in ordered:
+        r = plan(conn, [manifest]).results[0]
         if r.action == FAILED:
-            objects.append(ObjectStatus(r.ref, r.live is not None, is_managed(r.live), None,
-                                        note=r.error.message if r.error else ""))
-        elif r.action == NOT_APPLIED:
-            objects.append(ObjectStatus(r.ref, False, False, None, note="not checked (an earlier object failed)"))
+            known = hasattr(r.error, "live")     # the GET succeeded; the dry run failed
+            objects.append(ObjectStatus(r.ref, (r.live is not None) if known else None, is_managed(r.live), None,
+                                        note=("dry run failed: " if known else "could not read: ")
+                                        + (r.error.message if r.error else "")))
         else:
             objects.append(ObjectStatus(r.ref, r.live is not None, is_managed(r.live),
                                         r.action == UNCHANGED, note=r.note))
-    present = [m for m, o in zip(apply_order(manifests), objects) if o.present]
+    present = [m for m, o in zip(ordered, objects) if o.present]
     return StatusReport(objects, snapshot(conn, present))
