@@ -372,7 +372,7 @@ _CRD_DOCS: dict = {}
 
 
 def _optional_types() -> dict:
-    """CRDs of OpenShift and OLM that kmwizard reads, without a schema (no CRD file is in ../shared)."""
+    """CRDs of OpenShift, OLM and KMM that kmwizard reads, without a schema (no CRD file is in ../shared)."""
     open_ = CORE_SCHEMAS["open"]
     return {
         "clusterversions": ResourceType("config.openshift.io", "v1", "clusterversions", "clusterversion",
@@ -382,6 +382,14 @@ def _optional_types() -> dict:
                                                "clusterserviceversion", "ClusterServiceVersion", True, open_,
                                                crd=True, short_names=["csv", "csvs"], categories=["olm"],
                                                subresources=["status"], verbs=list(CRD_VERBS)),
+        # KMM's per-node and per-Module bookkeeping (api/v1beta1 nodemodulesconfig_types.go: cluster-scoped,
+        # shortName nmc; moduleimagesconfig_types.go: namespaced, shortName mic); no CRD file in ../shared.
+        "nodemodulesconfigs": ResourceType("kmm.sigs.x-k8s.io", "v1beta1", "nodemodulesconfigs", "nodemodulesconfig",
+                                           "NodeModulesConfig", False, open_, crd=True, short_names=["nmc"],
+                                           subresources=["status"], verbs=list(CRD_VERBS)),
+        "moduleimagesconfigs": ResourceType("kmm.sigs.x-k8s.io", "v1beta1", "moduleimagesconfigs",
+                                            "moduleimagesconfig", "ModuleImagesConfig", True, open_, crd=True,
+                                            short_names=["mic"], subresources=["status"], verbs=list(CRD_VERBS)),
     }
 
 
@@ -1126,8 +1134,9 @@ class ApiServerDouble:
     """A local HTTP(S) server that answers like kube-apiserver v1.36.2 (see the module docstring).
 
     ``crds``: plurals of the installed CRDs (default: machineconfigs, machineconfigpools, modules); any CRD
-    file of ../shared/reference/crds, plus "clusterversions" (config.openshift.io/v1 ClusterVersion) and
-    "clusterserviceversions" (operators.coreos.com/v1alpha1 ClusterServiceVersion), which have no schema here.
+    file of ../shared/reference/crds, plus "clusterversions" (config.openshift.io/v1 ClusterVersion),
+    "clusterserviceversions" (operators.coreos.com/v1alpha1 ClusterServiceVersion), "nodemodulesconfigs" and
+    "moduleimagesconfigs" (kmm.sigs.x-k8s.io/v1beta1), which have no schema here.
     ``tokens``: bearer token -> Identity (default: ADMIN_TOKEN admin, NORBAC_TOKEN without rights).
     ``tls``: serve HTTPS with a self-signed CA generated at start (``ca_file``).
     ``max_lifetime``: seconds after which the server stops by itself.
@@ -1491,9 +1500,11 @@ class ApiServerDouble:
             entry.time = _now()
         stored.managers = [m for m in stored.managers if m.fields]
 
-    def _match_fault(self, method: str, path: str):
+    def _match_fault(self, method: str, path: str, watch: bool = False):
         with self._lock:
             for fault in self._faults:
+                if fault.action == "watch-error" and not watch:
+                    continue
                 if (fault.method in (None, method)) and (fault.path is None or fault.path in path):
                     fault.times -= 1
                     if fault.times <= 0:
@@ -1736,7 +1747,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with double._lock:
             double.requests.append(self.record)
         double._local.reactions = []
-        fault = double._match_fault(method, path)
+        fault = double._match_fault(method, path, watch=query.get("watch") in ("true", "1"))
         if fault:
             double._local.reactions = None
             return self._fault(fault)
@@ -2195,7 +2206,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, render_object(rt, old.obj, old.managers), headers=warnings)
         if query.get("dryRun") == "All":
             return self._send(200, render_object(rt, new_obj, stored.managers), headers=warnings)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.kind != "Namespace":
+            # (a Terminating Namespace is held by its spec.finalizers until the namespace controller is done)
             double._store[key] = stored
             double._delete_now(key)
             return self._send(200, render_object(rt, new_obj, stored.managers), headers=warnings)

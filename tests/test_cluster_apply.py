@@ -277,6 +277,7 @@ def test_timeout_names_server_and_context_and_stops_the_apply(apiserver):
         assert time.monotonic() - started < 4
     assert isinstance(report.error, E.Unreachable)
     assert "did not answer in time" in report.error.message and apiserver.url in report.error.message
+    assert "--request-timeout" in report.error.fix        # the flag that sets the per-request limit
     assert [r.action for r in report.results] == ["created", "created", "created", "failed"]
 
 

@@ -115,8 +115,15 @@ def preflight(conn: Connection, manifests: list[dict], facts: ClusterFacts) -> l
     creating = {m["metadata"]["name"] for m in manifests if m.get("kind") == "Namespace"}
     ns_res = conn.resource("v1", "Namespace")
     for ns in sorted({(m.get("metadata") or {}).get("namespace") for m in manifests} - {None, ""}):
-        present = get_or_none(conn, ns_res, ns) is not None
+        live = get_or_none(conn, ns_res, ns)
+        present = live is not None
         facts.namespaces[ns] = present
+        if present and (live.get("metadata") or {}).get("deletionTimestamp"):
+            # NamespaceLifecycle admission refuses every new object in it until it is gone.
+            found.append(error(f"namespace {ns}", f"namespace {ns} is being deleted (Terminating): the server "
+                               "accepts nothing new in it until it is gone",
+                               f"wait until `oc get namespace {ns}` answers NotFound, then apply again",
+                               code="cluster-namespace-terminating"))
         if not present and ns not in creating:
             found.append(error(f"namespace {ns}", f"namespace {ns} does not exist and the manifests do "
                                "not create it", f"create it first (`oc create namespace {ns}`)",

@@ -147,9 +147,11 @@ def _explain_module(conn: Connection, manifest: dict, budget: _Budget) -> Explan
         ex.links.append(Link("Module status", False, "KMM has written no status for the Module: the operator is not "
                              "running or does not watch this namespace (`oc -n openshift-kmm get pods`)", events))
         return ex
-    ex.links.append(Link("Module status", matching > 0 and available >= (desired or 0),
+    # The counts are a symptom: the links below say why a node lacks the module.  Only "no node
+    # selected" breaks the chain here.
+    ex.links.append(Link("Module status", matching > 0,
                          f"{matching} node(s) match the selector, {desired} should load the module, {available} "
-                         "have it loaded", events))
+                         "have it loaded" + ("" if matching else ": spec.selector matches no node"), events))
     selector = (module.get("spec") or {}).get("selector") or {}
     label = ",".join(f"{k}={v}" if v else k for k, v in sorted(selector.items()))
     nodes, problem = _read(conn, "selected nodes", lambda: _list(conn, "v1", "Node", label_selector=label or None))

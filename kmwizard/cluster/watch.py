@@ -177,7 +177,7 @@ def watch_rollout(conn: Connection, manifests: list[dict], *, progress: Progress
     watched = [m for m in manifests if m.get("kind") in ("MachineConfig", "Module")]
     state: list[Progress] = []
     lost_since: float | None = None
-    pause = 1.0
+    pause = 0.5
     while True:
         try:
             state = snapshot(conn, watched, removed=removed, since=started, base=base)
@@ -188,11 +188,11 @@ def watch_rollout(conn: Connection, manifests: list[dict], *, progress: Progress
             if time.time() + pause >= deadline:
                 return _lost(state, watched, exc, lost_since)
             time.sleep(pause)
-            pause = min(pause * 2, 30.0)
+            pause = min(pause * 2, 10.0)
             continue
         if lost_since is not None and notify:
             notify(f"the API server answers again after {time.time() - lost_since:.0f} s")
-        lost_since, pause = None, 1.0
+        lost_since, pause = None, 0.5
         if progress:
             for p in state:
                 progress(p)
