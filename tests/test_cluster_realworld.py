@@ -6,6 +6,7 @@ say so.  The double's side of each is pinned to the apiserver's source in test_a
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 
@@ -357,3 +358,46 @@ def test_empty_secret_name_is_a_finding_before_any_object_request(apiserver, cli
     code, _, err = cli(["apply", "--kubeconfig", str(apiserver.kubeconfig_path)], [module])
     assert code == 1 and "$.spec.imageRepoSecret.name is empty" in err and "retry" not in err
     assert not requests_to(apiserver, "/modules") and not requests_to(apiserver, "/secrets")
+
+
+# --- rights: asked up front, all at once, least privilege -----------------------------------------
+
+def test_every_missing_right_is_listed_at_once_with_a_least_privilege_grant(apiserver, cli, tmp_path):
+    """A user who may read everything and write only Secrets in drivers: one run lists every missing right."""
+    rules = [(v, "*", "*", "*") for v in ("get", "list", "watch")] + \
+        [(v, "", "secrets", "drivers") for v in ("create", "patch")]
+    apiserver.add_token("dev-token", "dev", rules=rules)
+    apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drivers"}})
+    path = apiserver.write_kubeconfig(tmp_path / "dev", token="dev-token")
+    code, _, err = cli(["apply", "--kubeconfig", str(path)], KMM_SET)
+    assert code == 3 and "nothing was changed" in err
+    assert not [r for r in apiserver.requests if r.method == "PATCH"]            # nothing was tried
+    assert err.count("right(s) missing") == 1
+    for right in ("create namespaces (cluster-wide)", "patch namespaces (cluster-wide)",
+                  "create configmaps in namespace drivers", "patch configmaps in namespace drivers",
+                  "create modules.kmm.sigs.x-k8s.io in namespace drivers"):
+        assert right in err, right
+    assert "secrets in namespace drivers" not in err                               # granted already
+    assert "oc create role kmwizard-drivers --verb=create,patch --resource=configmaps,modules.kmm.sigs.x-k8s.io " \
+           "-n drivers" in err and "--user=dev" in err
+    assert "delete" not in err.split("fix:")[-1]                                    # apply never deletes
+
+
+def test_rights_in_a_namespace_that_does_not_exist_yet_go_into_a_clusterrole(apiserver, tmp_path, cli):
+    apiserver.add_token("dev-token", "dev", rules=[(v, "*", "*", "*") for v in ("get", "list", "watch")])
+    path = apiserver.write_kubeconfig(tmp_path / "dev", token="dev-token")
+    code, _, err = cli(["apply", "--kubeconfig", str(path)], [MODULE])
+    assert code == 3
+    assert "oc create clusterrole kmwizard-drivers --verb=create,patch --resource=modules.kmm.sigs.x-k8s.io && " \
+           "(once namespace drivers exists) oc create rolebinding kmwizard-drivers --clusterrole=kmwizard-drivers" in err
+    assert "oc create role " not in err
+
+
+def test_a_read_only_resource_is_never_granted_more_than_reading():
+    """A 403 on listing nodes (kmwizard only reads them): the fix grants get,list,watch, not create/patch/delete."""
+    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+              "message": 'nodes is forbidden: User "dev" cannot list resource "nodes" in API group "" at the '
+                         "cluster scope", "details": {"kind": "nodes"}}
+    err = E.from_status(status, code=403, action="listing nodes")
+    assert "--verb=get,list,watch --resource=nodes" in err.fix
+    assert [v for v in re.findall(r"--verb=(\S+)", err.fix)] == ["get,list,watch"] and "delete" not in err.fix

@@ -167,12 +167,13 @@ def _connect(args):
     return conn
 
 
-def _prepare(args, *, need_answers: bool = True, for_apply: bool = False):
-    """answers -> connect -> discover -> fill defaults -> render -> preflight.
+def _prepare(args, *, need_answers: bool = True, for_apply: bool = False, rights: str | None = None):
+    """answers -> connect -> discover -> fill defaults -> render -> preflight -> rights.
 
     A missing Secret or ConfigMap stops only an apply: status, diff, verify and delete must
-    work on what was applied even after something it needs went away."""
-    from kmwizard.cluster import discovery, objects
+    work on what was applied even after something it needs went away.  ``rights``: the command
+    whose rights are asked up front, so every missing one is listed in one run."""
+    from kmwizard.cluster import discovery, objects, rbac
     from kmwizard.findings import has_errors
 
     answers = _answers(args) if (need_answers or _answers_given(args)) else None
@@ -190,7 +191,11 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False):
                                     "fix the errors above")
             problems = discovery.preflight(conn, manifests, facts)
             _print_findings(problems)
-            if for_apply and has_errors(problems):
+            denied = rbac.access_findings(conn, rights, manifests, {n for n, present in facts.namespaces.items()
+                                                                    if present}, wait=getattr(args, "wait", False)
+                                          ) if rights else []
+            _print_findings(denied)
+            if (for_apply and has_errors(problems)) or denied:
                 raise _cluster_error("the cluster is not ready for these manifests: nothing was changed",
                                      "fix the errors above")
         return answers, conn, manifests
@@ -301,7 +306,7 @@ def _wait(conn, manifests, args, *, removed: bool = False, base=None) -> int:
 def cmd_apply(args) -> int:
     from kmwizard.cluster import changes, watch
 
-    _answers_, conn, manifests = _prepare(args, for_apply=True)
+    _answers_, conn, manifests = _prepare(args, for_apply=True, rights="apply")
     with conn:
         dry = args.dry_run == "server"
         printer = (lambda r: err(_line(r))) if dry else None
@@ -413,7 +418,7 @@ def _explain(conn, manifests, args) -> int:
 def cmd_verify(args) -> int:
     from kmwizard.cluster import verify as cluster_verify
 
-    answers, conn, manifests = _prepare(args)
+    answers, conn, manifests = _prepare(args, rights="verify")
     with conn:
         modules = list(args.module)
         if not modules and answers.get("method") == "kvc":
@@ -446,7 +451,7 @@ def cmd_verify(args) -> int:
 def cmd_delete(args) -> int:
     from kmwizard.cluster import changes, objects
 
-    _answers_, conn, manifests = _prepare(args)
+    _answers_, conn, manifests = _prepare(args, rights="delete")
     with conn:
         planned = changes.delete(conn, manifests, dry_run=True, include_namespaces=args.include_namespaces,
                                  progress=(lambda r: err(_line(r))) if args.dry_run == "server" else None)

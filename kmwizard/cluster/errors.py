@@ -148,22 +148,32 @@ def missing_kind(api_version: str, kind: str) -> NotInstalled:
     return NotInstalled(message, fix)
 
 
+# What kmwizard only ever reads: a grant for these never needs more than reading.
+READ_ONLY_RESOURCES = {"nodes", "machineconfigpools", "events", "nodemodulesconfigs", "moduleimagesconfigs",
+                       "clusterversions", "clusterserviceversions", "pods/log"}
+READ_VERBS = "get,list,watch"
+
+
 def _grant_fix(user: str, verb: str, resource: str, group: str, namespace: str) -> str:
     res = f"{resource}.{group}" if group else resource
-    role = f"kmwizard-{resource}"
+    role = f"kmwizard-{resource.replace('/', '-')}"
+    if resource in READ_ONLY_RESOURCES or (resource == "namespaces" and verb in READ_VERBS.split(",")):
+        verbs = READ_VERBS    # least privilege: kmwizard only reads these
+    else:
+        verbs = KMWIZARD_VERBS
     if user.startswith("system:serviceaccount:"):
         subject = "--serviceaccount=" + ":".join(user.split(":")[2:4])
     else:
         subject = f"--user={user}"
     if namespace:
-        fix = (f"ask a cluster admin for a Role granting {verb} (kmwizard uses {KMWIZARD_VERBS}) on {res} in "
-               f"namespace {namespace}: `oc create role {role} --verb={KMWIZARD_VERBS} --resource={res} "
+        fix = (f"ask a cluster admin for a Role granting {verb} (kmwizard uses {verbs}) on {res} in "
+               f"namespace {namespace}: `oc create role {role} --verb={verbs} --resource={res} "
                f"-n {namespace}` and `oc create rolebinding {role} --role={role} {subject} -n {namespace}`")
         if not group and resource in {"configmaps", "secrets", "serviceaccounts", "pods", "events"}:
             fix += f"; the built-in ClusterRole `edit` bound in {namespace} also grants it"
         return fix
-    return (f"ask a cluster admin for a ClusterRole granting {verb} (kmwizard uses {KMWIZARD_VERBS}) on {res}: "
-            f"`oc create clusterrole {role} --verb={KMWIZARD_VERBS} --resource={res}` and "
+    return (f"ask a cluster admin for a ClusterRole granting {verb} (kmwizard uses {verbs}) on {res}: "
+            f"`oc create clusterrole {role} --verb={verbs} --resource={res}` and "
             f"`oc create clusterrolebinding {role} --clusterrole={role} {subject}`"
             + ("; MachineConfigs usually need cluster-admin" if resource == "machineconfigs" else ""))
 
