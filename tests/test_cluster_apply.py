@@ -737,7 +737,8 @@ def test_discover_reads_openshift_and_kmm_versions(apiserver_factory, tmp_path, 
     assert "note: kmm.kmm_version=2.4 (from the cluster)" in err
     code = main(["apply", "--dry-run=server", "--preset", "kmm-ci", "--kubeconfig", str(double.kubeconfig_path)])
     err = capsys.readouterr().err
-    assert code == 0 and "openshift_version=4.16" not in err and "kmm.kmm_version=2.4 (from the cluster)" in err
+    assert code == 0 and "note: openshift_version=4.16" not in err and "kmm.kmm_version=2.4 (from the cluster)" in err
+    assert "warning: openshift_version: the cluster runs OpenShift 4.16.9" in err   # the pin differs: said
 
 
 def test_cli_reports_applied_and_not_applied_after_a_failure(apiserver, cli, monkeypatch):

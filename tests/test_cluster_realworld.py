@@ -401,3 +401,21 @@ def test_a_read_only_resource_is_never_granted_more_than_reading():
     err = E.from_status(status, code=403, action="listing nodes")
     assert "--verb=get,list,watch --resource=nodes" in err.fix
     assert [v for v in re.findall(r"--verb=(\S+)", err.fix)] == ["get,list,watch"] and "delete" not in err.fix
+
+
+def test_answers_for_another_kmm_version_than_the_cluster_runs_warn(apiserver_factory, cli):
+    from apiserver_double import DEFAULT_CRDS, DEFAULT_NAMESPACES
+    from test_cluster_apply import seed_versions
+
+    double = apiserver_factory(crds=DEFAULT_CRDS | {"clusterversions", "clusterserviceversions"},
+                               namespaces=DEFAULT_NAMESPACES + ("openshift-kmm",))
+    seed_versions(double)
+    double.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "drivers"}})
+    kc = ["--kubeconfig", str(double.kubeconfig_path)]
+    bad = copy.deepcopy(MODULE)
+    del bad["spec"]["selector"]          # the cluster's schema refuses it
+    code, _, err = cli(["apply", "--dry-run=server", "--set", "method=kmm", "--set", "kmm.kmm_version=2.2", *kc],
+                       [*KMM_SET[1:], bad])
+    assert "warning: kmm.kmm_version: the cluster runs the KMM operator 2.4.1 (x.y 2.4) but the answers say " \
+           "kmm.kmm_version=2.2" in err
+    assert code == 3 and "spec.selector" in err and "(this cluster runs KMM 2.4.1, OpenShift 4.16.9" in err

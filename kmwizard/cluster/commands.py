@@ -133,6 +133,7 @@ def _answers_given(args) -> bool:
 def _fill_from_cluster(answers, facts):
     from kmwizard.cluster import discovery
 
+    _print_findings(discovery.version_mismatches(answers, facts))
     answers, notes = discovery.fill_answer_defaults(answers, facts)
     for note in notes:
         err(f"note: {note}")

@@ -35,6 +35,7 @@ class Connection:
     source: str = ""                   # kubeconfig path(s), or "in-cluster"
     retry_for: float = DEFAULT_RETRY_FOR   # commands with --timeout set it to that
     notify: Optional[Callable[[str], None]] = None   # told about each retry, for the user to see
+    versions: str = ""                 # "KMM 2.4.1, OpenShift 4.16.3" once discovered: named in schema errors
     _resources: dict = field(default_factory=dict)
     _tmp: Optional[tempfile.TemporaryDirectory] = None
 
@@ -85,7 +86,11 @@ class Connection:
             except ClusterError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every client failure is translated
-                raise translate(exc, target=self.target, action=action, ref=ref) from None
+                err = translate(exc, target=self.target, action=action, ref=ref)
+                if isinstance(err, E.Invalid) and self.versions:
+                    # the schema that refused it is the cluster's, whatever the answers say
+                    err.fix = f"{err.fix} (this cluster runs {self.versions})"
+                raise err from None
         return self._retrying(attempt, f"{action} {ref}" if ref else action, once=once)
 
     def _retrying(self, attempt, what: str, *, once: bool):

@@ -81,7 +81,30 @@ def discover(conn: Connection) -> ClusterFacts:
 
     if facts.kmm_installed and "operators.coreos.com" in groups:
         facts.kmm_version = _kmm_operator_version(conn, facts)
+    conn.versions = ", ".join(v for v in (f"KMM {facts.kmm_version}" if facts.kmm_version else "",
+                                          f"OpenShift {facts.openshift_version}" if facts.openshift_version else "",
+                                          f"Kubernetes {facts.server_version}" if facts.server_version else "") if v)
     return facts
+
+
+def version_mismatches(answers, facts: ClusterFacts) -> list[Finding]:
+    """Answers that name another KMM/OpenShift version than the cluster runs: the manifests follow the
+    answers, the cluster's operator judges them."""
+    from kmwizard.findings import warning
+
+    found = []
+    for key, value in facts.answer_defaults().items():
+        if key not in answers.relevant_keys() or not answers.is_set(key):
+            continue
+        given = str(answers.get(key))
+        if ".".join(given.split(".")[:2]) != value:
+            name = "the KMM operator" if key.startswith("kmm.") else "OpenShift"
+            full = facts.kmm_version if key.startswith("kmm.") else facts.openshift_version
+            found.append(warning(key, f"the cluster runs {name} {full} (x.y {value}) but the answers say {key}="
+                                 f"{given}: the manifests are made for {given} and judged by the cluster's {value}",
+                                 f"set {key}={value} (or leave it unset: kmwizard then takes the cluster's)",
+                                 code="cluster-version-mismatch"))
+    return found
 
 
 def preflight(conn: Connection, manifests: list[dict], facts: ClusterFacts) -> list[Finding]:
