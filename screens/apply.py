@@ -91,6 +91,7 @@ class ApplyScreen(ModalScreen[None]):
                 yield Button("Close", id="apply-close")
                 yield Button("Stop watching", id="apply-stop")
                 yield Button("Watch rollout", id="apply-watch")
+                yield Button("Why not loaded?", id="apply-explain")
                 yield Button("Dry run + diff", id="apply-dry-run", variant="primary")
                 yield Button("Apply", id="apply-apply", variant="warning")
 
@@ -150,6 +151,7 @@ class ApplyScreen(ModalScreen[None]):
         self.query_one("#apply-dry-run", Button).disabled = busy
         self.query_one("#apply-apply", Button).disabled = busy or not planned or not reboot_ok
         self.query_one("#apply-watch", Button).disabled = busy or self.conn is None
+        self.query_one("#apply-explain", Button).disabled = busy or self.conn is None
         self.query_one("#apply-stop", Button).display = busy
 
     def _connection(self):
@@ -212,6 +214,8 @@ class ApplyScreen(ModalScreen[None]):
             self._run(self._apply, "Applying…")
         elif button == "apply-watch":
             self._run(self._watch, "Watching the rollout…")
+        elif button == "apply-explain":
+            self._run(self._explain, "Walking the chain (read-only)…")
 
     def _dry_run(self) -> None:
         from kmwizard.cluster import changes, discovery
@@ -298,6 +302,17 @@ class ApplyScreen(ModalScreen[None]):
             verdict = "done" if p.done else (f"failed: {p.failed}" if p.failed else
                                              "still pending: " + ", ".join(p.pending))
             self.ui(self.log_line, f"{p.target}: {verdict}")
+
+    def _explain(self) -> None:
+        """``status --explain`` in the dialog: each link of the chain, then the first broken one."""
+        from kmwizard.cluster import explain
+
+        results = explain.explain(self._connection(), self.manifests, timeout=60)
+        for ex in results:
+            self.ui(self.log_line, "\n".join(explain.format_explanation(ex)))
+        broken = [ex.broken for ex in results if ex.broken]
+        self.ui(self.set_status, f"First broken link: {broken[0].what}: {broken[0].detail}" if broken
+                else "No broken link found (see the log).")
 
     def action_close(self) -> None:
         self.stop.set()  # a watch in progress ends at its next progress report

@@ -277,9 +277,18 @@ def _wait(conn, manifests, args, *, removed: bool = False, base=None) -> int:
         return EXIT_OK
     verb = "deleted" if removed else "applied"
     err(f"waiting for the rollout (up to {args.timeout:.0f} s; Ctrl-C stops waiting, not the rollout)")
-    state = watch.watch_rollout(conn, manifests, progress=ProgressPrinter(), timeout=args.timeout,
-                                poll=args.poll, removed=removed, base=base,
-                                notify=lambda message: err(f"note: {message}"))
+    from kmwizard.findings import ClusterError
+
+    try:
+        state = watch.watch_rollout(conn, manifests, progress=ProgressPrinter(), timeout=args.timeout,
+                                    poll=args.poll, removed=removed, base=base,
+                                    notify=lambda message: err(f"note: {message}"))
+    except ClusterError as exc:
+        err(f"error: {exc.message}")
+        if exc.fix:
+            err(f"  fix: {exc.fix}")
+        err(f"the objects were {verb} (see above); only following the rollout failed")
+        return EXIT_CLUSTER
     failed = [p for p in state if p.failed]
     if failed:
         for p in failed:

@@ -123,7 +123,7 @@ def retrying(attempt, what: str, *, once: bool = False, retry_for: float = DEFAU
         except E.Retryable as exc:
             if once and not exc.any_request:
                 raise
-            wait = exc.retry_after if exc.retry_after is not None else pause
+            wait = max(0.1, exc.retry_after) if exc.retry_after is not None else pause
             pause = min(pause * 2, 16.0)
             spent = time.monotonic() - started
             if spent + wait > retry_for:

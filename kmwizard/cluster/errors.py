@@ -95,6 +95,10 @@ class Retryable(ClusterError):
         self.retry_after, self.any_request = retry_after, any_request
 
 
+class ServerError(ClusterError):
+    """A 5xx the server gave without asking to retry (etcd leader change, a restarting aggregated API)."""
+
+
 class Missing(ClusterError):
     """404: an object (or the namespace it lives in) does not exist."""
 
@@ -290,7 +294,7 @@ def from_status(status: dict, *, code: int, target: Target | None = None, action
                          retry_after=retry_after, any_request=code == 429)
 
     if code in (429, 500, 502, 503, 504):
-        return ClusterError(f"{doing}: the API server{where} failed (HTTP {code}{' ' + reason if reason else ''}): "
+        return ServerError(f"{doing}: the API server{where} failed (HTTP {code}{' ' + reason if reason else ''}): "
                             f"{message}", "retry later; if it persists, check the API server and its webhooks")
 
     return ClusterError(f"{doing}: HTTP {code} {reason}: {message}".rstrip(),

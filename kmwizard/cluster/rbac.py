@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kmwizard.findings import ClusterError, Finding, error
 
-from .connection import Connection
+from .connection import Connection, get_or_none
 from .objects import ref_of
 
 READ = ("get", "list", "watch")
@@ -47,11 +47,14 @@ def required(conn: Connection, command: str, manifests: list[dict], *, wait: boo
         found = _plural(conn, ref.api_version, ref.kind)
         if found:
             group, plural, namespaced = found
-            rights += [Right(v, group, plural, (ref.namespace or "") if namespaced else "") for v in verbs]
+            wanted = verbs
+            if command == "apply" and _exists(conn, ref):
+                wanted = tuple(v for v in verbs if v != "create")   # an apply of an existing object is a patch
+            rights += [Right(v, group, plural, (ref.namespace or "") if namespaced else "") for v in wanted]
     reads = []
-    if command in ("apply", "delete") and wait:
-        if any(m.get("kind") == "MachineConfig" for m in manifests):
-            reads.append(("machineconfiguration.openshift.io/v1", "MachineConfigPool", ""))
+    has_mc = any(m.get("kind") == "MachineConfig" for m in manifests)
+    if (command in ("apply", "delete") and wait and has_mc) or (command == "verify" and has_mc):
+        reads.append(("machineconfiguration.openshift.io/v1", "MachineConfigPool", ""))
     if command == "verify":
         reads.append(("v1", "Node", ""))
     for api_version, kind, ns in reads:
@@ -62,8 +65,18 @@ def required(conn: Connection, command: str, manifests: list[dict], *, wait: boo
         from .verify import VERIFY_NAMESPACE
 
         rights += [Right(v, "", "pods", VERIFY_NAMESPACE) for v in ("create", "get", "list", "delete")]
-        rights += [Right(v, "", "namespaces", "") for v in ("get", "create", "patch", "delete")]
+        ns_verbs = ("get",) if _exists(conn, ref_of({"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": VERIFY_NAMESPACE}})) \
+            else ("get", "create", "patch", "delete")   # it makes (and removes) its namespace only when absent
+        rights += [Right(v, "", "namespaces", "") for v in ns_verbs]
     return list(dict.fromkeys(rights))
+
+
+def _exists(conn: Connection, ref) -> bool:
+    try:
+        return get_or_none(conn, conn.resource(ref.api_version, ref.kind), ref.name, ref.namespace, ref=ref) is not None
+    except ClusterError:
+        return False     # unreadable: ask for everything
 
 
 def missing(conn: Connection, rights: list[Right]) -> tuple[list[Right], str]:

@@ -157,7 +157,8 @@ def _node_modules_configs(conn: Connection) -> tuple[list[dict] | None, str]:
         return None, f"no right to list NodeModulesConfigs ({exc.user or 'you'} may not list them)"
 
 
-RESUMABLE = (E.Unreachable, E.Retryable)
+# What a restarting or overloaded API server answers; the rollout goes on meanwhile.
+RESUMABLE = (E.Unreachable, E.Retryable, E.ServerError)
 
 
 def watch_rollout(conn: Connection, manifests: list[dict], *, progress: ProgressCallback = None,
