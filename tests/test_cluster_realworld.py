@@ -420,3 +420,17 @@ def test_answers_for_another_kmm_version_than_the_cluster_runs_warn(apiserver_fa
     assert "warning: kmm.kmm_version: the cluster runs the KMM operator 2.4.1 (x.y 2.4) but the answers say " \
            "kmm.kmm_version=2.2" in err
     assert code == 3 and "spec.selector" in err and "(this cluster runs KMM 2.4.1, OpenShift 4.16.9" in err
+
+
+def test_status_without_answers_for_a_user_limited_to_one_namespace(apiserver, tmp_path, cli):
+    """No right to list Modules or MachineConfigs cluster-wide: the context's namespace is listed, and said."""
+    rules = [(v, "kmm.sigs.x-k8s.io", "modules", "drivers") for v in ("get", "list", "watch")]
+    apiserver.add_token("ns-token", "dev", rules=rules)
+    with connect(apiserver) as admin:
+        changes.apply(admin, KMM_SET)
+    path = apiserver.write_kubeconfig(tmp_path / "dev", token="ns-token", namespace="drivers")
+    code, out, err = cli(["status", "--kubeconfig", str(path)], [])
+    assert code == 0, err
+    assert "Module drivers/demo" in out
+    assert "note: MachineConfigs skipped: listing MachineConfigs: user dev may not list machineconfigs" in err
+    assert "note: Modules: only namespace drivers was listed" in err

@@ -384,6 +384,8 @@ def cmd_status(args) -> int:
     _answers_, conn, manifests = _prepare(args, need_answers=False)
     with conn:
         report = cluster_status.status(conn, manifests or None)
+        for note in report.notes:
+            err(f"note: {note}")
         if not report.objects:
             print("no object labelled app.kubernetes.io/managed-by=kmwizard in this cluster")
         for o in report.objects:
@@ -411,8 +413,9 @@ def _explain(conn, manifests, args) -> int:
     from kmwizard.cluster import explain
     from kmwizard.cluster import status as cluster_status
 
+    skipped: list[str] = []
     targets = [m for m in manifests if m.get("kind") in ("Module", "MachineConfig")] or [
-        m for m in cluster_status.managed_objects(conn) if m.get("kind") in ("Module", "MachineConfig")]
+        m for m in cluster_status.managed_objects(conn, skipped) if m.get("kind") in ("Module", "MachineConfig")]
     if not targets:
         print("nothing to explain: no Module or MachineConfig (give the answers, or apply first)")
         return EXIT_OK

@@ -1,7 +1,7 @@
 """``status``: what kmwizard applied, per object present / managed / in sync, and the rollout."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import errors as E
 from .changes import FAILED, UNCHANGED, plan
@@ -9,6 +9,7 @@ from .connection import Connection
 from .objects import FIELD_MANAGER, MANAGED_BY, ObjectRef, apply_order, is_managed, ref_of
 from .rollout import Progress
 from .watch import snapshot
+
 
 @dataclass
 class ObjectStatus:
@@ -23,20 +24,37 @@ class ObjectStatus:
 class StatusReport:
     objects: list[ObjectStatus]
     rollout: list[Progress]
+    notes: list[str] = field(default_factory=list)    # what could not be looked at, and why
 
 
 MANAGED_KINDS = (("machineconfiguration.openshift.io/v1", "MachineConfig"), ("kmm.sigs.x-k8s.io/v1beta1", "Module"))
 
 
-def managed_objects(conn: Connection) -> list[dict]:
-    """Every MachineConfig and Module labelled as kmwizard's (kinds the cluster lacks are skipped)."""
+def managed_objects(conn: Connection, notes: list[str] | None = None) -> list[dict]:
+    """Every MachineConfig and Module labelled as kmwizard's (kinds the cluster lacks are skipped).
+
+    A user who may not list a kind cluster-wide gets the Modules of the context's namespace, and
+    ``notes`` says what was skipped."""
     found = []
     for api_version, kind in MANAGED_KINDS:
         try:
             res = conn.resource(api_version, kind)
         except E.NotInstalled:
             continue
-        items = conn.call(res.get, label_selector=f"{MANAGED_BY}={FIELD_MANAGER}", action=f"listing {kind}s")
+        selector = f"{MANAGED_BY}={FIELD_MANAGER}"
+        try:
+            items = conn.call(res.get, label_selector=selector, action=f"listing {kind}s")
+        except E.Forbidden as exc:
+            namespace = conn.target.namespace if res.namespaced else ""
+            if not namespace:
+                if notes is not None:
+                    notes.append(f"{kind}s skipped: {exc.message}")
+                    continue
+                raise
+            items = conn.call(res.get, namespace=namespace, label_selector=selector,
+                              action=f"listing {kind}s in namespace {namespace}")
+            if notes is not None:
+                notes.append(f"{kind}s: only namespace {namespace} was listed (no right to list them cluster-wide)")
         found.extend(items.to_dict().get("items") or [])
     return found
 
@@ -49,9 +67,10 @@ def status(conn: Connection, manifests: list[dict] | None = None) -> StatusRepor
     object, which still counts as present when it exists, and the others are still checked.
     """
     if not manifests:
-        live = managed_objects(conn)
+        notes: list[str] = []
+        live = managed_objects(conn, notes)
         objects = [ObjectStatus(ref_of(o), True, True) for o in live]
-        return StatusReport(objects, snapshot(conn, live))
+        return StatusReport(objects, snapshot(conn, live), notes)
     objects = []
     ordered = apply_order(manifests)
     for manifest in ordered:

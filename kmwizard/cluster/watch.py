@@ -76,9 +76,12 @@ def baseline(conn: Connection, manifests: list[dict]) -> Baseline:
 
 
 def note_changes(base: Baseline, results) -> Baseline:
-    """Record which MachineConfigs and Modules the apply changed beyond metadata (a new spec to roll out)."""
+    """Record which MachineConfigs and Modules the apply changed beyond metadata (a new spec to roll out).
+    A new Module is not an update: KMM's counts are about its only spec."""
     for r in results:
         if r.ref.kind not in ("MachineConfig", "Module") or r.action not in ("created", "configured"):
+            continue
+        if r.ref.kind == "Module" and r.live is None:
             continue
         before, after = (r.live or {}).get("spec"), (r.result or {}).get("spec")
         if r.live is None or before != after:
