@@ -203,3 +203,26 @@ def test_kvc_journal_through_a_short_lived_pod(apiserver):
     created = [r for r in apiserver.requests if r.method == "POST" and r.path.endswith("/pods")]
     assert "journalctl" in created[0].body["spec"]["containers"][0]["command"][2]
     assert apiserver.objects(kind="Pod") == []
+
+
+def test_kmm_pull_pod_that_cannot_pull_is_named(apiserver_factory):
+    """No image state yet, the pull pod in ImagePullBackOff: the images link is broken, with the pod's words."""
+    double = apiserver_factory(crds=KMM_CRDS)
+    with connect(double) as conn:
+        assert changes.apply(conn, KMM_SET).ok
+        node(double, "worker-1")
+        module_status(double, 1, 0, 0)
+        double.put({"apiVersion": KMM, "kind": "ModuleImagesConfig", "metadata": {"name": "demo", "namespace": "drivers"},
+                    "spec": {"images": [{"image": IMAGE, "kernelVersion": KERNEL}]}}, manager="kmm")
+        double.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "demo-pull-pod-x1", "namespace": "drivers", "labels": {
+                "kmm.node.kubernetes.io/image-owner": "demo", "kmm.node.kubernetes.io/pull-pod-type": "until-success"}},
+            "spec": {"containers": [{"name": "puller", "image": IMAGE}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "puller", "state": {"waiting": {
+                "reason": "ImagePullBackOff", "message": "Back-off pulling image: unauthorized"}}}]}})
+        ex = only(explain.explain(conn, [MODULE], timeout=30))
+    images = next(link for link in ex.links if link.what == "module images")
+    assert images.ok is False and "a pull, build or sign pod failed" in images.detail
+    assert f"image {IMAGE}: not checked yet (pull pod)" in images.evidence
+    assert any("ImagePullBackOff: Back-off pulling image: unauthorized" in e for e in images.evidence)
+    assert ex.broken is images

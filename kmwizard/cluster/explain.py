@@ -204,8 +204,12 @@ def _explain_images(conn: Connection, ex: Explanation, module: dict, ns: str, na
         ex.links.append(Link("ModuleImagesConfig", None, f"no ModuleImagesConfig {ns}/{name} yet (KMM makes one per "
                              "Module once it knows the nodes' kernels)"))
         return
-    states = (mic.get("status") or {}).get("imagesStates") or []
-    bad = [f"image {s.get('image')}: {s.get('status')}" for s in states if s.get("status") != "Exists"]
+    known = {s.get("image"): s.get("status") for s in (mic.get("status") or {}).get("imagesStates") or []}
+    # An image without a state is still being checked by a pull pod (internal/controllers/mic_reconciler.go).
+    states = [{"image": i.get("image"), "status": known.get(i.get("image")) or ""}
+              for i in (mic.get("spec") or {}).get("images") or []]
+    bad = [f"image {s['image']}: {s['status'] or 'not checked yet (pull pod)'}" for s in states
+           if s["status"] != "Exists"]
     evidence = list(bad)
     if bad and budget.left():
         # The pods that check (pull), build and sign the images, with what they said.
@@ -228,7 +232,8 @@ def _explain_images(conn: Connection, ex: Explanation, module: dict, ns: str, na
     detail = ("every image exists" if not bad else
               "the image does not exist and KMM has no build for it: the registry lacks it (check the tag, the "
               "pull secret, the registry)" if missing else
-              "building or signing the image failed" if failed_pods else "images are being built or signed")
+              "a pull, build or sign pod failed (below)" if failed_pods else
+              "images are being checked, built or signed")
     ok = True if not bad else (False if missing or failed_pods else None)
     ex.links.append(Link("module images", ok, detail, evidence))
 
