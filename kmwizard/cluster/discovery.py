@@ -138,7 +138,13 @@ def preflight(conn: Connection, manifests: list[dict], facts: ClusterFacts) -> l
     creating = {m["metadata"]["name"] for m in manifests if m.get("kind") == "Namespace"}
     ns_res = conn.resource("v1", "Namespace")
     for ns in sorted({(m.get("metadata") or {}).get("namespace") for m in manifests} - {None, ""}):
-        live = get_or_none(conn, ns_res, ns)
+        try:
+            live = get_or_none(conn, ns_res, ns)
+        except E.Forbidden as exc:
+            # A user limited to one namespace often may not read the Namespace object itself.
+            found.append(info(f"namespace {ns}", f"could not check that namespace {ns} exists: {exc.message}",
+                              code="cluster-namespace-unchecked"))
+            continue
         present = live is not None
         facts.namespaces[ns] = present
         if present and (live.get("metadata") or {}).get("deletionTimestamp"):
