@@ -79,8 +79,24 @@ def test_apply_into_a_terminating_namespace_says_so(apiserver_factory, cli):
     assert isinstance(report.error, E.NamespaceTerminating)
     assert "namespace drivers is being deleted (Terminating)" in report.error.message
     assert "oc get namespace drivers" in report.error.fix and "rights" not in report.error.message
-    code, out, err = cli(["apply", "--kubeconfig", str(double.kubeconfig_path)], [MODULE])
-    assert code == 3 and "is being deleted (Terminating)" in err and "ask a cluster admin" not in err
+    # the CLI waits (here --timeout 1) for the namespace to go, then says it is still Terminating
+    code, out, err = cli(["apply", "--timeout", "1", "--kubeconfig", str(double.kubeconfig_path)], [MODULE])
+    assert code == 3 and "waiting up to 1 s" in err
+    assert "error: namespace drivers: namespace drivers is being deleted (Terminating)" in err
+    assert "ask a cluster admin" not in err
+
+
+def test_apply_right_after_deleting_the_namespace_waits_for_it_to_go(apiserver_factory, cli):
+    """delete --include-namespaces, then apply again at once: the namespace is still Terminating."""
+    double = apiserver_factory(namespace_terminating_seconds=1.0)
+    kc = ["--kubeconfig", str(double.kubeconfig_path)]
+    assert cli(["apply", *kc], KMM_SET)[0] == 0
+    code, _, err = cli(["delete", "--include-namespaces", *kc], KMM_SET)
+    assert code == 0 and double.get("v1", "Namespace", "drivers")["status"]["phase"] == "Terminating"
+    code, _, err = cli(["apply", *kc], KMM_SET)
+    assert code == 0, err
+    assert "namespace drivers is being deleted (Terminating); waiting" in err
+    assert double.get(KMM, "Module", "demo", "drivers") is not None
 
 
 def test_verify_twice_in_a_row_waits_for_its_terminating_namespace(apiserver):

@@ -94,7 +94,8 @@ def _wait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
                    help="follow the rollout (pool update, module load or unload) with a progress bar")
     p.add_argument("--timeout", type=seconds, default=1800.0, metavar="SECONDS",
-                   help="how long --wait waits (default 1800)")
+                   help="how long --wait waits, and retries of a busy server last (default 1800; a Terminating "
+                        "namespace is waited for up to 300 s of it)")
     p.add_argument("--poll", type=int, default=5, metavar="SECONDS", help=argparse.SUPPRESS)
 
 
@@ -191,6 +192,15 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False, rights
                 raise KmwizardError("the manifests have errors: nothing was sent to the cluster",
                                     "fix the errors above")
             problems = discovery.preflight(conn, manifests, facts)
+            terminating = [f.where.split(" ", 1)[1] for f in problems if f.code == "cluster-namespace-terminating"]
+            if for_apply and terminating:
+                # A namespace being deleted (e.g. by `delete --include-namespaces` just before) goes within
+                # seconds or minutes: wait for it, then look again.
+                seconds = min(getattr(args, "timeout", 300.0), 300.0)
+                err(f"note: namespace {', '.join(terminating)} is being deleted (Terminating); waiting up to "
+                    f"{seconds:.0f} s for it to go before applying")
+                if not discovery.wait_until_gone(conn, terminating, seconds):
+                    problems = discovery.preflight(conn, manifests, facts)
             _print_findings(problems)
             denied = rbac.access_findings(conn, rights, manifests, {n for n, present in facts.namespaces.items()
                                                                     if present}, wait=getattr(args, "wait", False)

@@ -225,3 +225,19 @@ def check_references(conn: Connection, manifests: list[dict], namespaces: dict[s
                                    f"create {ref.kind} {ref.name} in {ref.namespace} first",
                                    code="cluster-missing-reference"))
     return found
+
+
+def wait_until_gone(conn: Connection, namespaces: list[str], seconds: float, poll: float = 1.0) -> list[str]:
+    """Wait for Terminating namespaces to go (the namespace controller empties them first); those still
+    there after ``seconds``."""
+    import time
+
+    res = conn.resource("v1", "Namespace")
+    deadline = time.monotonic() + seconds
+    left = list(namespaces)
+    while left:
+        left = [ns for ns in left if get_or_none(conn, res, ns) is not None]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    return left
