@@ -47,6 +47,7 @@ Implemented:
   the health paths, with the "cannot get path" message for discovery); 403 bodies as recorded; discovery,
   ``/version`` and the self reviews (``selfsubjectreviews``, ``selfsubjectaccessreviews``,
   ``selfsubjectrulesreviews``, answered from the token's rules) are open to every authenticated user.
+- Server-side apply that creates an object also needs the ``create`` right (403 with an empty reason).
 - Admission: NamespaceLifecycle (a deleted Namespace stays ``Terminating`` for a while and creates inside it
   answer 403 with a ``NamespaceTerminating`` cause) and PodSecurity (a new Pod is checked against its
   namespace's ``pod-security.kubernetes.io/enforce`` level: privileged containers, hostPath volumes, runAsUser 0).
@@ -1823,6 +1824,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, method, path, query, raw, ctype, identity):
         double = self.double
+        self.identity = identity
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
         if identity is ANONYMOUS and not (method == "GET" and path in PUBLIC_PATHS) and not (
                 parts[:1] in (["api"], ["apis"]) and len(parts) > 3 - (parts[:1] == ["api"])):
@@ -2287,6 +2289,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._admit_create(rt, namespace, name)
                 obj = merge_applied({}, applied, rt.schema)
                 self._finish(rt, obj)
+                if not self.identity.allows("create", rt.group, rt.plural, namespace):
+                    # An apply that creates is authorized as a create too, after validation and with the
+                    # RBAC authorizer's empty reason (endpoints/handlers/patch.go withAuthorization).
+                    raise ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: ',
+                                   _details(name=name, group=rt.group, kind=rt.plural))
                 self._admit_pod_security(rt, obj, namespace)
                 stored = double._new_stored(rt, obj, [Manager(manager, "Apply", rt.api_version, _now(),
                                                               set(applied_set), sub or "")])

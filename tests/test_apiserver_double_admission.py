@@ -165,3 +165,25 @@ def test_pod_security_rejects_privileged_pods_where_the_level_forbids_them(apise
     assert call(apiserver, "POST", "/api/v1/namespaces/open/pods", _pod())[0] == 201
     # an unlabelled namespace gets the server's default level (vanilla Kubernetes: privileged)
     assert call(apiserver, "POST", "/api/v1/namespaces/default/pods", _pod())[0] == 201
+
+
+def test_server_side_apply_that_creates_is_authorized_as_create(apiserver):
+    """Mirrors apiserver endpoints/handlers/patch.go: an apply patch that creates passes its createValidation
+    through withAuthorization (verb create); the denial is NewForbidden with RBAC's empty reason."""
+    apiserver.add_token("patcher", "dev", rules=[("patch", "", "configmaps", "default")])
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}}
+    conn = http.client.HTTPConnection("127.0.0.1", apiserver.port, timeout=5)
+    conn.request("PATCH", "/api/v1/namespaces/default/configmaps/new?fieldManager=x", body=json.dumps(body).encode(),
+                 headers={"Content-Type": "application/apply-patch+yaml", "Authorization": "Bearer patcher"})
+    resp = conn.getresponse()
+    answer = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 403 and answer["message"] == 'configmaps "new" is forbidden: '
+    assert answer["details"] == {"name": "new", "kind": "configmaps"}
+    apiserver.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old", "namespace": "default"}})
+    conn = http.client.HTTPConnection("127.0.0.1", apiserver.port, timeout=5)
+    conn.request("PATCH", "/api/v1/namespaces/default/configmaps/old?fieldManager=x",
+                 body=json.dumps({**body, "metadata": {"name": "old"}, "data": {"a": "b"}}).encode(),
+                 headers={"Content-Type": "application/apply-patch+yaml", "Authorization": "Bearer patcher"})
+    assert conn.getresponse().status == 200     # updating an existing object needs patch only
+    conn.close()

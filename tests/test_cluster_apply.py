@@ -233,7 +233,8 @@ def test_not_openshift(apiserver_factory):
 
 def test_forbidden_names_the_missing_right_and_reports_partial_apply(apiserver, tmp_path):
     apiserver.add_token("dev-token", "dev", rules=[(v, "*", "*", "*") for v in ("get", "list", "watch")]
-                        + [("patch", "", "namespaces", ""), ("patch", "", "secrets", "drivers")])
+                        + [(v, "", "namespaces", "") for v in ("patch", "create")]
+                        + [(v, "", "secrets", "drivers") for v in ("patch", "create")])
     path = apiserver.write_kubeconfig(tmp_path / "dev.kubeconfig", token="dev-token", context="dev-ctx")
     with connection.connect(str(path)) as conn:
         assert conn.target.context == "dev-ctx"

@@ -458,3 +458,17 @@ def test_status_without_answers_for_a_user_limited_to_one_namespace(apiserver, t
     assert "Module drivers/demo" in out
     assert "note: MachineConfigs skipped: listing MachineConfigs: user dev may not list machineconfigs" in err
     assert "note: Modules: only namespace drivers was listed" in err
+
+
+def test_apply_that_creates_needs_create_as_well_as_patch(apiserver, tmp_path):
+    """Server-side apply of a new object is authorized as create too (endpoints/handlers/patch.go
+    withAuthorization), and that refusal names no user or verb: kmwizard says which right is missing."""
+    apiserver.add_token("patcher", "dev", rules=[(v, "*", "*", "*") for v in ("get", "list", "watch", "patch")])
+    path = apiserver.write_kubeconfig(tmp_path / "dev", token="patcher")
+    with connection.connect(str(path)) as conn:
+        report = changes.apply(conn, KMM_SET)
+    assert isinstance(report.error, E.Forbidden)
+    assert "you may not create namespaces" in report.error.message and "create right as well as patch" in \
+        report.error.message
+    assert "--verb=get,list,watch,create,patch,delete --resource=namespaces" in report.error.fix
+    assert apiserver.get("v1", "Namespace", "drivers") is None

@@ -216,6 +216,18 @@ def from_status(status: dict, *, code: int, target: Target | None = None, action
                 f"namespace {ns} pod-security.kubernetes.io/enforce=privileged --overwrite`), or delete the "
                 "namespace so kmwizard creates its own, labelled one")
         m = _FORBIDDEN.search(message) or _FORBIDDEN_PATH.search(message)
+        if m is None and message.rstrip().endswith("is forbidden:"):
+            # Server-side apply of a new object is authorized as "create" too, and that refusal carries
+            # no reason (endpoints/handlers/patch.go withAuthorization).
+            resource, group = details.get("kind", ""), details.get("group", "")
+            namespace = ref.namespace if ref and ref.namespace else ""
+            res = f"{resource}.{group}" if group else resource
+            return Forbidden(f"{doing}: you may not create {res or 'this kind'}"
+                             + (f" in namespace {namespace}" if namespace else "") + f"{where} (server-side apply of "
+                             "a new object needs the create right as well as patch)",
+                             _grant_fix("$(oc whoami)", "create", resource, group, namespace),
+                             verb="create", resource=resource, group=group,
+                             namespace=namespace)
         if m and m["user"] == ANONYMOUS:
             return NotLoggedIn(f"{doing}: you are not logged in (no token or certificate was sent): the server{where} "
                                f"treats the request as {ANONYMOUS}", "log in (`oc login ...`) or pick a --context "
