@@ -94,6 +94,8 @@ def test_kmm_node_without_a_kernel_mapping_is_named(apiserver_factory):
     assert mappings.evidence == ["node worker-rt: kernel 6.12.0-55.el10.x86_64+rt matches no kernelMapping"]
     assert ex.broken is mappings
     assert next(link for link in ex.links if link.what == "node worker-1").ok is True
+    rt = next(link for link in ex.links if link.what == "node worker-rt")
+    assert rt.ok is False and "kernel 6.12.0-55.el10.x86_64+rt has no mapping" in rt.detail
 
 
 def test_kmm_missing_image_names_the_registry(apiserver_factory):

@@ -169,12 +169,13 @@ def _explain_module(conn: Connection, manifest: dict, budget: _Budget) -> Explan
     if problem is None:
         nmcs = {(n.get("metadata") or {}).get("name"): n for n in nmc_list}
     # Kernels against the mappings, per node: a node without a mapping is skipped silently by KMM.
-    unmapped = []
+    unmapped, unmapped_nodes = [], set()
     for node in nodes:
         node_name = (node.get("metadata") or {}).get("name", "?")
         kernel = ((node.get("status") or {}).get("nodeInfo") or {}).get("kernelVersion", "")
         match = match_kernel(manifest, kernel) if kernel else None
         if match is not None and not match.matched:
+            unmapped_nodes.add(node_name)
             unmapped.append(f"node {node_name}: kernel {kernel} matches no kernelMapping"
                             + (f" ({'; '.join(match.problems)})" if match.problems else ""))
     if nodes:
@@ -189,7 +190,7 @@ def _explain_module(conn: Connection, manifest: dict, budget: _Budget) -> Explan
             break
         node_name = (node.get("metadata") or {}).get("name", "?")
         _explain_node_module(conn, ex, node, nmcs.get(node_name) if problem is None else None, ns, name, ready_label,
-                             nmc_known=problem is None)
+                             nmc_known=problem is None, mapped=node_name not in unmapped_nodes)
     return ex
 
 
@@ -239,7 +240,7 @@ def _explain_images(conn: Connection, ex: Explanation, module: dict, ns: str, na
 
 
 def _explain_node_module(conn: Connection, ex: Explanation, node: dict, nmc: dict | None, ns: str, name: str,
-                         ready_label: str, *, nmc_known: bool) -> None:
+                         ready_label: str, *, nmc_known: bool, mapped: bool = True) -> None:
     node_name = (node.get("metadata") or {}).get("name", "?")
     what = f"node {node_name}"
     labels = (node.get("metadata") or {}).get("labels") or {}
@@ -250,8 +251,11 @@ def _explain_node_module(conn: Connection, ex: Explanation, node: dict, nmc: dic
     evidence = []
     if nmc_known:
         if spec is None:
+            kernel = ((node.get("status") or {}).get("nodeInfo") or {}).get("kernelVersion", "?")
             ex.links.append(Link(what, False, "KMM does not ask this node to load the module (no entry in its "
-                                 "NodeModulesConfig): the kernel has no mapping or the image is not ready yet"))
+                                 "NodeModulesConfig): " + (f"kernel {kernel} has no mapping" if not mapped else
+                                                           f"the image for kernel {kernel} is not ready yet "
+                                                           "(see module images)")))
             return
         if status is None or (status.get("config") or {}) != (spec.get("config") or {}):
             worker = f"kmm-worker-{node_name}-{name}"
