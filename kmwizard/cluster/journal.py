@@ -13,9 +13,8 @@ from typing import Callable, Optional
 from kmwizard.findings import ClusterError
 
 from .connection import Connection, get_or_none
-from .objects import FIELD_MANAGER, ref_of
-from .verify import (VERIFY_IMAGE, VERIFY_NAMESPACE, VERIFY_NAMESPACE_MANIFEST, _cleanup_verify, _wait_gone,
-                     node_not_ready, verify_pod)
+from .objects import ref_of
+from .verify import VERIFY_IMAGE, VERIFY_NAMESPACE, cleanup_pods, ensure_namespace, node_not_ready, verify_pod
 
 # The unit is a template (kmods-via-containers@<instance>.service): every instance, newest lines last.
 JOURNAL_SCRIPT = """set -u
@@ -57,13 +56,7 @@ def read_journal(conn: Connection, node: str, *, timeout: float, poll: float = 1
     deadline = time.time() + timeout
     created, created_ns = [], False
     try:
-        ns = get_or_none(conn, ns_res, VERIFY_NAMESPACE)
-        if ns is not None and (ns.get("metadata") or {}).get("deletionTimestamp"):
-            ns = _wait_gone(conn, ns_res, deadline, poll)
-        if ns is None:
-            conn.call(ns_res.server_side_apply, body=VERIFY_NAMESPACE_MANIFEST, name=VERIFY_NAMESPACE,
-                      field_manager=FIELD_MANAGER, action="creating namespace", ref=ref_of(VERIFY_NAMESPACE_MANIFEST))
-            created_ns = True
+        created_ns = ensure_namespace(conn, ns_res, deadline, poll, say)
         conn.call(pod_res.create, body=pod, namespace=VERIFY_NAMESPACE, action="creating journal pod",
                   ref=ref_of(pod), once=True)
         created.append(pod["metadata"]["name"])
@@ -78,4 +71,4 @@ def read_journal(conn: Connection, node: str, *, timeout: float, poll: float = 1
             time.sleep(poll)
         return None
     finally:
-        _cleanup_verify(conn, pod_res, ns_res, created, created_ns, say)
+        cleanup_pods(conn, pod_res, ns_res, created, created_ns, say)

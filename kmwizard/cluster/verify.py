@@ -148,15 +148,7 @@ def verify(conn: Connection, manifests: list[dict], *, modules: list[str] | None
             checks[node].error = f"could not check: {why}"
     started = time.time()
     try:
-        ns = get_or_none(conn, ns_res, VERIFY_NAMESPACE)
-        if ns is not None and (ns.get("metadata") or {}).get("deletionTimestamp"):
-            say(f"namespace {VERIFY_NAMESPACE} is being deleted (Terminating, e.g. by an earlier verify); "
-                "waiting until it is gone")
-            ns = _wait_gone(conn, ns_res, started + timeout, poll)
-        if ns is None:
-            conn.call(ns_res.server_side_apply, body=VERIFY_NAMESPACE_MANIFEST, name=VERIFY_NAMESPACE,
-                      field_manager=FIELD_MANAGER, action="creating namespace", ref=ref_of(VERIFY_NAMESPACE_MANIFEST))
-            created_ns = True
+        created_ns = ensure_namespace(conn, ns_res, started + timeout, poll, say)
         for node in (n for n in nodes if not checks[n].error):
             pod = verify_pod(node, names, run_id, image=image, lifetime=lifetime)
             conn.call(pod_res.create, body=pod, namespace=VERIFY_NAMESPACE, action="creating verify pod",
@@ -184,7 +176,7 @@ def verify(conn: Connection, manifests: list[dict], *, modules: list[str] | None
                 break
             time.sleep(poll)
     finally:
-        _cleanup_verify(conn, pod_res, ns_res, created, created_ns, say)
+        cleanup_pods(conn, pod_res, ns_res, created, created_ns, say)
     return [checks[n] for n in nodes]
 
 
@@ -245,6 +237,21 @@ def _why_pending(conn: Connection, node: str, pod: dict | None) -> str:
             f"`oc -n {VERIFY_NAMESPACE} get events`)")
 
 
+def ensure_namespace(conn: Connection, ns_res, deadline: float, poll: float, say) -> bool:
+    """Make namespace kmwizard-verify unless it exists (after waiting out a Terminating one);
+    True when this run made it (and so removes it afterwards)."""
+    ns = get_or_none(conn, ns_res, VERIFY_NAMESPACE)
+    if ns is not None and (ns.get("metadata") or {}).get("deletionTimestamp"):
+        say(f"namespace {VERIFY_NAMESPACE} is being deleted (Terminating, e.g. by an earlier verify); "
+            "waiting until it is gone")
+        ns = _wait_gone(conn, ns_res, deadline, poll)
+    if ns is not None:
+        return False
+    conn.call(ns_res.server_side_apply, body=VERIFY_NAMESPACE_MANIFEST, name=VERIFY_NAMESPACE,
+              field_manager=FIELD_MANAGER, action="creating namespace", ref=ref_of(VERIFY_NAMESPACE_MANIFEST))
+    return True
+
+
 def _wait_gone(conn: Connection, res, deadline: float, poll: float):
     """Wait for a Terminating namespace to go; its object if it is still there at the deadline."""
     while True:
@@ -276,7 +283,7 @@ def _pod_finished(pod: dict, check: NodeCheck) -> bool:
     return True
 
 
-def _cleanup_verify(conn, pod_res, ns_res, created, created_ns, say) -> None:
+def cleanup_pods(conn, pod_res, ns_res, created, created_ns, say) -> None:
     """Delete the verify pods (and the namespace this run created); runs even on Ctrl-C."""
     import signal
     import threading
