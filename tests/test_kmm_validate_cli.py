@@ -145,3 +145,9 @@ def test_a_template_kmms_substitution_never_finishes():
     m["spec"]["moduleLoader"]["container"]["kernelMappings"][0]["containerImage"] = "q.io/o/m:${KERNEL_XYZ:-$_}"
     found = [f for f in lint_documents([("m.yaml", m)]) if f.code == "kmm-variable-unterminated"]
     assert found and "never finishes" in found[0].message and "${NAME}" in found[0].fix
+
+
+def test_validate_measures_any_configmap_or_secret(tmp_path, capsys):
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "eA==" * 300_000}}
+    assert main(["validate", write(tmp_path, secret)]) == 1
+    assert "at most 1048576" in capsys.readouterr().err

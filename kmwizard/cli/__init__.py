@@ -148,6 +148,8 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
             findings.append(info(where, f"{kind} is not a kind kmwizard checks (it checks MachineConfigs, "
                                         "Ignition configs, KMM Modules and their Dockerfile ConfigMaps)",
                                  code="validate-unknown-kind"))
+            if doc.get("apiVersion") == "v1" and kind in ("ConfigMap", "Secret"):
+                kmm.append((where, doc))  # its size still counts (the API server's 1 MiB limit)
     return findings + lint_documents(kmm, kmm_version, namespace=namespace, crd_fields=crd_fields)
 
 
