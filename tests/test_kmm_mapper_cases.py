@@ -275,3 +275,17 @@ def test_cli_reads_the_dockerfile_next_to_the_module(tmp_path, capsys):
     assert main(["kernel-match", "-k", "5.14.0-1.el9.x86_64", "-o", "json", str(path)]) == 0
     args = json.loads(capsys.readouterr().out)[0]["kernels"][0]["buildArgs"]
     assert args[0]["name"] == "DTK_AUTO" and "5.14.0-1.el9.x86_64" in args[0]["value"]
+
+
+def test_cli_namespace_for_a_module_without_one(tmp_path, capsys):
+    """MOD_NAMESPACE is mod.Namespace: the namespace the file is applied in."""
+    import yaml
+
+    m = module([{"regexp": "^.+$", "containerImage": "q.io/${MOD_NAMESPACE}/m:1"}])
+    del m["metadata"]["namespace"]
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(m))
+    assert main(["kernel-match", "-k", "5.14.0-1.el9.x86_64", str(path)]) == 0
+    assert "q.io/default/m:1" in capsys.readouterr().out
+    assert main(["kernel-match", "-k", "5.14.0-1.el9.x86_64", "-n", "drivers", str(path)]) == 0
+    assert "q.io/drivers/m:1" in capsys.readouterr().out

@@ -29,6 +29,9 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="a YAML file holding a Module or ManagedClusterModule (instead of answers; '-' for stdin)")
     p.add_argument("--output", "-o", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument("-n", "--namespace", metavar="NS",
+                   help="the namespace a FILE's Module without metadata.namespace goes to (default: default); "
+                        "it is ${MOD_NAMESPACE}")
     p.set_defaults(func=cmd_kernel_match)
 
 
@@ -103,6 +106,9 @@ def cmd_kernel_match(args: argparse.Namespace) -> int:
     results, blocks = [], []
     for module in modules:
         meta = module.get("metadata") or {}
+        if module.get("kind") == "Module" and not meta.get("namespace"):  # where `oc apply` puts it
+            meta = {**meta, "namespace": args.namespace or "default"}
+            module = {**module, "metadata": meta}
         label = f"{module.get('kind')} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}" \
                 f"{meta.get('name', '?')}"
         matches = [match_kernel(module, kernel, dockerfiles) for kernel in args.kernel]

@@ -103,6 +103,7 @@ class KernelMatch:
     image: str = ""                      # after substitution
     build: Optional[dict] = None         # effective, after the merge (as KMM's ModuleLoaderData.Build)
     build_args: list = field(default_factory=list)  # what the build really gets: KMM's args override
+    dockerfile_read: bool = False        # whether DTK_AUTO could be decided from the Dockerfile
     sign: Optional[dict] = None          # effective, kernel variables substituted
     registry_tls: Optional[dict] = None
     in_tree_modules_to_remove: list = field(default_factory=list)
@@ -147,7 +148,7 @@ class KernelMatch:
             text = f"  build: if the image is missing, from ConfigMap {cm}"
             if self.build_args:
                 text += "; args " + ", ".join(f"{a.get('name')}={a.get('value')}" for a in self.build_args)
-                text += " (DTK_AUTO too if the Dockerfile names it)"
+                text += "" if self.dockerfile_read else " (DTK_AUTO too if the Dockerfile names it)"
             if self.build.get("secrets"):
                 text += "; secrets " + ", ".join(str(s.get("name") or "?") for s in self.build["secrets"] if s)
             lines.append(text)
@@ -207,6 +208,7 @@ def match_kernel(module: dict, kernel: str, dockerfiles: Optional[dict] = None) 
                     {"name": "MOD_NAME", "value": meta.get("name", "")},
                     {"name": "MOD_NAMESPACE", "value": meta.get("namespace", "")}]
         text = (dockerfiles or {}).get((result.build.get("dockerfileConfigMap") or {}).get("name"))
+        result.dockerfile_read = text is not None
         if text is not None and "DTK_AUTO" in text:
             injected.append({"name": "DTK_AUTO", "value": f"<the Driver Toolkit image for {trimmed}, from the "
                                                           "cluster's OS-to-DTK mapping>"})
