@@ -10,6 +10,7 @@ import pytest
 from kmwizard.cli import main
 from kmwizard.findings import Severity
 from kmwizard.kvc import releases
+from apiserver_double import apiserver_factory  # noqa: F401 (fixture)
 from kmwizard.kvc.lint import lint_machineconfig
 
 DOC = "mc.yaml"
@@ -231,3 +232,23 @@ def test_build_file_base_image_per_release():
     assert found[0].severity is Severity.ERROR and "ubi8" in found[0].message and "RHEL 9" in found[0].message
     assert severities(mc, None, "kvc-build-rhel") == {Severity.WARNING}
     assert "4.13-4.23" in findings(mc, None, "kvc-build-rhel")[0].message
+
+
+# --- with --kubeconfig: the cluster's release (ClusterVersion, read by cluster/discovery.py) ------------
+
+def test_validate_judges_for_the_cluster_release(apiserver_factory, tmp_path, capsys):
+    from apiserver_double import DEFAULT_CRDS
+
+    double = apiserver_factory(crds=DEFAULT_CRDS | {"clusterversions"})
+    double.put({"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion", "metadata": {"name": "version"},
+                "spec": {"clusterID": "0b6c5a3e-0000-4000-8000-000000000000"},
+                "status": {"desired": {"version": "4.12.30"},
+                           "history": [{"state": "Completed", "version": "4.12.30"}]}})
+    path = tmp_path / "mc.json"
+    path.write_text(json.dumps(_mc("3.4.0")))
+    kc = ["--kubeconfig", str(double.kubeconfig_path)]
+    assert main(["validate", *kc, str(path)]) == 1          # 4.12 does not parse 3.4.0
+    err = capsys.readouterr().err
+    assert "judged for the cluster's OpenShift 4.12 (4.12.30)" in err and "(OpenShift 4.12)" in err
+    assert main(["validate", *kc, "--openshift-version", "4.14", str(path)]) == 0   # the flag wins, said
+    assert "the cluster runs OpenShift 4.12.30" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from kmwizard import __version__
 from kmwizard.findings import (ClusterError, Finding, KmwizardError, Severity, UsageError, error, has_errors,
-                               info, sorted_findings)
+                               info, sorted_findings, warning)
 from kmwizard.textfiles import read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -187,12 +187,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
                                   code="validate-syntax"))
             continue
-    namespace, crd_fields = args.namespace, None
+    namespace, crd_fields, openshift_version = args.namespace, None, args.openshift_version
     if args.kubeconfig or args.context:
-        namespace, crd_fields, note = _live_module_crd(args)
+        namespace, crd_fields, note, cluster_version = _live_module_crd(args)
         findings.append(note)
+        if cluster_version:
+            openshift_version, version_note = _judged_release(args.openshift_version, cluster_version)
+            findings.append(version_note)
     findings.extend(validate_documents(documents, args.kmm_version, namespace=namespace, crd_fields=crd_fields,
-                                       openshift_version=args.openshift_version))
+                                       openshift_version=openshift_version))
     print_findings(findings)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = sum(f.severity is Severity.WARNING for f in findings)
@@ -200,24 +203,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
-def _live_module_crd(args: argparse.Namespace) -> tuple[Optional[str], Optional[dict], Finding]:
-    """(namespace, Module CRD fields, a note saying which schema judges) from the cluster."""
-    from kmwizard.cluster import engine
+def _judged_release(given: Optional[str], cluster_version: str) -> tuple[Optional[str], Finding]:
+    """The release MachineConfigs are judged for, with --kubeconfig: --openshift-version if given,
+    else the cluster's (x.y of its ClusterVersion) when kmwizard knows its rules."""
+    from kmwizard.kvc.releases import LAST_MINOR, minor_of
+
+    xy = ".".join(cluster_version.split(".")[:2])
+    if given:
+        same = given == xy
+        make = info if same else warning
+        return given, make("cluster", f"the cluster runs OpenShift {cluster_version}; MachineConfigs are judged for "
+                           f"--openshift-version {given}", "" if same else f"drop --openshift-version to judge for {xy}",
+                           code="validate-openshift-version")
+    try:
+        minor = minor_of(xy)
+    except KmwizardError:
+        minor = None
+    if minor is None or minor > LAST_MINOR:
+        return None, info("cluster", f"the cluster runs OpenShift {cluster_version}, whose rules kmwizard does not "
+                          "know: MachineConfigs are judged for every release it knows",
+                          code="validate-openshift-version")
+    return xy, info("cluster", f"MachineConfigs are judged for the cluster's OpenShift {xy} ({cluster_version})",
+                    code="validate-openshift-version")
+
+
+def _live_module_crd(args: argparse.Namespace) -> tuple[Optional[str], Optional[dict], Finding, Optional[str]]:
+    """(namespace, Module CRD fields, a note saying which schema judges, the cluster's OpenShift
+    version or None) from the cluster."""
+    from kmwizard.cluster import discovery, engine
     from kmwizard.kmm.schema import live_fields
 
     with engine.connect(args.kubeconfig, args.context, args.namespace) as conn:
         namespace = conn.target.namespace
         where = f"cluster {conn.target.server}"
+        cluster_version = discovery.discover(conn).openshift_version
         try:
             res = conn.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
             crd = conn.call(res.get, name="modules.kmm.sigs.x-k8s.io", action="reading the Module CRD").to_dict()
         except ClusterError as exc:
             return namespace, None, info(where, f"could not read the cluster's Module CRD ({exc.message}): fields "
-                                         "are judged by kmwizard's built-in table", exc.fix, code="validate-crd-source")
+                                         "are judged by kmwizard's built-in table", exc.fix,
+                                         code="validate-crd-source"), cluster_version
     versions = ", ".join(v.get("name", "?") for v in (crd.get("spec") or {}).get("versions") or [])
     return namespace, live_fields(crd), info(where, f"fields are judged against the cluster's Module CRD "
                                              f"(versions {versions}); files without a namespace against namespace "
-                                             f"{namespace}", code="validate-crd-source")
+                                             f"{namespace}", code="validate-crd-source"), cluster_version
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
