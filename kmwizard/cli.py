@@ -244,6 +244,62 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return _interactive(args, "ask")
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Objects from files or a cluster -> DIR/answers.yaml (+ fakeroot/, key files); see kmwizard.importing."""
+    from kmwizard import output
+    from kmwizard.importing import import_documents
+    from kmwizard.inputs import parse_set
+
+    if bool(args.files) == (args.from_cluster is not None):
+        raise UsageError("give either files to import or --from-cluster [KIND/NAME ...]",
+                         "e.g. kmwizard import 99-simple-kmod.yaml -o imported/")
+    if args.from_cluster is not None:
+        from kmwizard.cluster import engine
+        from kmwizard.importing.cluster import read_objects
+
+        with engine.connect(args.kubeconfig, args.context, args.namespace,
+                            request_timeout=args.request_timeout) as conn:
+            pairs = read_objects(conn, args.from_cluster, args.namespace)
+    else:
+        import yaml
+
+        pairs = []
+        for name in args.files:
+            try:
+                pairs.extend(load_documents(Path(name)))
+            except (ValueError, yaml.YAMLError) as exc:
+                raise UsageError(f"{name} is not valid YAML or JSON: {exc}",
+                                 "fix the syntax at the place shown") from None
+    plan = import_documents(pairs, args.output_dir, sets=[parse_set(s) for s in args.sets])
+    print_findings(plan.findings)
+    if not plan.ok:
+        sys.stderr.write("kmwizard: nothing was written: fix the errors above first.\n")
+        return EXIT_FINDINGS
+    written = output.write(output.plan(plan.rendering(), args.output_dir), force=args.force)
+    for path in written[:1]:
+        print(f"written   {path}")
+    if len(written) > 1:
+        print(f"written   {len(written) - 1} more file(s) under {Path(args.output_dir)}")
+    sys.stderr.write(f"kmwizard: {len(plan.overlay)} field(s) kept in the overlay, {len(plan.changes)} change(s) "
+                     f"generating makes; next: kmwizard preview --answers {Path(args.output_dir) / 'answers.yaml'}\n")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from kmwizard.migrate import run_migrate
+
+    return run_migrate(args, load_documents=load_documents, print_findings=print_findings)
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("cluster connection (read only)")
+    group.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
+    group.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    group.add_argument("-n", "--namespace", metavar="NS", help="namespace of the Modules named (default openshift-kmm)")
+    group.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="give up on one API request after this long (default 30)")
+
+
 # --- parser -------------------------------------------------------------------------
 
 def _kmm_version(text: str) -> str:
@@ -296,6 +352,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="list every answer key with its type, default and help")
     p.add_argument("--method", choices=("kvc", "kmm"))
     p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("import", help="turn existing MachineConfigs or KMM Modules into an answer file")
+    p.add_argument("files", nargs="*", metavar="FILE", help="YAML or JSON manifests ('-' for stdin)")
+    p.add_argument("--from-cluster", nargs="*", metavar="KIND/NAME",
+                   help="read the objects from the cluster instead (machineconfig/NAME, module/[NS/]NAME)")
+    p.add_argument("--output-dir", "-o", metavar="DIR", required=True,
+                   help="where answers.yaml (and fakeroot/, key files) go")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="sets",
+                   help="override a recovered answer, e.g. --set openshift_version=4.16")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    _cluster_arguments(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("migrate", parents=[parent],
+                       help="turn a KVC MachineConfig (or KVC answers) into a KMM Module, with the steps to switch")
+    p.add_argument("machineconfig", nargs="?", metavar="FILE", help="the KVC MachineConfig (else: the answers)")
+    p.add_argument("--output-dir", "-o", metavar="DIR", required=True, help="where the KMM answers and files go")
+    p.add_argument("--kernel", action="append", default=[], metavar="RELEASE",
+                   help="a node kernel (uname -r) to map, repeatable; default: every kernel")
+    p.add_argument("--kmm-version", metavar="X.Y", type=_kmm_version, help="the target KMM operator version")
+    p.add_argument("--source-repo", metavar="URL", help="git repository of the module's sources (for the build)")
+    p.add_argument("--source-ref", metavar="REF", help="branch, tag or commit of --source-repo")
+    p.add_argument("--namespace-kmm", dest="kmm_namespace", metavar="NS", default="openshift-kmm",
+                   help="namespace of the Module (default openshift-kmm)")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_migrate)
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
     from kmwizard.kmm.commands import add_parsers as add_kmm_parsers

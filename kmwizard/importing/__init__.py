@@ -1,0 +1,242 @@
+"""``kmwizard import``: existing objects -> an answer file (+ fakeroot/ and key files) that generates them.
+
+1. Each object is mapped back to answers by its method's importer (``kvc.py``, ``kmm.py``).
+2. Those answers are rendered, and every field of an original object that the rendering lacks or
+   holds differently becomes an overlay record (``kmwizard.overlay``), so that generating
+   reproduces the original; for kmwizard's own output the overlay stays empty.
+3. What generating would still change (fields it adds, files it fixes) is listed too.
+
+Nothing here writes to the user's directory: ``ImportPlan.files`` goes through ``kmwizard.output``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from kmwizard.answers import Answers, AnswersError
+from kmwizard.findings import Finding, error, has_errors, info, warning
+from kmwizard.importing.common import ImportResult, strip_server_fields
+from kmwizard.render import OutputFile, Rendering
+
+KMM_KINDS = {"Module", "ManagedClusterModule", "PreflightValidationOCP", "ConfigMap", "Secret", "Namespace"}
+
+
+@dataclass
+class ImportPlan:
+    answers: Optional[Answers] = None          # with paths inside the output directory
+    files: tuple[OutputFile, ...] = ()         # answers.yaml, fakeroot/..., key files
+    findings: list[Finding] = field(default_factory=list)
+    overlay: list[dict] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)   # what generating changes against the originals
+    originals: list[tuple[str, dict]] = field(default_factory=list)
+    generated: dict[str, dict] = field(default_factory=dict)  # object id -> regenerated object
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.answers is not None and not has_errors(self.findings)
+
+    def rendering(self) -> Rendering:
+        return Rendering(files=self.files)
+
+
+def expand(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """(where, object) with Lists unpacked (``oc get -o yaml`` writes a List)."""
+    out = []
+    for where, doc in pairs:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            out.extend(expand((f"{where}:items[{i}]", item) for i, item in enumerate(doc["items"])))
+        else:
+            out.append((where, doc))
+    return out
+
+
+def import_documents(pairs: Iterable[tuple[str, Any]], out_dir: str | Path, *,
+                     sets: Iterable[tuple[str, str]] = ()) -> ImportPlan:
+    """Plan the import of (where, object) pairs into ``out_dir``; ``sets`` are --set overrides
+    applied to the recovered answers (e.g. the exact openshift_version)."""
+    plan = ImportPlan()
+    kvc_docs, kmm_docs = [], []
+    for where, doc in expand(pairs):
+        if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict) or "kind" not in doc:
+            plan.findings.append(error(where, "not a Kubernetes object (a mapping with kind and metadata): skipped",
+                                       "give MachineConfig or KMM Module files", code="import-not-object"))
+            continue
+        doc = strip_server_fields(doc)
+        if doc["kind"] == "MachineConfig":
+            kvc_docs.append((where, doc))
+        elif doc["kind"] in KMM_KINDS:
+            kmm_docs.append((where, doc))
+        else:
+            plan.findings.append(warning(f"{where}:kind", f"kind {doc['kind']!r} is not something kmwizard "
+                                         "generates: skipped, not in the answers",
+                                         "import MachineConfigs (KVC) or KMM Modules with their ConfigMaps",
+                                         code="import-unknown-kind"))
+    result = _pick(kvc_docs, kmm_docs, plan)
+    if result is None:
+        return plan
+    plan.findings.extend(result.findings)
+    plan.facts = result.facts
+    plan.originals = result.originals
+    if not result.originals:
+        return plan
+    with tempfile.TemporaryDirectory(prefix="kmwizard-import-") as staging:
+        _regenerate(result, Path(staging), Path(out_dir).expanduser().resolve(), list(sets), plan)
+    return plan
+
+
+def _pick(kvc_docs, kmm_docs, plan: ImportPlan) -> Optional[ImportResult]:
+    from kmwizard.importing.kmm import import_kmm
+    from kmwizard.importing.kvc import import_machineconfig
+
+    if kvc_docs:
+        for where, doc in kvc_docs[1:] + kmm_docs:
+            plan.findings.append(error(where, f"{doc['kind']} {doc['metadata'].get('name')} was not imported: an "
+                                       f"answer file describes one MachineConfig or one Module, and "
+                                       f"{kvc_docs[0][1]['metadata'].get('name')} comes first",
+                                       "import it into another output directory", code="import-several"))
+        return import_machineconfig(*kvc_docs[0])
+    if kmm_docs:
+        return import_kmm(kmm_docs)
+    plan.findings.append(error("import", "nothing to import: no MachineConfig and no KMM Module",
+                               "give the files holding them", code="import-nothing"))
+    return None
+
+
+def _answers(result: ImportResult, base: Path, sets: list, plan: ImportPlan) -> Optional[Answers]:
+    values = dict(result.values)
+    values.update({key: str(base / rel) for key, rel in result.path_values.items()})
+    try:
+        answers = Answers().update(values)
+        for key, value in sets:
+            answers = answers.set(key, value)
+    except AnswersError as exc:
+        plan.findings.extend(error(f.where, f"the imported value does not fit: {f.message}", f.fix,
+                                   code="import-answer") for f in exc.findings)
+        return None
+    return _drop_defaults(answers)
+
+
+def _drop_defaults(answers: Answers) -> Answers:
+    """Leave out what equals the default, so the answer file reads like a hand-written one."""
+    for key in list(answers.explicit):
+        if key != "method" and answers.unset(key).get(key) == answers.get(key):
+            answers = answers.unset(key)
+    return answers
+
+
+def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, plan: ImportPlan) -> None:
+    from kmwizard import overlay
+    from kmwizard.render import render
+
+    for rel, (content, mode) in result.files.items():
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        os.chmod(target, mode)
+    answers = _answers(result, staging, sets, plan)
+    if answers is None:
+        return
+    rendering = render(answers)
+    if not rendering.ok:
+        plan.findings.extend(rendering.findings)
+        plan.findings.append(error("import", "the recovered answers do not generate: nothing was written",
+                                   "fix the errors above (--set KEY=VALUE overrides a recovered answer)",
+                                   code="import-render"))
+        return
+    generated = {overlay.object_id(m): m for m in rendering.manifests}
+    if answers.get("kmm.acm_hub") and answers.get("method") == "kmm":
+        generated.pop(f"Module/{answers.get('kmm.namespace')}/{answers.get('kmm.name')}", None)
+    records = []
+    for where, original in result.originals:
+        oid = overlay.object_id(original)
+        if oid not in generated:
+            plan.findings.append(error(where, f"{oid} is not among the generated objects "
+                                       f"({', '.join(generated)}): it is not imported",
+                                       "import it on its own", code="import-unmatched"))
+            continue
+        for path, value in overlay.differences(original, generated[oid], equivalent=_tree_is_truth):
+            records.append({"object": oid, "path": overlay.format_path(path), "value": value})
+    if records:
+        answers = answers.set("overlay", records)
+        for record in records:
+            plan.findings.append(info(f"overlay: {record['object']}: {record['path']}",
+                                      "the answers cannot express this field: kept verbatim in the overlay",
+                                      code="import-overlay"))
+        rendering = render(answers)
+        if not rendering.ok:
+            plan.findings.extend(rendering.findings)
+            return
+        generated = {overlay.object_id(m): m for m in rendering.manifests}
+    plan.overlay = records
+    plan.generated = generated
+    for _where, original in result.originals:
+        oid = overlay.object_id(original)
+        if oid in generated:
+            for path, value in overlay.differences(generated[oid], original, equivalent=_same_file):
+                shown = "added" if _missing(original, path) else "changed"
+                plan.changes.append(f"{oid}: {overlay.format_path(path)} {shown} by generating")
+    for text in plan.changes:
+        plan.findings.append(info("import", text, code="import-generating-changes"))
+    final_answers = answers
+    for key, rel in result.path_values.items():
+        if final_answers.is_set(key) or key in result.path_values:
+            final_answers = final_answers.set(key, str(final / rel))
+    plan.answers = final_answers
+    files = [OutputFile("answers.yaml", final_answers.to_yaml().encode("utf-8"), mode=0o600 if _has_keys(result)
+                        else 0o644, secret=_has_keys(result), title="answers")]
+    for rel, (content, mode) in sorted(result.files.items()):
+        files.append(OutputFile(rel, content, mode=mode, secret=mode & 0o077 == 0))
+    plan.files = tuple(files)
+
+
+def _has_keys(result: ImportResult) -> bool:
+    return any(mode & 0o077 == 0 for _content, mode in result.files.values())
+
+
+def _file_contents_path(path) -> bool:
+    return len(path) >= 2 and path[-1] == "contents" and isinstance(path[-2], tuple) and path[-2][0] == "path" \
+        and "files" in path
+
+
+def _tree_is_truth(path, _original, _generated) -> bool:
+    """A delivered file's contents come from the recovered tree; a change kmwizard makes to them (a fixed
+    instance conf) is listed as a change, not undone by the overlay."""
+    return _file_contents_path(path)
+
+
+def _same_file(path, a, b) -> bool:
+    if not _file_contents_path(path) or not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+    from kmwizard.importing.kvc import decode_contents
+
+    try:
+        return decode_contents(a) == decode_contents(b)
+    except ValueError:
+        return False
+
+
+def _missing(obj: Any, path) -> bool:
+    from kmwizard.overlay import OverlayError
+
+    node = obj
+    for step in path:
+        if isinstance(step, str):
+            if not isinstance(node, dict) or step not in node:
+                return True
+            node = node[step]
+        elif isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return True
+            node = node[step]
+        else:
+            if not isinstance(node, list):
+                return True
+            node = next((item for item in node if isinstance(item, dict) and item.get(step[0]) == step[1]), None)
+            if node is None:
+                return True
+    _ = OverlayError
+    return False
