@@ -282,6 +282,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"written   {len(written) - 1} more file(s) under {Path(args.output_dir)}")
     sys.stderr.write(f"kmwizard: {len(plan.overlay)} field(s) kept in the overlay, {len(plan.changes)} change(s) "
                      f"generating makes; next: kmwizard preview --answers {Path(args.output_dir) / 'answers.yaml'}\n")
+    if has_errors(plan.findings):
+        sys.stderr.write("kmwizard: written, but the errors above need a decision (each names the field)\n")
+        return EXIT_FINDINGS
     return EXIT_OK
 
 

@@ -37,7 +37,8 @@ class ImportPlan:
 
     @property
     def ok(self) -> bool:
-        return self.answers is not None and not has_errors(self.findings)
+        """The answers generate: what the findings name is in the overlay or listed, and may be written."""
+        return self.answers is not None
 
     def rendering(self) -> Rendering:
         return Rendering(files=self.files)
@@ -158,14 +159,21 @@ def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, pl
                                        f"({', '.join(generated)}): it is not imported",
                                        "import it on its own", code="import-unmatched"))
             continue
-        for path, value in overlay.differences(original, generated[oid], equivalent=_tree_is_truth):
+        for path, value in overlay.differences(original, generated[oid], equivalent=_same_file):
             records.append({"object": oid, "path": overlay.format_path(path), "value": value})
+            if _file_contents_path(path):
+                # kmwizard would change the file (a fixed instance conf): the original wins, and says so
+                plan.findings.append(warning(f"overlay: {oid}: {records[-1]['path']}", "generating changes this "
+                                             "file (see the kvc-conf-changed findings); the overlay keeps the "
+                                             "original bytes", "remove this overlay record to take kmwizard's "
+                                             "fixed version", code="import-overlay-file"))
     if records:
         answers = answers.set("overlay", records)
         for record in records:
             plan.findings.append(info(f"overlay: {record['object']}: {record['path']}",
                                       "the answers cannot express this field: kept verbatim in the overlay",
                                       code="import-overlay"))
+        plan.findings.extend(f for f in rendering.findings if f.code == "kvc-conf-changed")
         rendering = render(answers)
         if not rendering.ok:
             plan.findings.extend(rendering.findings)
@@ -198,18 +206,15 @@ def _has_keys(result: ImportResult) -> bool:
 
 
 def _file_contents_path(path) -> bool:
-    return len(path) >= 2 and path[-1] == "contents" and isinstance(path[-2], tuple) and path[-2][0] == "path" \
-        and "files" in path
-
-
-def _tree_is_truth(path, _original, _generated) -> bool:
-    """A delivered file's contents come from the recovered tree; a change kmwizard makes to them (a fixed
-    instance conf) is listed as a change, not undone by the overlay."""
-    return _file_contents_path(path)
+    """spec.config.storage.files[path=...].contents (or a field inside it)."""
+    if "contents" not in path or "files" not in path:
+        return False
+    at = path.index("contents")
+    return at >= 1 and isinstance(path[at - 1], tuple) and path[at - 1][0] == "path"
 
 
 def _same_file(path, a, b) -> bool:
-    if not _file_contents_path(path) or not isinstance(a, dict) or not isinstance(b, dict):
+    if not _file_contents_path(path) or path[-1] != "contents" or not isinstance(a, dict) or not isinstance(b, dict):
         return False
     from kmwizard.importing.kvc import decode_contents
 
@@ -220,8 +225,6 @@ def _same_file(path, a, b) -> bool:
 
 
 def _missing(obj: Any, path) -> bool:
-    from kmwizard.overlay import OverlayError
-
     node = obj
     for step in path:
         if isinstance(step, str):
@@ -238,5 +241,4 @@ def _missing(obj: Any, path) -> bool:
             node = next((item for item in node if isinstance(item, dict) and item.get(step[0]) == step[1]), None)
             if node is None:
                 return True
-    _ = OverlayError
     return False

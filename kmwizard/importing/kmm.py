@@ -82,14 +82,21 @@ def import_kmm(docs: list[tuple[str, dict]]) -> ImportResult:
 
     mappings = container.get("kernelMappings") or []
     build = container.get("build") or next((m["build"] for m in mappings if m.get("build")), None)
+    if build is None and f"{name}-dockerfile" in {d["metadata"].get("name") for _w, d in by_kind.get("ConfigMap", [])}:
+        # kmwizard writes the Dockerfile even when every mapping has build: false
+        build = {"dockerfileConfigMap": {"name": f"{name}-dockerfile"}}
     sign = container.get("sign") or next((m["sign"] for m in mappings if m.get("sign")), None)
     secrets = {d["metadata"].get("name"): (w, d) for w, d in by_kind.get("Secret", [])}
     used_secrets: set[str] = set()
     configmaps = {d["metadata"].get("name"): (w, d) for w, d in by_kind.get("ConfigMap", [])}
     dockerfile_text = _build(build, configmaps, secrets, used_secrets, result, where)
     _sign(sign, secrets, used_secrets, result)
-    v["kmm.kernel_mappings"] = [_mapping(m, container, build, sign) for m in mappings]
-    _versions(container, v)
+    declared = set(re.findall(r"^ARG (\w+)$", dockerfile_text or "", re.M))
+    if build is not None and not container.get("build"):
+        # per-mapping builds: the common arguments are those the Dockerfile declares
+        v["kmm.build_args"] = [a for a in v.get("kmm.build_args", []) if a["name"] in declared]
+    v["kmm.kernel_mappings"] = [_mapping(m, container, build, sign, v.get("kmm.build_args", [])) for m in mappings]
+    _versions(spec, container, v)
     if dockerfile_text is not None:
         _dockerfile(dockerfile_text, result)
 
@@ -221,7 +228,7 @@ def _sign(sign: Optional[dict], secrets: dict, used: set, result: ImportResult) 
         v["kmm.sign.unsigned_image"] = sign["unsignedImage"]
 
 
-def _mapping(m: dict, container: dict, build: Optional[dict], sign: Optional[dict]) -> dict:
+def _mapping(m: dict, container: dict, build: Optional[dict], sign: Optional[dict], base_args: list) -> dict:
     record: dict[str, Any] = {}
     if m.get("regexp"):
         record["regexp"] = m["regexp"]
@@ -234,7 +241,7 @@ def _mapping(m: dict, container: dict, build: Optional[dict], sign: Optional[dic
         if not m.get("build"):
             record["build"] = False
         else:
-            base = {a["name"]: a["value"] for a in build.get("buildArgs") or []}
+            base = {a["name"]: a["value"] for a in base_args}
             own = [a for a in m["build"].get("buildArgs") or [] if base.get(a["name"]) != a["value"]
                    or a["name"] not in base]
             if own:
@@ -252,15 +259,18 @@ def _mapping(m: dict, container: dict, build: Optional[dict], sign: Optional[dic
     return record
 
 
-def _versions(container: dict, v: dict) -> None:
-    """The KMM version the fields need: the renderer spells some fields by version."""
+def _versions(spec: dict, container: dict, v: dict) -> None:
+    """The oldest KMM version that has every field used (the renderer spells some fields by version,
+    and the linter refuses fields a version lacks)."""
     fields = json.dumps(container)
     if '"inTreeModuleToRemove"' in fields:
         v["kmm.kmm_version"] = "2.0"
-    elif '"inTreeModulesToRemove"' in fields:
-        v["kmm.kmm_version"] = "2.1"
-    if v.get("kmm.image_rebuild_trigger_generation"):
-        v["kmm.kmm_version"] = "2.6"
+        return
+    needed = [(2, 1) if '"inTreeModulesToRemove"' in fields else (0, 0),
+              (2, 3) if spec.get("tolerations") else (0, 0),
+              (2, 6) if spec.get("imageRebuildTriggerGeneration") else (0, 0)]
+    if max(needed) > (0, 0):
+        v["kmm.kmm_version"] = "%d.%d" % max(needed)
 
 
 # --- the Dockerfile ----------------------------------------------------------------------

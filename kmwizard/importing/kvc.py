@@ -22,6 +22,8 @@ _INSTANCE_CONF = re.compile(r"^/etc/kvc/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.conf$")
 _REQUIRE = re.compile(r"^require-kvc-(.+)\.service$")
 _TEMPLATE = re.compile(r"^kmods-via-containers@(.+)\.service$")
 FRAMEWORK_CONF = "/etc/kvc/kmods-via-containers.conf"
+# Groups of RHCOS's /etc/group that a user config may name (core is already in wheel, adm, sudo-less RHEL).
+RHCOS_GROUPS = {"wheel", "adm", "systemd-journal", "video", "disk", "root", "core"}
 # OpenShift release per Ignition spec version, newest first: (spec, releases emitting it).
 _SPEC_RELEASES = {"3.1.0": ("4.7", "4.6"), "3.2.0": ("4.13", "4.12", "4.11", "4.10", "4.9", "4.8"),
                   "3.4.0": ("4.14", "4.15", "4.16", "4.17", "4.18"), "3.5.0": ("4.19", "4.20")}
@@ -99,7 +101,7 @@ def import_machineconfig(where: str, mc: dict) -> ImportResult:
         _conf_answers(conf[0], v, result)
     users = (config.get("passwd") or {}).get("users") or []
     _users(where, users, v, findings)
-    _refused_on_day2(where, config, v.get("day", 2), findings)
+    _refused_on_day2(where, config, error if v.get("day", 2) == 2 else warning, findings)
     for path, (content, mode) in tree.items():
         result.files["fakeroot" + path] = (content, mode)
     result.path_values["kvc.fakeroot"] = "fakeroot"
@@ -153,7 +155,8 @@ def _instance(where: str, units: list, confs: list[str], result: ImportResult) -
     templated = [(m.group(1), u) for n, u in enabled if (m := _TEMPLATE.match(n)) and u.get("enabled")
                  and not u.get("contents")]
     candidates = [n for n, _u in required] + [n for n, _u in templated] + confs
-    names = list(dict.fromkeys(candidates))
+    # an instance whose conf the tree carries comes first: that is the one the units can start
+    names = sorted(dict.fromkeys(candidates), key=lambda n: n not in confs)
     if not names:
         return None, ""
     name = names[0]
@@ -213,25 +216,32 @@ def _users(where: str, users: list, v: dict, findings: list) -> None:
                                     "all are kept verbatim in the overlay", code="import-ssh-keys"))
 
 
-def _refused_on_day2(where: str, config: dict, day: Any, findings: list) -> None:
-    """What the MCO cannot reconcile on a running cluster (docs/kvc-machineconfig.md section 5)."""
+def _refused_on_day2(where: str, config: dict, severity, findings: list) -> None:
+    """What the MCO cannot reconcile on a running cluster (docs/kvc-machineconfig.md section 5): an error for
+    a day-2 config, a warning for a day-1 one (it has the core user's key), which Ignition applies once."""
     passwd = config.get("passwd") or {}
     if passwd.get("groups"):
-        findings.append(error(f"{where}:spec.config.passwd.groups", "passwd.groups is refused by the MCO on day 2 "
+        findings.append(severity(f"{where}:spec.config.passwd.groups", "passwd.groups is refused by the MCO on day 2 "
                               "(the pool goes Degraded): kept verbatim in the overlay", "remove it from the "
                               "overlay", code="import-day2-refused"))
     for user in passwd.get("users") or []:
         if not isinstance(user, dict):
             continue
+        unknown_groups = sorted(set(user.get("groups") or []) - RHCOS_GROUPS)
+        if unknown_groups:
+            findings.append(warning(f"{where}:spec.config.passwd.users[name={user.get('name')}].groups",
+                                    f"group(s) {', '.join(unknown_groups)} do not exist on RHCOS (RHEL has wheel, not "
+                                    "sudo): Ignition's usermod fails and the node does not boot",
+                                    "remove this overlay record, or use wheel", code="import-unknown-group"))
         extra = sorted(set(user) - {"name", "sshAuthorizedKeys", "passwordHash"})
         if user.get("name") != "core" or extra:
             what = f"user {user.get('name')!r}" if user.get("name") != "core" else f"core's {', '.join(extra)}"
-            findings.append(error(f"{where}:spec.config.passwd.users[name={user.get('name')}]",
+            findings.append(severity(f"{where}:spec.config.passwd.users[name={user.get('name')}]",
                                   f"{what} cannot be changed by the MCO on day 2 (only core's sshAuthorizedKeys "
                                   "and passwordHash are): the pool goes Degraded. Kept verbatim in the overlay; "
                                   "fine on day 1", "remove it from the overlay for a running cluster",
                                   code="import-day2-refused"))
     if (config.get("kernelArguments") or {}):
-        findings.append(error(f"{where}:spec.config.kernelArguments", "Ignition-level kernelArguments are refused "
+        findings.append(severity(f"{where}:spec.config.kernelArguments", "Ignition-level kernelArguments are refused "
                               "by the MCO: kept verbatim in the overlay", "use the MachineConfig's "
                               "spec.kernelArguments", code="import-day2-refused"))

@@ -1,0 +1,363 @@
+"""`kmwizard import`: generate(import(x)) == x byte for byte for kmwizard's own output (every preset,
+hypothesis-made answers, both methods); hand-written objects keep what the answers cannot say in the
+overlay; the docs' hand-made KVC MachineConfig comes back as a tree plus answers whose regeneration lands
+the same files under the real Ignition files stage (tests/ignition_oracle.py).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from docs_machineconfig import SSH_KEY, docs_machineconfig
+from kmwizard import output
+from kmwizard.answers import Answers
+from kmwizard.cli import main
+from kmwizard.importing import import_documents
+from kmwizard.importing.kvc import decode_contents
+from kmwizard.preset_store import list_presets, load_preset
+from kmwizard.render import render
+from kvc_fixtures import make_fixture_repos, tree_of
+
+PRESETS = [p.name for p in list_presets() if p.origin == "built-in"]
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    return make_fixture_repos(tmp_path_factory.mktemp("repos"))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _local(answers: Answers, repos) -> Answers:
+    """KVC answers pointed at the fixture repositories instead of GitHub (no network in tests)."""
+    if answers.get("method") != "kvc":
+        return answers
+    return answers.update({"kvc.framework_repo": str(repos.framework), "kvc.module_repo": str(repos.module),
+                           "kvc.framework_ref": "HEAD", "kvc.module_ref": "HEAD"})
+
+
+def _manifest_bytes(rendering) -> dict[str, bytes]:
+    return {f.path: f.content for f in rendering.written_files if f.manifest is not None}
+
+
+def round_trip(answers: Answers, out: Path):
+    """(original rendering, plan, regenerated rendering) through the files import writes."""
+    original = render(answers)
+    assert original.ok, [f.format() for f in original.findings if f.severity.value == "error"]
+    pairs = [(f.path, yaml.safe_load(f.content)) for f in original.files if f.manifest is not None]
+    plan = import_documents(pairs, out)
+    assert plan.ok, [f.format() for f in plan.findings if f.severity.value != "info"]
+    output.write(output.plan(plan.rendering(), out), force=True)
+    again = render(Answers.load(out / "answers.yaml"))
+    return original, plan, again
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_round_trips_byte_identical(preset, repos, tmp_path):
+    original, plan, again = round_trip(_local(load_preset(preset), repos), tmp_path / "imported")
+    assert plan.overlay == [] and plan.changes == []
+    assert _manifest_bytes(again) == _manifest_bytes(original)
+
+
+# --- hypothesis: answers kmwizard can generate, on both methods ------------------------------
+
+_name = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
+_image = st.sampled_from(["", "quay.io/acme/${MOD_NAME}:${KERNEL_FULL_VERSION}", "registry.example.com/m:${KERNEL_XYZ}"])
+_mapping = st.fixed_dictionaries(
+    {"regexp": st.sampled_from([r"^.+$", r"^.+\.el9_\d+\.x86_64$", r"^5\.14\..*$"])},
+    optional={"container_image": _image.filter(bool), "build": st.just(False),
+              "in_tree_modules_to_remove": st.lists(_name, min_size=1, max_size=2),
+              "build_args": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["A", "B"]),
+                                                            "value": st.sampled_from(["1", "x"])}), max_size=1)})
+kmm_answers = st.fixed_dictionaries({
+    "method": st.just("kmm"),
+    "openshift_version": st.sampled_from(["4.12", "4.14", "4.16", "4.20"]),
+    "role": st.sampled_from(["worker", "master", "infra"]),
+    "kmm.module_name": st.sampled_from(["kmm_ci_a", "foo", "my-drv"]),
+    "kmm.namespace": st.sampled_from(["openshift-kmm", "drivers"]),
+}, optional={
+    "kmm.kmm_version": st.sampled_from(["2.0", "2.2", "2.4", "2.6"]),
+    "kmm.kernel_mappings": st.lists(_mapping, min_size=1, max_size=3),
+    "kmm.container_image": _image,
+    "kmm.build": st.sampled_from(["generate", "none"]),
+    "kmm.image_pull_policy": st.sampled_from(["IfNotPresent", "Always"]),
+    "kmm.parameters": st.lists(st.sampled_from(["a=1", "b=x"]), max_size=2, unique=True),
+    "kmm.firmware_path": st.just("/firmware"),
+    "kmm.ko_files": st.lists(st.sampled_from(["a.ko", "sub/b.ko"]), min_size=1, max_size=2, unique=True),
+    "kmm.build_args": st.lists(st.fixed_dictionaries({"name": st.just("FLAG"), "value": st.just("1")}), max_size=1),
+    "kmm.build_secrets": st.lists(st.sampled_from(["tok", "ca"]), max_size=2, unique=True),
+    "kmm.source_subdir": st.sampled_from(["", "ci/kmm-kmod", "src"]),
+    "kmm.make_target": st.sampled_from(["all", "modules"]),
+    "kmm.registry_tls": st.sampled_from(["verify", "skip-verify", "plain-http"]),
+    "kmm.base_image_registry_tls": st.sampled_from(["verify", "plain-http"]),
+    "kmm.sign.enabled": st.booleans(),
+    "kmm.version": st.sampled_from(["", "1.0.1"]),
+    "kmm.image_repo_secret": st.sampled_from(["", "pull"]),
+    "kmm.service_account": st.sampled_from(["", "loader"]),
+    "kmm.node_selector": st.sampled_from([{}, {"feature.example.com/gpu": "true"}]),
+    "kmm.create_namespace": st.booleans(),
+    "kmm.acm_hub": st.booleans(),
+    "kmm.preflight_kernel": st.sampled_from(["", "5.14.0-427.13.1.el9_4.x86_64"]),
+    "entitlement.source": st.sampled_from(["node", "yum-repo"]),
+    "entitlement.yum_repo": st.just("https://repo.example.com/rhel9/"),
+})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(values=kmm_answers)
+def test_generated_kmm_answers_round_trip(values, tmp_path_factory):
+    answers = Answers(values)
+    assume(not answers.check() or all(f.severity.value != "error" for f in answers.check()))
+    assume(render(answers).ok)
+    original, plan, again = round_trip(answers, tmp_path_factory.mktemp("kmm"))
+    assert plan.overlay == [], plan.overlay
+    assert _manifest_bytes(again) == _manifest_bytes(original)
+
+
+kvc_answers = st.fixed_dictionaries({"method": st.just("kvc")}, optional={
+    "openshift_version": st.sampled_from(["4.6", "4.9", "4.10", "4.12", "4.13", "4.16", "4.20"]),
+    "role": st.sampled_from(["worker", "master", "infra"]),
+    "day": st.sampled_from([1, 2]),
+    "ssh_key": st.just("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA user@host"),
+    "kvc.enable_style": st.sampled_from(["auto", "require-unit", "template-instance"]),
+    "kvc.software_version": st.sampled_from(["", "1.2.3"]),
+    "kvc.build_file": st.sampled_from(["Dockerfile.rhel", "Dockerfile.fedora"]),
+    "machineconfig.name": st.sampled_from(["99-custom-kvc", "50-simple"]),
+    "entitlement.source": st.sampled_from(["node", "yum-repo"]),
+    "entitlement.yum_repo": st.just("https://repo.example.com/rhel9/"),
+})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(values=kvc_answers)
+def test_generated_kvc_answers_round_trip(values, repos, tmp_path_factory):
+    answers = _local(Answers(values), repos)
+    assume(render(answers).ok)
+    original, plan, again = round_trip(answers, tmp_path_factory.mktemp("kvc"))
+    assert plan.overlay == [], plan.overlay
+    assert _manifest_bytes(again) == _manifest_bytes(original)
+
+
+# --- the CLI -------------------------------------------------------------------------------------------
+
+def test_cli_import_then_generate_reproduces_the_files(repos, tmp_path, capsys):
+    first, imported, second = tmp_path / "first", tmp_path / "imported", tmp_path / "second"
+    sets = ["--set", f"kvc.framework_repo={repos.framework}", "--set", f"kvc.module_repo={repos.module}"]
+    assert main(["generate", "--preset", "simple-kmod", *sets, "-o", str(first)]) == 0
+    mc = first / "99-worker-kvc-simple-kmod.yaml"
+    assert main(["import", str(mc), "-o", str(imported)]) == 0
+    fakeroot = imported / "fakeroot"
+    assert tree_of(fakeroot) == {p: (d, m) for p, (d, m) in repos.expected_tree.items()
+                                 if p != repos.module_conf_path} | {repos.module_conf_path:
+                                                                    tree_of(fakeroot)[repos.module_conf_path]}
+    assert main(["generate", "--answers", str(imported / "answers.yaml"), "-o", str(second)]) == 0
+    assert (second / mc.name).read_bytes() == mc.read_bytes()
+    # a second import refuses to overwrite, and --force replaces
+    (imported / "answers.yaml").write_text("# edited by hand\n" + (imported / "answers.yaml").read_text())
+    capsys.readouterr()
+    assert main(["import", str(mc), "-o", str(imported)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert main(["import", str(mc), "-o", str(imported), "--force"]) == 0
+
+
+def test_import_needs_files_or_a_cluster(tmp_path, capsys):
+    assert main(["import", "-o", str(tmp_path)]) == 2
+    assert "either files to import or --from-cluster" in capsys.readouterr().err
+
+
+def test_bad_yaml_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: [\n")
+    assert main(["import", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert f"{bad} is not valid YAML" in capsys.readouterr().err
+
+
+# --- hand-written objects: the overlay -------------------------------------------------------------
+
+def _kmm_pairs(**module_changes):
+    rendering = render(load_preset("kmm-ci"))
+    pairs = [(f.path, copy.deepcopy(f.manifest)) for f in rendering.files if f.manifest is not None]
+    module = next(d for _w, d in pairs if d["kind"] == "Module")
+    module["metadata"]["annotations"] = {"team.example.com/owner": "storage"}
+    module["spec"]["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]
+    module["spec"]["moduleLoader"]["container"]["modprobe"]["args"] = {"load": ["-v"]}
+    return pairs
+
+
+def test_fields_answers_cannot_hold_are_kept_in_the_overlay_and_regenerated(tmp_path):
+    pairs = _kmm_pairs()
+    plan = import_documents(pairs, tmp_path / "o")
+    assert plan.ok
+    assert {r["path"] for r in plan.overlay} == {'metadata.annotations', 'spec.tolerations',
+                                                 'spec.moduleLoader.container.modprobe.args'}
+    listed = [f.where for f in plan.findings if f.code == "import-overlay"]
+    assert "overlay: Module/openshift-kmm/kmm-ci: spec.tolerations" in listed
+    output.write(output.plan(plan.rendering(), tmp_path / "o"))
+    again = render(Answers.load(tmp_path / "o" / "answers.yaml"))
+    regenerated = {f.manifest["kind"]: f.manifest for f in again.files if f.manifest is not None}
+    assert regenerated["Module"] == next(d for _w, d in pairs if d["kind"] == "Module")
+
+
+def test_cluster_fields_and_kmwizard_label_are_not_imported(tmp_path):
+    pairs = _kmm_pairs()
+    module = next(d for _w, d in pairs if d["kind"] == "Module")
+    module["metadata"].update(uid="1", resourceVersion="5", generation=2, managedFields=[{"manager": "x"}],
+                              labels={"app.kubernetes.io/managed-by": "kmwizard"})
+    module["status"] = {"moduleLoader": {"nodesMatchingSelectorNumber": 3}}
+    plan = import_documents(pairs, tmp_path)
+    assert plan.ok and not any("status" in r["path"] or "uid" in str(r["value"]) for r in plan.overlay)
+    assert "metadata.labels" not in {r["path"] for r in plan.overlay}
+
+
+def test_module_without_its_configmap_names_the_field_and_keeps_the_build(tmp_path):
+    pairs = [(w, d) for w, d in _kmm_pairs() if d["kind"] == "Module"]
+    plan = import_documents(pairs, tmp_path)
+    problem = next(f for f in plan.findings if f.code == "import-configmap-missing")
+    assert problem.where.endswith("spec.moduleLoader.container.build.dockerfileConfigMap.name")
+    assert "kmm-ci-dockerfile" in problem.message and "overlay" in problem.message
+
+
+def test_unknown_kinds_and_non_objects_are_named_and_skipped(tmp_path):
+    plan = import_documents([("a.yaml", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}),
+                             ("b.yaml", ["not", "an", "object"])], tmp_path)
+    assert not plan.ok
+    by_code = {f.code: f for f in plan.findings}
+    assert by_code["import-unknown-kind"].where == "a.yaml:kind" and "Service" in by_code["import-unknown-kind"].message
+    assert by_code["import-not-object"].where == "b.yaml"
+    assert "import-nothing" in by_code
+
+
+def test_a_machineconfig_with_two_kvc_instances_is_named(repos, tmp_path):
+    answers = _local(load_preset("simple-kmod"), repos)
+    mc = copy.deepcopy(render(answers).manifests[0])
+    units = mc["spec"]["config"]["systemd"]["units"]
+    units.append({"name": "require-kvc-other.service", "enabled": True, "contents": "[Unit]\n"})
+    plan = import_documents([("mc.yaml", mc)], tmp_path)
+    problem = next(f for f in plan.findings if f.code == "import-several-instances")
+    assert problem.where == "mc.yaml:spec.config.systemd.units" and "simple-kmod, other" in problem.message
+    assert {"object": "MachineConfig/99-worker-kvc-simple-kmod", "path": "spec.config.systemd.units"
+            "[name=require-kvc-other.service]", "value": units[-1]} in plan.overlay
+
+
+def test_spec_2_configs_are_refused_naming_the_version(tmp_path):
+    mc = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfig",
+          "metadata": {"name": "x"}, "spec": {"config": {"ignition": {"version": "2.2.0"}}}}
+    plan = import_documents([("mc.yaml", mc)], tmp_path)
+    assert [f.where for f in plan.findings if f.code == "import-ignition-version"] == \
+        ["mc.yaml:spec.config.ignition.version"]
+
+
+# --- the docs' hand-made MachineConfig -----------------------------------------------------------------
+
+@pytest.fixture
+def docs_mc(repos, tmp_path):
+    return docs_machineconfig(repos, tmp_path / "docs")
+
+
+def test_docs_machineconfig_imports_tree_conf_units_role_and_day2_findings(docs_mc, repos, tmp_path):
+    plan = import_documents([("99-simple-kmod.yaml", docs_mc)], tmp_path / "o")
+    assert plan.ok, [f.format() for f in plan.findings]
+    a = plan.answers
+    assert (a.get("kvc.module_name"), a.get("role"), a.get("kvc.enable_style"), a.get("machineconfig.name"),
+            a.get("day"), a.get("ssh_key")) == ("simple-kmod", "worker", "require-unit", "10-kvc-simple-kmod", 1,
+                                                SSH_KEY)
+    assert a.get("kvc.build_file") == "Dockerfile.fedora"  # as the docs' conf has it: nothing changes silently
+    refused = [f for f in plan.findings if f.code == "import-day2-refused"]
+    assert [f.where for f in refused] == ["99-simple-kmod.yaml:spec.config.passwd.users[name=core]"]
+    assert "groups" in refused[0].message
+    # the tree is recovered byte- and mode-exact (filetranspiler drops the link to a directory)
+    output.write(output.plan(plan.rendering(), tmp_path / "o"))
+    expected = {p: v for p, v in repos.expected_tree.items() if "/simple-kmod/current/" not in p}
+    assert tree_of(tmp_path / "o" / "fakeroot") == expected
+    assert {r["path"] for r in plan.overlay} == {
+        "spec.config.passwd.users[name=core].groups",
+        "spec.config.storage.files[path=/etc/kvc/simple-kmod.conf].contents.source"}
+    # generating would fix the conf (git:// -> https://): the original wins in the overlay, and it is said
+    assert [f.code for f in plan.findings if f.where.endswith("simple-kmod.conf].contents.source")
+            and f.severity.value == "warning"] == ["import-overlay-file"]
+    assert any(f.code == "import-unknown-group" for f in plan.findings)
+
+
+def test_docs_machineconfig_regenerates_to_the_same_files_under_ignition(docs_mc, tmp_path):
+    from ignition_oracle import apply_files_stage
+
+    plan = import_documents([("99-simple-kmod.yaml", docs_mc)], tmp_path / "o")
+    output.write(output.plan(plan.rendering(), tmp_path / "o"))
+    again = render(Answers.load(tmp_path / "o" / "answers.yaml"))
+    assert again.ok
+    regenerated = again.manifests[0]
+    # every file the original delivers is delivered again with the same bytes and mode
+    want = {f["path"]: (decode_contents(f["contents"]), f["mode"]) for f in docs_mc["spec"]["config"]["storage"]["files"]}
+    got = {f["path"]: (decode_contents(f["contents"]), f["mode"])
+           for f in regenerated["spec"]["config"]["storage"]["files"]}
+    assert got == want
+    # The real Ignition lands them. (It refuses the docs' own config: filetranspiler writes the empty file as
+    # data:inode/x-empty;..., an invalid media type; the regenerated config encodes it as data:,)
+    with pytest.raises(AssertionError, match="invalid media type"):
+        apply_files_stage(docs_mc["spec"]["config"])
+    # The overlay keeps the docs' groups: [sudo] verbatim, and Ignition fails on it as it would on RHCOS (no
+    # sudo group): the import warned. Dropping that overlay record, as the warning says, gives a config
+    # Ignition applies: every file lands with the same bytes and mode, and core gets the key.
+    with pytest.raises(AssertionError, match=r"usermod.*--groups.*sudo"):
+        apply_files_stage(regenerated["spec"]["config"])
+    answers = Answers.load(tmp_path / "o" / "answers.yaml")
+    kept = [r for r in answers.get("overlay") if not r["path"].endswith(".groups")]
+    regenerated = render(answers.set("overlay", kept)).manifests[0]
+    landed = apply_files_stage(regenerated["spec"]["config"])
+    for path, (data, mode) in want.items():
+        assert (landed[path].kind, landed[path].data, landed[path].mode) == ("file", data, mode), path
+    assert landed["/var/home/core/.ssh/authorized_keys.d/ignition"].data.decode().strip() == SSH_KEY
+
+
+def test_gzip_and_percent_encodings_decode(tmp_path):
+    import base64
+    import gzip
+
+    packed = base64.b64encode(gzip.compress(b"hello\n")).decode()
+    assert decode_contents({"source": "data:;base64," + packed, "compression": "gzip"}) == b"hello\n"
+    assert decode_contents({"source": "data:,a%20b"}) == b"a b"
+    with pytest.raises(ValueError, match="not a data URL"):
+        decode_contents({"source": "https://example.com/file"})
+
+
+def test_remote_file_sources_stay_in_the_overlay(repos, tmp_path):
+    mc = copy.deepcopy(render(_local(load_preset("simple-kmod"), repos)).manifests[0])
+    remote = {"path": "/etc/remote.conf", "mode": 420, "contents": {"source": "https://example.com/remote.conf"}}
+    mc["spec"]["config"]["storage"]["files"].append(remote)
+    plan = import_documents([("mc.yaml", mc)], tmp_path)
+    assert plan.ok
+    assert [f.where for f in plan.findings if f.code == "import-file"] == \
+        ["mc.yaml:spec.config.storage.files[path=/etc/remote.conf].contents"]
+    assert {"object": "MachineConfig/99-worker-kvc-simple-kmod", "path": "spec.config.storage.files"
+            "[path=/etc/remote.conf]", "value": remote} in plan.overlay
+
+
+def test_imported_key_files_are_0600(tmp_path):
+    rendering = render(load_preset("kmm-signed").update({"kmm.sign.key_file": str(_write(tmp_path / "k", b"KEYDATA")),
+                                                         "kmm.sign.cert_file": str(_write(tmp_path / "c", b"\x30\x82"))}))
+    pairs = [(f.path, f.manifest) for f in rendering.files if f.manifest is not None]
+    out = tmp_path / "o"
+    plan = import_documents(pairs, out)
+    assert plan.ok, [f.format() for f in plan.findings]
+    output.write(output.plan(plan.rendering(), out))
+    assert (out / "signing" / "key").read_bytes() == b"KEYDATA"
+    assert stat.S_IMODE(os.stat(out / "signing" / "key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(out / "answers.yaml").st_mode) == 0o600
+    again = render(Answers.load(out / "answers.yaml"))
+    assert _manifest_bytes(again) == _manifest_bytes(rendering)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
