@@ -289,16 +289,47 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from kmwizard.migrate import run_migrate
+    """KVC (a MachineConfig file, or KVC answers) -> KMM files and MIGRATION.md; see kmwizard.migrate."""
+    from kmwizard import output
+    from kmwizard.migrate import facts_from_answers, facts_from_machineconfig, plan_migration, steps_text
+    from kmwizard.render import Rendering
 
-    return run_migrate(args, load_documents=load_documents, print_findings=print_findings)
+    if args.machineconfig:
+        docs = [(w, d) for w, d in load_documents(Path(args.machineconfig))
+                if isinstance(d, dict) and d.get("kind") == "MachineConfig"]
+        if not docs:
+            raise UsageError(f"{args.machineconfig} holds no MachineConfig", "give the KVC MachineConfig file")
+        facts, findings = facts_from_machineconfig(*docs[0])
+    else:
+        facts, findings = facts_from_answers(answers_from_args(args))
+    kernels = list(args.kernel)
+    if args.kernels_from_cluster:
+        from kmwizard.cluster import engine
+        from kmwizard.importing.cluster import node_kernels
+
+        with engine.connect(args.kubeconfig, args.context, None, request_timeout=args.request_timeout) as conn:
+            kernels += [k for k in node_kernels(conn, facts.role if facts else "worker") if k not in kernels]
+    out = plan_migration(facts, args.output_dir, kernels=kernels, kmm_version=args.kmm_version,
+                         source_repo=args.source_repo, source_ref=args.source_ref,
+                         namespace=args.kmm_namespace) if facts is not None else None
+    print_findings([*findings, *(out.findings if out else [])])
+    if out is None or not out.ok:
+        sys.stderr.write("kmwizard: nothing was written: fix the errors above first.\n")
+        return EXIT_FINDINGS
+    written = output.write(output.plan(Rendering(files=tuple(out.files)), args.output_dir), force=args.force)
+    for path in written:
+        print(f"written   {path}")
+    sys.stdout.write("\n" + steps_text(out))
+    return EXIT_OK
 
 
-def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+def _cluster_arguments(p: argparse.ArgumentParser, namespace: bool = True) -> None:
     group = p.add_argument_group("cluster connection (read only)")
     group.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
     group.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    group.add_argument("-n", "--namespace", metavar="NS", help="namespace of the Modules named (default openshift-kmm)")
+    if namespace:
+        group.add_argument("-n", "--namespace", metavar="NS",
+                           help="namespace of the Modules named (default openshift-kmm)")
     group.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
                        help="give up on one API request after this long (default 30)")
 
@@ -379,7 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-ref", metavar="REF", help="branch, tag or commit of --source-repo")
     p.add_argument("--namespace-kmm", dest="kmm_namespace", metavar="NS", default="openshift-kmm",
                    help="namespace of the Module (default openshift-kmm)")
+    p.add_argument("--kernels-from-cluster", action="store_true",
+                   help="map the kernels the pool's nodes run (read from the cluster, nothing changed)")
     p.add_argument("--force", action="store_true", help="replace existing files")
+    _cluster_arguments(p, namespace=False)
     p.set_defaults(func=cmd_migrate)
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers

@@ -308,44 +308,30 @@ def steps_text(out: Migration) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- the command ----------------------------------------------------------------------
+# --- the command's core ---------------------------------------------------------------
 
-def run_migrate(args, *, load_documents, print_findings) -> int:
-    """``kmwizard migrate`` (cli.py hands over its loaders so this module imports no front end)."""
-    import sys
+def plan_migration(facts: KvcFacts, out_dir: str | Path, **options) -> Migration:
+    """``migrate`` with every file to write: answers.yaml, the KMM files, MIGRATION.md, and the entitlement
+    certificates (0600) the answers point at inside ``out_dir``."""
+    import tempfile
 
-    from kmwizard import output
-    from kmwizard.findings import UsageError
-    from kmwizard.inputs import answers_from_args
-
-    if args.machineconfig:
-        docs = [(w, d) for w, d in load_documents(Path(args.machineconfig))
-                if isinstance(d, dict) and d.get("kind") == "MachineConfig"]
-        if not docs:
-            raise UsageError(f"{args.machineconfig} holds no MachineConfig", "give the KVC MachineConfig file")
-        facts, findings = facts_from_machineconfig(*docs[0])
-    else:
-        facts, findings = facts_from_answers(answers_from_args(args))
-    out_dir = Path(args.output_dir)
-    certs_dir = ""
-    if facts is not None and facts.certs:
-        certs_dir = str((out_dir / "entitlement").expanduser().resolve())
-    if facts is not None and facts.certs:
-        # The KMM renderer reads the certificates from a directory: write them (0600) first, nothing else yet.
-        staged = Rendering(files=tuple(OutputFile(f"entitlement/{n}", c, mode=0o600, secret=True)
-                                       for n, c in sorted(facts.certs.items())))
-        output.write(output.plan(staged, out_dir), force=args.force)
-    out = migrate(facts, kernels=args.kernel, kmm_version=args.kmm_version, source_repo=args.source_repo,
-                  source_ref=args.source_ref, namespace=args.kmm_namespace, certs_dir=certs_dir) \
-        if facts is not None else Migration()
-    print_findings([*findings, *out.findings])
+    final = Path(out_dir).expanduser().resolve()
+    with tempfile.TemporaryDirectory(prefix="kmwizard-migrate-") as staging:
+        certs_dir = ""
+        if facts.certs:
+            certs_dir = str(Path(staging) / "entitlement")
+            Path(certs_dir).mkdir(mode=0o700)
+            for name, content in facts.certs.items():
+                (Path(certs_dir) / name).write_bytes(content)
+        out = migrate(facts, certs_dir=certs_dir, **options)
     if not out.ok:
-        sys.stderr.write("kmwizard: nothing was written: fix the errors above first.\n")
-        return 1
-    files = [OutputFile("answers.yaml", out.answers.to_yaml().encode()), *out.files,
-             OutputFile("MIGRATION.md", steps_text(out).encode())]
-    written = output.write(output.plan(Rendering(files=tuple(files)), out_dir), force=args.force)
-    for path in written:
-        print(f"written   {path}")
-    sys.stdout.write("\n" + steps_text(out))
-    return 0
+        return out
+    if facts.certs:
+        out.answers = out.answers.set("entitlement.certs_dir", str(final / "entitlement"))
+        out.files += [OutputFile(f"entitlement/{n}", c, mode=0o600, secret=True) for n, c in sorted(facts.certs.items())]
+    secret = any(f.secret for f in out.files)
+    out.files = [OutputFile("answers.yaml", out.answers.to_yaml().encode()), *out.files,
+                 OutputFile("MIGRATION.md", steps_text(out).encode())]
+    if secret:
+        out.findings.append(info("entitlement.certs_dir", "files holding keys are written 0600", code="migrate-secret"))
+    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from apiserver_double import apiserver, apiserver_factory  # noqa: F401
 from crd_schema import validate_manifest
 from docs_machineconfig import docs_machineconfig
 from kmwizard.cli import main
@@ -144,3 +145,23 @@ def test_a_conf_without_kmod_names_is_named(tmp_path, capsys):
 def test_kmm_answers_are_refused_naming_the_method(tmp_path, capsys):
     assert main(["migrate", "--preset", "kmm-ci", "-o", str(tmp_path / "o")]) == 1
     assert "error: method: migrate reads KVC answers" in capsys.readouterr().err
+
+
+@pytest.fixture
+def cluster_with_nodes(apiserver):
+    for name, kernel, role in (("w1", EL9, "worker"), ("w2", EL9, "worker"), ("w3", EL8, "worker"),
+                               ("m1", "5.14.0-1.el9.x86_64", "master")):
+        apiserver.put({"apiVersion": "v1", "kind": "Node",
+                       "metadata": {"name": name, "labels": {f"node-role.kubernetes.io/{role}": ""}},
+                       "status": {"nodeInfo": {"kernelVersion": kernel}}})
+    return apiserver
+
+
+def test_the_kernels_the_pool_runs_become_literal_mappings(cluster_with_nodes, repos, tmp_path, capsys):
+    out = tmp_path / "kmm"
+    writes = len([r for r in cluster_with_nodes.requests if r.method != "GET"])
+    assert main(["migrate", *_kvc(repos), "-o", str(out), "--kernels-from-cluster", "--kubeconfig",
+                 str(cluster_with_nodes.kubeconfig_path)]) == 0
+    assert len([r for r in cluster_with_nodes.requests if r.method != "GET"]) == writes
+    mappings = _load(out / "module-simple-kmod.yaml")["spec"]["moduleLoader"]["container"]["kernelMappings"]
+    assert sorted(m["literal"] for m in mappings) == sorted([EL9, EL8])

@@ -88,3 +88,18 @@ def _candidates(conn, namespace: str | None) -> list[str]:
         raise UsageError(f"--from-cluster without a name needs exactly one KVC MachineConfig or Module in the "
                          f"cluster; found: {listed}", "name the one to import: --from-cluster KIND/NAME")
     return found
+
+
+def node_kernels(conn, role: str) -> list[str]:
+    """The kernels (status.nodeInfo.kernelVersion) of the nodes labelled node-role.kubernetes.io/<role>."""
+    nodes = conn.call(conn.resource("v1", "Node").get, label_selector=f"node-role.kubernetes.io/{role}",
+                      action="listing nodes").to_dict().get("items", [])
+    kernels = []
+    for node in nodes:
+        kernel = ((node.get("status") or {}).get("nodeInfo") or {}).get("kernelVersion")
+        if kernel and kernel not in kernels:
+            kernels.append(kernel)
+    if not kernels:
+        raise UsageError(f"no node labelled node-role.kubernetes.io/{role} reports a kernel",
+                         "check the role, or give the kernels with --kernel")
+    return kernels
