@@ -361,3 +361,22 @@ def test_imported_key_files_are_0600(tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_what_generating_changes_is_listed_and_compared(docs_mc, tmp_path):
+    from kmwizard.importing import compare
+
+    plan = import_documents([("99-simple-kmod.yaml", docs_mc)], tmp_path / "o")
+    # filetranspiler's base64 data URLs become kmwizard's shortest encoding: same bytes, listed as a change
+    assert any("encoded differently by generating: the same bytes and modes" in c for c in plan.changes)
+    assert any(f.code == "import-build-file" for f in plan.findings)
+    output.write(output.plan(plan.rendering(), tmp_path / "o"))
+    answers = Answers.load(tmp_path / "o" / "answers.yaml")
+    def removed(text):
+        return [line for line in text.splitlines() if line.startswith("-") and not line.startswith("---")]
+
+    [(oid, text)] = compare(plan.originals, answers)
+    assert oid == "MachineConfig/10-kvc-simple-kmod" and not any("sudo" in line for line in removed(text))
+    without_groups = answers.set("overlay", [r for r in answers.get("overlay") if not r["path"].endswith("groups")])
+    [(_oid, text)] = compare(plan.originals, without_groups)
+    assert any(line.strip() == "- sudo" for line in removed(text))

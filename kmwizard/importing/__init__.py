@@ -187,6 +187,9 @@ def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, pl
             for path, value in overlay.differences(generated[oid], original, equivalent=_same_file):
                 shown = "added" if _missing(original, path) else "changed"
                 plan.changes.append(f"{oid}: {overlay.format_path(path)} {shown} by generating")
+    recoded = sum(_recoded(original, generated.get(overlay.object_id(original), {})) for _w, original in result.originals)
+    if recoded:
+        plan.changes.append(f"{recoded} file(s) encoded differently by generating: the same bytes and modes")
     for text in plan.changes:
         plan.findings.append(info("import", text, code="import-generating-changes"))
     final_answers = answers
@@ -242,3 +245,33 @@ def _missing(obj: Any, path) -> bool:
             if node is None:
                 return True
     return False
+
+
+def _recoded(original: dict, generated: dict) -> int:
+    """How many delivered files generating encodes differently (same decoded bytes)."""
+    def files(obj):
+        return {f.get("path"): f.get("contents") for f in
+                (((obj.get("spec") or {}).get("config") or {}).get("storage") or {}).get("files") or []
+                if isinstance(f, dict)}
+    before, after = files(original), files(generated)
+    return sum(1 for path, contents in before.items() if path in after and contents != after[path])
+
+
+def compare(originals: list[tuple[str, dict]], answers: Answers) -> list[tuple[str, str]]:
+    """(object id, unified YAML diff) of each original against what ``answers`` generate now: what
+    generating would change. An object the answers no longer generate shows as removed."""
+    import difflib
+
+    from kmwizard import overlay
+    from kmwizard.render import dump_yaml, render
+
+    rendering = render(answers)
+    generated = {overlay.object_id(m): m for m in rendering.manifests}
+    out = []
+    for _where, original in originals:
+        oid = overlay.object_id(original)
+        before = dump_yaml(original).splitlines(keepends=True)
+        after = dump_yaml(generated[oid]).splitlines(keepends=True) if oid in generated else []
+        text = "".join(difflib.unified_diff(before, after, f"{oid} (original)", f"{oid} (generated)", n=2))
+        out.append((oid, text))
+    return out

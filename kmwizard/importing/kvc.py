@@ -199,6 +199,11 @@ def _conf_answers(conf: bytes, v: dict, result: ImportResult) -> None:
     build_file = parsed.get("KMOD_CONTAINER_BUILD_FILE")
     if build_file is not None and build_file.literal and build_file.value:
         v["kvc.build_file"] = build_file.value  # generating then leaves the conf as it is
+        if build_file.value == "Dockerfile.fedora":
+            result.findings.append(warning("kvc.build_file", "the instance conf builds with Dockerfile.fedora, "
+                                           "which does not build on RHCOS (the docs forget to switch it): kept",
+                                           "--set kvc.build_file=Dockerfile.rhel (when the module repository has "
+                                           "it)", code="import-build-file"))
     result.facts["conf"] = {k: a.value for k, a in parsed.items() if a.literal}
 
 
