@@ -379,4 +379,4 @@ def test_what_generating_changes_is_listed_and_compared(docs_mc, tmp_path):
     assert oid == "MachineConfig/10-kvc-simple-kmod" and not any("sudo" in line for line in removed(text))
     without_groups = answers.set("overlay", [r for r in answers.get("overlay") if not r["path"].endswith("groups")])
     [(_oid, text)] = compare(plan.originals, without_groups)
-    assert any(line.strip() == "- sudo" for line in removed(text))
+    assert any(line[1:].strip() == "- sudo" for line in removed(text))

@@ -270,8 +270,33 @@ def compare(originals: list[tuple[str, dict]], answers: Answers) -> list[tuple[s
     out = []
     for _where, original in originals:
         oid = overlay.object_id(original)
-        before = dump_yaml(original).splitlines(keepends=True)
-        after = dump_yaml(generated[oid]).splitlines(keepends=True) if oid in generated else []
+        before = dump_yaml(_readable(original), sort_keys=True).splitlines(keepends=True)
+        after = dump_yaml(_readable(generated[oid]), sort_keys=True).splitlines(keepends=True) \
+            if oid in generated else []
         text = "".join(difflib.unified_diff(before, after, f"{oid} (original)", f"{oid} (generated)", n=2))
         out.append((oid, text))
     return out
+
+
+def _readable(value: Any) -> Any:
+    """The object as a diff should show it: keyed lists sorted by key, file contents decoded (so a mere
+    re-encoding shows no change and a changed file shows its lines)."""
+    from kmwizard.importing.kvc import decode_contents
+    from kmwizard.overlay import LIST_KEYS
+
+    if isinstance(value, dict):
+        out = {k: _readable(v) for k, v in value.items()}
+        if isinstance(value.get("contents"), dict) and "source" in value["contents"] and "path" in value:
+            try:
+                data = decode_contents(value["contents"])
+                out["contents"] = data.decode("utf-8") if b"\0" not in data else f"<{len(data)} bytes, binary>"
+            except (ValueError, UnicodeDecodeError):
+                pass
+        return out
+    if isinstance(value, list):
+        items = [_readable(v) for v in value]
+        for key in LIST_KEYS:
+            if items and all(isinstance(i, dict) and isinstance(i.get(key), str) for i in items):
+                return sorted(items, key=lambda i: i[key])
+        return items
+    return value
