@@ -226,6 +226,11 @@ def _interactive(args: argparse.Namespace, front_end: str) -> int:
     if not _is_tty():
         sys.stderr.write(NO_TTY_MESSAGE + "\n")
         return EXIT_USAGE
+    if front_end == "tui" and (args.from_files or args.from_cluster is not None):
+        if args.preset or args.answers:
+            raise UsageError("--from/--from-cluster start from imported objects: --preset and --answers cannot "
+                             "be given too", "drop --preset/--answers (use --set to change imported answers)")
+        return _tui_on_import(args)
     answers = answers_from_args(args)
     if front_end == "tui":
         from kmwizard.screens.app import run_app
@@ -244,6 +249,54 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return _interactive(args, "ask")
 
 
+def _tui_on_import(args: argparse.Namespace) -> int:
+    """`tui --from FILE | --from-cluster KIND/NAME`: import into --import-dir (default: a directory of the
+    user cache named after the input, which holds the recovered fakeroot), then open the wizard on it."""
+    import hashlib
+
+    from kmwizard import output
+    from kmwizard.screens.app import run_app
+
+    pairs = _import_pairs(args, args.from_files)
+    source = ", ".join(args.from_files) or "the cluster: " + (", ".join(args.from_cluster) or "its KVC object")
+    out_dir = args.import_dir
+    if not out_dir:
+        digest = hashlib.sha256(json.dumps([w for w, _d in pairs] + [d for _w, d in pairs], sort_keys=True,
+                                           default=str).encode()).hexdigest()[:16]
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        out_dir = str(Path(cache) / "kmwizard" / "imports" / digest)
+    from kmwizard.importing import import_documents
+    from kmwizard.inputs import parse_set
+
+    plan = import_documents(pairs, out_dir, sets=[parse_set(s) for s in args.sets])
+    print_findings(plan.findings, min_severity=Severity.WARNING)
+    if not plan.ok:
+        sys.stderr.write("kmwizard: the imported objects do not give answers: fix the errors above first.\n")
+        return EXIT_FINDINGS
+    output.write(output.plan(plan.rendering(), out_dir), force=bool(not args.import_dir or args.force))
+    return run_app(plan.answers, imported=plan, imported_from=source)
+
+
+def _import_pairs(args: argparse.Namespace, files: list) -> list:
+    """(where, object) from the files, or read from the cluster with --from-cluster."""
+    if args.from_cluster is not None:
+        from kmwizard.cluster import engine
+        from kmwizard.importing.cluster import read_objects
+
+        with engine.connect(args.kubeconfig, args.context, args.namespace,
+                            request_timeout=args.request_timeout) as conn:
+            return read_objects(conn, args.from_cluster, args.namespace)
+    import yaml
+
+    pairs = []
+    for name in files:
+        try:
+            pairs.extend(load_documents(Path(name)))
+        except (ValueError, yaml.YAMLError) as exc:
+            raise UsageError(f"{name} is not valid YAML or JSON: {exc}", "fix the syntax at the place shown") from None
+    return pairs
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Objects from files or a cluster -> DIR/answers.yaml (+ fakeroot/, key files); see kmwizard.importing."""
     from kmwizard import output
@@ -253,23 +306,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if bool(args.files) == (args.from_cluster is not None):
         raise UsageError("give either files to import or --from-cluster [KIND/NAME ...]",
                          "e.g. kmwizard import 99-simple-kmod.yaml -o imported/")
-    if args.from_cluster is not None:
-        from kmwizard.cluster import engine
-        from kmwizard.importing.cluster import read_objects
-
-        with engine.connect(args.kubeconfig, args.context, args.namespace,
-                            request_timeout=args.request_timeout) as conn:
-            pairs = read_objects(conn, args.from_cluster, args.namespace)
-    else:
-        import yaml
-
-        pairs = []
-        for name in args.files:
-            try:
-                pairs.extend(load_documents(Path(name)))
-            except (ValueError, yaml.YAMLError) as exc:
-                raise UsageError(f"{name} is not valid YAML or JSON: {exc}",
-                                 "fix the syntax at the place shown") from None
+    pairs = _import_pairs(args, args.files)
     plan = import_documents(pairs, args.output_dir, sets=[parse_set(s) for s in args.sets])
     print_findings(plan.findings)
     if not plan.ok:
@@ -357,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     parent = answer_parent()
 
     p = sub.add_parser("tui", parents=[parent], help="the interactive wizard (Textual), optionally pre-filled")
+    p.add_argument("--from", dest="from_files", action="append", default=[], metavar="FILE",
+                   help="open the wizard on objects imported from FILE (a MachineConfig or Module, repeatable); "
+                        "F9 shows what generating changes against them")
+    p.add_argument("--from-cluster", nargs="*", metavar="KIND/NAME",
+                   help="the same, with the objects read from the cluster (machineconfig/NAME, module/[NS/]NAME)")
+    p.add_argument("--import-dir", metavar="DIR",
+                   help="where the import keeps answers.yaml and the recovered fakeroot/ (default: the user cache)")
+    p.add_argument("--force", action="store_true", help="with --import-dir: replace its files")
+    _cluster_arguments(p)
     p.set_defaults(func=cmd_tui)
     p = sub.add_parser("ask", parents=[parent], help="the same wizard as plain prompts (serial consoles, screen readers)")
     p.set_defaults(func=cmd_ask)
