@@ -579,6 +579,16 @@ class WizardApp(App[int]):
 
         self.push_screen(ImportChangesScreen(self.imported, self.answers, self.imported_from))
 
+    def action_migrate(self) -> None:
+        """KVC -> KMM (the command palette's "Migrate to KMM"): the answers are replaced on confirmation."""
+        from kmwizard.screens.migrate_dialog import MigrateScreen
+
+        def done(answers: Answers | None) -> None:
+            if answers is not None:
+                self.load_answers(answers, "the KMM answers of the migration (F2 writes them)")
+
+        self.push_screen(MigrateScreen(self.answers), done)
+
     def action_dockerfile(self) -> None:
         from kmwizard.screens.dialogs import DockerfileScreen
 
@@ -618,6 +628,12 @@ class WizardApp(App[int]):
                             self.action_save_preset)
         yield SystemCommand("Dockerfile", "View or edit the Dockerfile (F5)", self.action_dockerfile)
         yield SystemCommand("Findings", "Focus the findings panel (F6)", self.action_findings)
+        if self.answers.get("method") == "kvc":
+            yield SystemCommand("Migrate to KMM", "Turn these KVC answers into a KMM Module, with the steps to "
+                                "switch", self.action_migrate)
+        if self.imported is not None:
+            yield SystemCommand("Imported: changes", "What generating changes against the imported objects (F9)",
+                                self.action_import_changes)
         for sid in self._steps:
             title = {s.id: s.title for s in flow.FLOW}.get(sid, "Review")
             yield SystemCommand(f"Go to step: {title}", f"Show the {title} step",

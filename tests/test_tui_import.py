@@ -113,3 +113,87 @@ def test_changes_dialog_snapshot(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(app_for(plan), terminal_size=(150, 34), run_before=run_before)
+
+
+# --- the migration path in the wizard ------------------------------------------------------------------
+
+def test_migrate_dialog_replaces_the_kvc_answers_with_kmm_ones(tmp_path):
+    asyncio.run(_migrate_dialog(tmp_path))
+
+
+async def _migrate_dialog(tmp_path):
+    from kvc_fixtures import make_fixture_repos
+    from kmwizard.screens.migrate_dialog import MigrateScreen
+
+    repos = make_fixture_repos(tmp_path / "repos")
+    app = WizardApp(Answers({"method": "kvc", "kvc.framework_repo": str(repos.framework),
+                             "kvc.module_repo": str(repos.module)}))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.action_migrate()
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, MigrateScreen)
+        text = str(dialog.query_one("#migrate-result").content)
+        assert "1. Apply the KMM objects" in text and "3. Delete the KVC MachineConfig" in text
+        dialog.query_one("#migrate-kernels").value = "4.18.0-372.9.1.el8.x86_64, 5.14.0-427.13.1.el9_4.x86_64"
+        await pilot.click("#check")
+        await pilot.pause()
+        assert not dialog.query_one("#use").disabled
+        await pilot.click("#use")
+        await settle(pilot)
+        assert app.answers.get("method") == "kmm"
+        assert app.answers.get("kmm.module_name") == "simple-kmod"
+        assert [m["literal"] for m in app.answers.get("kmm.kernel_mappings")] == [
+            "4.18.0-372.9.1.el8.x86_64", "5.14.0-427.13.1.el9_4.x86_64"]
+        assert any(m["kind"] == "Module" for m in app.rendering.manifests)
+
+
+def test_migrate_dialog_names_a_bad_kmm_version_and_keeps_the_answers(tmp_path):
+    from kmwizard.screens.migrate_dialog import migration_for
+
+    result, text = migration_for(Answers({"method": "kmm"}), "", "two", "")
+    assert result is None and "KMM version 'two' is not X.Y" in text
+    result, text = migration_for(Answers({"method": "kmm"}), "", "", "")
+    assert result is None and "method: migrate reads KVC answers" in text
+
+
+# --- `kmwizard tui --from` wiring (the terminal part is the app above) ------------------------------------
+
+@pytest.fixture
+def captured_app(monkeypatch):
+    import kmwizard.cli as cli
+    import kmwizard.screens.app as app_module
+
+    seen = {}
+
+    def fake_run_app(answers, *, imported=None, imported_from=""):
+        seen.update(answers=answers, imported=imported, imported_from=imported_from)
+        return 0
+
+    monkeypatch.setattr(cli, "_is_tty", lambda: True)
+    monkeypatch.setattr(app_module, "run_app", fake_run_app)
+    return seen
+
+
+def test_tui_from_files_imports_into_the_cache_and_opens_the_wizard(captured_app, tmp_path):
+    from kmwizard.cli import main
+
+    rendering = render(load_preset("kmm-ci"))
+    names = []
+    for f in rendering.files:
+        if f.manifest is not None:
+            (tmp_path / f.path).write_bytes(f.content)
+            names += ["--from", str(tmp_path / f.path)]
+    assert main(["tui", *names, "--set", "kmm.kmm_version=2.4"]) == 0
+    assert captured_app["answers"].get("kmm.name") == "kmm-ci"
+    assert captured_app["answers"].get("kmm.kmm_version") == "2.4"
+    assert captured_app["imported"].overlay == []
+    assert (tmp_path / "cache" / "kmwizard" / "imports").is_dir()
+
+
+def test_tui_from_with_a_preset_is_a_usage_error(captured_app, tmp_path, capsys):
+    from kmwizard.cli import main
+
+    assert main(["tui", "--from", "x.yaml", "--preset", "kmm-ci"]) == 2
+    assert "--preset and --answers cannot be given too" in capsys.readouterr().err
