@@ -104,7 +104,6 @@ def _entitlement_from_tree(facts: KvcFacts) -> None:
 def facts_from_answers(answers: Answers) -> tuple[Optional[KvcFacts], list[Finding]]:
     from kmwizard.kvc import fetch
     from kmwizard.kvc.instance import parse_conf
-    from kmwizard.kvc.render import render_kvc  # noqa: F401 - the same fetch the KVC method uses
 
     if answers.get("method") != "kvc":
         return None, [error("method", "migrate reads KVC answers (method kvc)", "give KVC answers or a "
@@ -223,7 +222,7 @@ def _entitlement_note(facts: KvcFacts, out: Migration) -> None:
 
 
 def _bmc(facts: KvcFacts, answers: Answers, module: dict, kernels: list, out: Migration) -> None:
-    from kmwizard.kmm.keys import parse_version
+    from kmwizard.keys.kmm import parse_version
     from kmwizard.kmm.variables import kernel_variables, substitute
 
     kmm = parse_version(answers.get("kmm.kmm_version"))

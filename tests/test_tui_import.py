@@ -162,22 +162,23 @@ def test_migrate_dialog_names_a_bad_kmm_version_and_keeps_the_answers(tmp_path):
 
 @pytest.fixture
 def captured_app(monkeypatch):
+    """kmwizard.main's TUI starter replaced by a recorder; the CLI believes it has a terminal."""
     import kmwizard.cli as cli
-    import kmwizard.screens.app as app_module
+    import kmwizard.main as program
 
     seen = {}
 
-    def fake_run_app(answers, *, imported=None, imported_from=""):
+    def fake_run_tui(answers, *, imported=None, imported_from=""):
         seen.update(answers=answers, imported=imported, imported_from=imported_from)
         return 0
 
     monkeypatch.setattr(cli, "_is_tty", lambda: True)
-    monkeypatch.setattr(app_module, "run_app", fake_run_app)
+    monkeypatch.setattr(program, "run_tui", fake_run_tui)
     return seen
 
 
 def test_tui_from_files_imports_into_the_cache_and_opens_the_wizard(captured_app, tmp_path):
-    from kmwizard.cli import main
+    from kmwizard.main import main
 
     rendering = render(load_preset("kmm-ci"))
     names = []
@@ -193,7 +194,7 @@ def test_tui_from_files_imports_into_the_cache_and_opens_the_wizard(captured_app
 
 
 def test_tui_from_with_a_preset_is_a_usage_error(captured_app, tmp_path, capsys):
-    from kmwizard.cli import main
+    from kmwizard.main import main
 
     assert main(["tui", "--from", "x.yaml", "--preset", "kmm-ci"]) == 2
     assert "--preset and --answers cannot be given too" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from kmwizard import __version__
 from kmwizard.findings import (Finding, KmwizardError, Severity, UsageError, error, has_errors, info,
@@ -232,13 +232,12 @@ def _interactive(args: argparse.Namespace, front_end: str) -> int:
                              "be given too", "drop --preset/--answers (use --set to change imported answers)")
         return _tui_on_import(args)
     answers = answers_from_args(args)
-    if front_end == "tui":
-        from kmwizard.screens.app import run_app
-
-        return run_app(answers)
-    from kmwizard.ask import run_prompts
-
-    return run_prompts(answers)
+    # The front ends are handed in by kmwizard.main: the CLI does not import them.
+    run = (getattr(args, "front_ends", None) or {}).get(front_end)
+    if run is None:
+        raise UsageError(f"this entry point cannot start `kmwizard {front_end}`",
+                         f"run the kmwizard program: `kmwizard {front_end}` or `python -m kmwizard {front_end}`")
+    return run(answers)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -255,8 +254,11 @@ def _tui_on_import(args: argparse.Namespace) -> int:
     import hashlib
 
     from kmwizard import output
-    from kmwizard.screens.app import run_app
 
+    run = (getattr(args, "front_ends", None) or {}).get("tui")
+    if run is None:
+        raise UsageError("this entry point cannot start `kmwizard tui`",
+                         "run the kmwizard program: `kmwizard tui` or `python -m kmwizard tui`")
     pairs = _import_pairs(args, args.from_files)
     source = ", ".join(args.from_files) or "the cluster: " + (", ".join(args.from_cluster) or "its KVC object")
     out_dir = args.import_dir
@@ -274,14 +276,14 @@ def _tui_on_import(args: argparse.Namespace) -> int:
         sys.stderr.write("kmwizard: the imported objects do not give answers: fix the errors above first.\n")
         return EXIT_FINDINGS
     output.write(output.plan(plan.rendering(), out_dir), force=bool(not args.import_dir or args.force))
-    return run_app(plan.answers, imported=plan, imported_from=source)
+    return run(plan.answers, imported=plan, imported_from=source)
 
 
 def _import_pairs(args: argparse.Namespace, files: list) -> list:
     """(where, object) from the files, or read from the cluster with --from-cluster."""
     if args.from_cluster is not None:
         from kmwizard.cluster import engine
-        from kmwizard.importing.cluster import read_objects
+        from kmwizard.cluster.reading import read_objects
 
         with engine.connect(args.kubeconfig, args.context, args.namespace,
                             request_timeout=args.request_timeout) as conn:
@@ -342,7 +344,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     kernels = list(args.kernel)
     if args.kernels_from_cluster:
         from kmwizard.cluster import engine
-        from kmwizard.importing.cluster import node_kernels
+        from kmwizard.cluster.reading import node_kernels
 
         with engine.connect(args.kubeconfig, args.context, None, request_timeout=args.request_timeout) as conn:
             kernels += [k for k in node_kernels(conn, facts.role if facts else "worker") if k not in kernels]
@@ -463,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
-    from kmwizard.kmm.commands import add_parsers as add_kmm_parsers
+    from kmwizard.cli.kmm import add_parsers as add_kmm_parsers
 
     add_kmm_parsers(sub, parent)
     add_cluster_parsers(sub, parent)
@@ -490,7 +492,9 @@ def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str, Callable]] = None) -> int:
+    """Run one command line.  ``front_ends`` maps "tui" and "ask" to functions (answers -> exit
+    code) that start the interactive wizards; kmwizard.main passes them."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
@@ -506,6 +510,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        args.front_ends = front_ends
         with _terminate_like_ctrl_c(args.command not in ("tui", "ask")):
             return int(args.func(args) or 0)
     except KmwizardError as exc:
