@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -380,3 +382,29 @@ def test_what_generating_changes_is_listed_and_compared(docs_mc, tmp_path):
     without_groups = answers.set("overlay", [r for r in answers.get("overlay") if not r["path"].endswith("groups")])
     [(_oid, text)] = compare(plan.originals, without_groups)
     assert any(line[1:].strip() == "- sudo" for line in removed(text))
+
+
+@pytest.fixture
+def entitlement_dir(tmp_path):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl generates the test entitlement certificate")
+    d = tmp_path / "entitlement-src"
+    d.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-subj", "/CN=kmwizard-test", "-newkey", "rsa:2048",
+                    "-keyout", str(d / "4242-key.pem"), "-out", str(d / "4242.pem"), "-days", "200"],
+                   check=True, capture_output=True)
+    return d
+
+
+def test_entitlement_certificates_come_back_as_certs_and_stay_secret(repos, entitlement_dir, tmp_path):
+    answers = _local(load_preset("simple-kmod"), repos).update({"entitlement.source": "certs",
+                                                                "entitlement.certs_dir": str(entitlement_dir)})
+    original, plan, again = round_trip(answers, tmp_path / "o")
+    assert plan.overlay == [] and _manifest_bytes(again) == _manifest_bytes(original)
+    assert (plan.answers.get("entitlement.source"), plan.answers.get("entitlement.certs_dir")) == \
+        ("certs", str((tmp_path / "o" / "entitlement").resolve()))
+    assert not (tmp_path / "o" / "fakeroot" / "etc" / "pki").exists()
+    for name in ("4242.pem", "4242-key.pem"):
+        assert stat.S_IMODE(os.stat(tmp_path / "o" / "entitlement" / name).st_mode) == 0o600
+    mc_file = next(f for f in again.files if f.manifest is not None)
+    assert mc_file.secret and "redacted" in mc_file.preview_text()  # masked again, 0600 when written

@@ -102,11 +102,39 @@ def import_machineconfig(where: str, mc: dict) -> ImportResult:
     users = (config.get("passwd") or {}).get("users") or []
     _users(where, users, v, findings)
     _refused_on_day2(where, config, error if v.get("day", 2) == 2 else warning, findings)
+    result.facts["tree"] = dict(tree)
+    _entitlement(name, tree, result)
     for path, (content, mode) in tree.items():
         result.files["fakeroot" + path] = (content, mode)
     result.path_values["kvc.fakeroot"] = "fakeroot"
-    result.facts["tree"] = tree
     return result
+
+
+def _entitlement(name: str, tree: dict, result: ImportResult) -> None:
+    """Entitlement certificates delivered to /etc/pki/entitlement/ become entitlement.source certs (written
+    0600 to DIR/entitlement/, out of the fakeroot), so generating marks them secret again and masks them."""
+    from kmwizard.entitlement import ENTITLEMENT_DIR, build_file_path
+
+    certs = {p: v for p, v in tree.items() if p.startswith(ENTITLEMENT_DIR + "/") and p.endswith(".pem")
+             and "/" not in p[len(ENTITLEMENT_DIR) + 1:]}
+    if certs:
+        for path, (content, _mode) in certs.items():
+            del tree[path]
+            result.files["entitlement/" + path.rsplit("/", 1)[1]] = (content, 0o600)
+        result.values["entitlement.source"] = "certs"
+        result.path_values["entitlement.certs_dir"] = "entitlement"
+        result.findings.append(info("entitlement.source", f"{len(certs)} entitlement file(s) in {ENTITLEMENT_DIR}: "
+                                    "entitlement.source certs, the files written 0600 to entitlement/",
+                                    code="import-entitlement"))
+    build = tree.get(build_file_path(name))
+    if build is not None:
+        match = re.search(rb"baseurl=(\S+?)(?:\\n|\s)", build[0])
+        url = match.group(1).decode("utf-8", "replace") if match else "(unknown)"
+        result.findings.append(info(build_file_path(name), f"a build Dockerfile with the yum repository {url} is "
+                                    "delivered (entitlement.source yum-repo): it is kept in the tree as it is, "
+                                    "since the module repository it was derived from is not known here",
+                                    "to derive it again, set kvc.module_repo and entitlement.source=yum-repo "
+                                    "and unset kvc.fakeroot", code="import-entitlement"))
 
 
 def _tree(where: str, config: dict, result: ImportResult) -> tuple[dict[str, tuple[bytes, int]], bool]:
