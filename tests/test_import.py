@@ -268,6 +268,8 @@ def docs_mc(repos, tmp_path):
 
 
 def test_docs_machineconfig_imports_tree_conf_units_role_and_day2_findings(docs_mc, repos, tmp_path):
+    """The day-2 refusals mirror machine-config-operator pkg/daemon/update.go reconcilable() and
+    verifyUserFields() (core may only carry sshAuthorizedKeys)."""
     plan = import_documents([("99-simple-kmod.yaml", docs_mc)], tmp_path / "o")
     assert plan.ok, [f.format() for f in plan.findings]
     a = plan.answers

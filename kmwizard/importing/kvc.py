@@ -250,8 +250,10 @@ def _users(where: str, users: list, v: dict, findings: list) -> None:
 
 
 def _refused_on_day2(where: str, config: dict, severity, findings: list) -> None:
-    """What the MCO cannot reconcile on a running cluster (docs/kvc-machineconfig.md section 5): an error for
-    a day-2 config, a warning for a day-1 one (it has the core user's key), which Ignition applies once."""
+    """What the MCO cannot reconcile on a running cluster (machine-config-operator pkg/daemon/update.go
+    reconcilable() and verifyUserFields(): passwd.groups, users other than core, core fields other than
+    sshAuthorizedKeys/passwordHash, storage directories and links, append): an error for a day-2 config, a
+    warning for a day-1 one (it has the core user's key), which Ignition applies once."""
     passwd = config.get("passwd") or {}
     if passwd.get("groups"):
         findings.append(severity(f"{where}:spec.config.passwd.groups", "passwd.groups is refused by the MCO on day 2 "
