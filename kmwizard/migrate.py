@@ -249,10 +249,11 @@ def _bmc(facts: KvcFacts, answers: Answers, module: dict, kernels: list, out: Mi
     concrete = "$" not in image
     out.findings.append(info("kmm.kmm_version", f"KMM {answers.get('kmm.kmm_version')} on OpenShift "
                              f"{answers.get('openshift_version')} can load the module at boot like KVC: "
-                             f"bootmoduleconfig-{module['metadata']['name']}.yaml makes KMM keep MachineConfig "
-                             f"{bmc_mc} (pool {facts.role}) that pulls the image and loads "
-                             f"{answers.get('kmm.module_name')} before the kubelet. Use it for storage or network "
-                             "drivers; applying it reboots the pool", code="migrate-boot"))
+                             f"bootmoduleconfig-{module['metadata']['name']}.yaml makes KMM create and keep "
+                             f"MachineConfig {bmc_mc} (labelled for pool {facts.role}) whose units pull the image "
+                             f"and load {answers.get('kmm.module_name')} at boot, before the kubelet, with node "
+                             "disruption policies for them. Use it for storage or network drivers",
+                             code="migrate-boot"))
     if not concrete:
         out.findings.append(warning("--kernel", f"kernelModuleImage {image} still holds kernel variables: the boot "
                                     "unit pulls it as written", "pass the pool's kernel with --kernel (one) to "

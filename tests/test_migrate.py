@@ -104,6 +104,9 @@ def test_the_docs_machineconfig_needs_the_source_repository_named(repos, tmp_pat
 
 
 def test_boot_module_config_offered_for_kmm_2_5_on_openshift_4_20(repos, tmp_path, capsys):
+    """The BootModuleConfig names a MachineConfig that KMM creates and fills (kernel-module-management
+    internal/controllers bmc reconciler handleMachineConfig: CreateOrPatch; internal/mcfg UpdateMachineConfig
+    sets the role label from machineConfigPoolName), so it gets a name of its own, not the KVC one."""
     out = tmp_path / "kmm"
     assert main(["migrate", *_kvc(repos, "openshift_version=4.20"), "-o", str(out), "--kmm-version", "2.5",
                  "--kernel", EL9]) == 0
