@@ -410,3 +410,14 @@ def test_entitlement_certificates_come_back_as_certs_and_stay_secret(repos, enti
         assert stat.S_IMODE(os.stat(tmp_path / "o" / "entitlement" / name).st_mode) == 0o600
     mc_file = next(f for f in again.files if f.manifest is not None)
     assert mc_file.secret and "redacted" in mc_file.preview_text()  # masked again, 0600 when written
+
+
+def test_import_of_a_whole_generate_directory_reads_the_objects_only(repos, tmp_path, capsys):
+    out, imported = tmp_path / "out", tmp_path / "imported"
+    for preset, sets in (("simple-kmod", ["--set", f"kvc.framework_repo={repos.framework}", "--set",
+                                          f"kvc.module_repo={repos.module}"]), ("kmm-ci", [])):
+        assert main(["generate", "--preset", preset, *sets, "-o", str(out / preset)]) == 0
+        capsys.readouterr()
+        assert main(["import", *map(str, sorted((out / preset).iterdir())), "-o", str(imported / preset)]) == 0
+        err = capsys.readouterr().err
+        assert "error" not in err and "skipped" in err

@@ -290,10 +290,17 @@ def _import_pairs(args: argparse.Namespace, files: list) -> list:
             return read_objects(conn, args.from_cluster, args.namespace)
     import yaml
 
+    from kmwizard.kvc.render import LISTING_HEADER
+
     pairs = []
     for name in files:
+        text = read_text_arg(name)
+        if text.startswith(LISTING_HEADER) or _DOCKERFILE_START.match(text):
+            # generate's companions (<name>.files.txt, Dockerfile): `import out/*` reads the objects only
+            sys.stderr.write(f"note: {name}: written by kmwizard generate for reading, not an object: skipped\n")
+            continue
         try:
-            pairs.extend(load_documents(Path(name)))
+            pairs.extend(load_documents(Path(name), text))
         except (ValueError, yaml.YAMLError) as exc:
             raise UsageError(f"{name} is not valid YAML or JSON: {exc}", "fix the syntax at the place shown") from None
     return pairs

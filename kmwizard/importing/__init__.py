@@ -62,6 +62,11 @@ def import_documents(pairs: Iterable[tuple[str, Any]], out_dir: str | Path, *,
     plan = ImportPlan()
     kvc_docs, kmm_docs = [], []
     for where, doc in expand(pairs):
+        if isinstance(doc, dict) and "kind" not in doc and isinstance(doc.get("ignition"), dict):
+            plan.findings.append(info(where, "an Ignition config, not a MachineConfig (generate's <name>.base.ign "
+                                      "is one): skipped", "import the MachineConfig that carries it",
+                                      code="import-ignition-config"))
+            continue
         if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict) or "kind" not in doc:
             plan.findings.append(error(where, "not a Kubernetes object (a mapping with kind and metadata): skipped",
                                        "give MachineConfig or KMM Module files", code="import-not-object"))
