@@ -32,8 +32,27 @@ def render(answers) -> Rendering:
         return Rendering(findings=tuple(sorted_findings([*problems, error(
             getattr(exc, "where", "") or method, exc.message, exc.fix, code="render-failed")])))
     files, overlay_findings = apply_overlay(result.files, answers.get("overlay"))
+    found = list(result.findings)
+    changed = [f for f, before in zip(files, result.files) if f is not before]
+    if changed:
+        # what the overlay set is held to the same rules as the rest: lint those objects again
+        paths = tuple(f.path for f in changed)
+        found = [f for f in found if not f.where.startswith(paths)] + _lint(answers, files, paths)
     return Rendering(files=files, notes=result.notes, install_subdir=result.install_subdir,
-                     findings=tuple(sorted_findings([*problems, *result.findings, *overlay_findings])))
+                     findings=tuple(sorted_findings([*problems, *found, *overlay_findings])))
+
+
+def _lint(answers, files, paths: tuple[str, ...]) -> list[Finding]:
+    """The method's linter on the objects the overlay changed."""
+    manifests = [(f.path, f.manifest) for f in files if f.manifest is not None]
+    if answers.get("method") == "kvc":
+        from kmwizard.kvc.lint import lint_machineconfig
+
+        return [finding for path, obj in manifests if path in paths for finding in lint_machineconfig(
+            obj, where=path, openshift_version=answers.get("openshift_version"), day=answers.get("day"))]
+    from kmwizard.kmm.lint import lint_documents
+
+    return [f for f in lint_documents(manifests, answers.get("kmm.kmm_version")) if f.where.startswith(paths)]
 
 
 def apply_overlay(files: tuple[OutputFile, ...], records) -> tuple[tuple[OutputFile, ...], list[Finding]]:

@@ -94,3 +94,21 @@ def test_the_overlay_round_trips_through_an_answer_file():
     answers = Answers({"method": "kmm", "overlay": [{"object": "Module/openshift-kmm/kmm-ci-a",
                                                      "path": 'metadata.annotations["a.io/b"]', "value": "1"}]})
     assert Answers.from_document(__import__("yaml").safe_load(answers.to_yaml())) == answers
+
+
+def test_what_the_overlay_sets_is_linted_like_the_rest(tmp_path):
+    """A day-2 MachineConfig whose overlay adds passwd.groups gets the linter's MCO refusal (the rule mirrors
+    machine-config-operator pkg/daemon/update.go reconcilable()); without the overlay it does not."""
+    root = tmp_path / "root"
+    (root / "etc/kvc").mkdir(parents=True)
+    (root / "etc/kvc/m.conf").write_text("KMOD_CONTAINER_BUILD_CONTEXT=https://example.com/m.git\n"
+                                         "KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=1\n"
+                                         "KMOD_NAMES=m\n")
+    answers = Answers({"method": "kvc", "kvc.fakeroot": str(root), "kvc.module_name": "m", "day": 2})
+    plain = render(answers)
+    assert plain.ok
+    mc_name = plain.manifests[0]["metadata"]["name"]
+    grouped = render(answers.set("overlay", [{"object": f"MachineConfig/{mc_name}", "path": "spec.config.passwd",
+                                              "value": {"users": [{"name": "core", "groups": ["sudo"]}]}}]))
+    new = {f.code for f in grouped.findings} - {f.code for f in plain.findings}
+    assert new and all(f.where.startswith(f"{mc_name}.yaml") for f in grouped.findings if f.code in new)

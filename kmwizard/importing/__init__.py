@@ -180,9 +180,11 @@ def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, pl
                                       code="import-overlay"))
         plan.findings.extend(f for f in rendering.findings if f.code == "kvc-conf-changed")
         rendering = render(answers)
-        if not rendering.ok:
+        if not rendering.manifests:  # an overlay record that cannot be applied: a defect here, not the user's
             plan.findings.extend(rendering.findings)
             return
+        # What the linter says about the original's own fields (kept in the overlay) is the user's to decide.
+        plan.findings.extend(f for f in rendering.findings if f.severity.value == "error")
         generated = {overlay.object_id(m): m for m in rendering.manifests}
     plan.overlay = records
     plan.generated = generated
