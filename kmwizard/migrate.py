@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import Finding, error, has_errors, info, warning
-from kmwizard.render import OutputFile, Rendering, dump_yaml
+from kmwizard.render import OutputFile, dump_yaml
 
 BMC_API = "kmm.sigs.x-k8s.io/v1beta1"
 FRAMEWORK_FILES = ("/etc/kvc/kmods-via-containers.conf", "/etc/systemd/system/kmods-via-containers@.service",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from kmwizard.answers import Answers, AnswersError
-from kmwizard.findings import Finding, error, has_errors, info, warning
+from kmwizard.findings import Finding, error, info, warning
 from kmwizard.importing.common import ImportResult, strip_server_fields
 from kmwizard.render import OutputFile, Rendering
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from typing import Any, Optional
+from typing import Optional
 
 from kmwizard.findings import error, info, warning
 from kmwizard.importing.common import ImportResult
