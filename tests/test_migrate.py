@@ -168,3 +168,27 @@ def test_the_kernels_the_pool_runs_become_literal_mappings(cluster_with_nodes, r
     assert len([r for r in cluster_with_nodes.requests if r.method != "GET"]) == writes
     mappings = _load(out / "module-simple-kmod.yaml")["spec"]["moduleLoader"]["container"]["kernelMappings"]
     assert sorted(m["literal"] for m in mappings) == sorted([EL9, EL8])
+
+
+def test_a_machineconfig_read_from_the_cluster_migrates(apiserver, repos, tmp_path, capsys):
+    from kmwizard.answers import Answers
+    from kmwizard.cluster import engine
+    from kmwizard.render import render
+
+    mc = render(Answers({"method": "kvc", "kvc.framework_repo": str(repos.framework),
+                         "kvc.module_repo": str(repos.module)})).manifests[0]
+    with engine.connect(str(apiserver.kubeconfig_path)) as conn:
+        assert engine.apply(conn, [mc]).ok
+    writes = len([r for r in apiserver.requests if r.method != "GET"])
+    out = tmp_path / "kmm"
+    assert main(["migrate", "--from-cluster", "machineconfig/99-worker-kvc-simple-kmod", "-o", str(out),
+                 "--kubeconfig", str(apiserver.kubeconfig_path), "--openshift-version", "4.16",
+                 "--source-repo", "https://github.com/kmods-via-containers/simple-kmod.git"]) == 0
+    assert len([r for r in apiserver.requests if r.method != "GET"]) == writes
+    assert _load(out / "answers.yaml")["openshift_version"] == "4.16"
+    assert "oc delete machineconfig 99-worker-kvc-simple-kmod" in (out / "MIGRATION.md").read_text()
+
+
+def test_a_bad_openshift_version_is_named(repos, tmp_path, capsys):
+    assert main(["migrate", *_kvc(repos), "-o", str(tmp_path / "o"), "--openshift-version", "4.x"]) == 1
+    assert "openshift_version" in capsys.readouterr().err

@@ -52,6 +52,11 @@ def add_parsers(sub, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--source-ref", metavar="REF", help="branch, tag or commit of --source-repo")
     p.add_argument("--namespace-kmm", dest="kmm_namespace", metavar="NS", default="openshift-kmm",
                    help="namespace of the Module (default openshift-kmm)")
+    p.add_argument("--from-cluster", metavar="machineconfig/NAME",
+                   help="read the KVC MachineConfig from the cluster instead of a file (read only)")
+    p.add_argument("--openshift-version", metavar="X.Y",
+                   help="the target OpenShift version (default: the answers', or the release the MachineConfig's "
+                        "Ignition spec suggests)")
     p.add_argument("--kernels-from-cluster", action="store_true",
                    help="map the kernels the pool's nodes run (read from the cluster, nothing changed)")
     p.add_argument("--force", action="store_true", help="replace existing files")
@@ -91,15 +96,20 @@ def tui_on_import(args: argparse.Namespace) -> int:
     return run(plan.answers, imported=plan, imported_from=source)
 
 
+def _cluster_objects(args: argparse.Namespace, refs: list) -> list:
+    """(where, object) read from the cluster (GET and LIST only)."""
+    from kmwizard.cluster import engine
+    from kmwizard.cluster.reading import read_objects
+
+    namespace = getattr(args, "namespace", None)
+    with engine.connect(args.kubeconfig, args.context, namespace, request_timeout=args.request_timeout) as conn:
+        return read_objects(conn, refs, namespace)
+
+
 def _import_pairs(args: argparse.Namespace, files: list) -> list:
     """(where, object) from the files, or read from the cluster with --from-cluster."""
-    if args.from_cluster is not None:
-        from kmwizard.cluster import engine
-        from kmwizard.cluster.reading import read_objects
-
-        with engine.connect(args.kubeconfig, args.context, args.namespace,
-                            request_timeout=args.request_timeout) as conn:
-            return read_objects(conn, args.from_cluster, args.namespace)
+    if not files and getattr(args, "from_cluster", None) is not None:
+        return _cluster_objects(args, args.from_cluster)
     import yaml
 
     from kmwizard.kvc.render import LISTING_HEADER
@@ -152,14 +162,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from kmwizard.migrate import facts_from_answers, facts_from_machineconfig, plan_migration, steps_text
     from kmwizard.render import Rendering
 
-    if args.machineconfig:
-        docs = [(w, d) for w, d in load_documents(Path(args.machineconfig))
+    if args.machineconfig and args.from_cluster:
+        raise UsageError("give a MachineConfig file or --from-cluster machineconfig/NAME, not both",
+                         "drop one of them")
+    if args.machineconfig or args.from_cluster:
+        source = args.machineconfig or f"cluster:{args.from_cluster}"
+        docs = [(w, d) for w, d in (_import_pairs(args, [args.machineconfig]) if args.machineconfig else
+                                    _cluster_objects(args, [args.from_cluster]))
                 if isinstance(d, dict) and d.get("kind") == "MachineConfig"]
         if not docs:
-            raise UsageError(f"{args.machineconfig} holds no MachineConfig", "give the KVC MachineConfig file")
+            raise UsageError(f"{source} holds no MachineConfig", "give the KVC MachineConfig")
         facts, findings = facts_from_machineconfig(*docs[0])
     else:
         facts, findings = facts_from_answers(answers_from_args(args))
+    if facts is not None and args.openshift_version:
+        facts.openshift_version = args.openshift_version
     kernels = list(args.kernel)
     if args.kernels_from_cluster:
         from kmwizard.cluster import engine
