@@ -70,7 +70,15 @@ def facts_from_machineconfig(where: str, mc: dict) -> tuple[Optional[KvcFacts], 
     from kmwizard.importing.common import strip_server_fields
     from kmwizard.importing.kvc import import_machineconfig
 
-    result = import_machineconfig(where, strip_server_fields(mc))
+    try:
+        result = import_machineconfig(where, strip_server_fields(mc))
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError):
+        from kmwizard.kvc.lint import lint_document
+
+        named = [f for f in lint_document(mc, where) or [] if f.severity.value == "error"]
+        return None, [*named, error(where, "the MachineConfig holds fields of types the API does not allow (the "
+                                    "errors above name them)", "fix it (kmwizard validate FILE), then migrate again",
+                                    code="migrate-shape")]
     if not result.originals:
         return None, result.findings
     v = result.values

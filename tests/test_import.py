@@ -437,3 +437,13 @@ def test_importing_the_regenerated_objects_gives_the_same_answers(docs_mc, tmp_p
     output.write(output.plan(second.rendering(), tmp_path / "b"))
     assert render(Answers.load(tmp_path / "b" / "answers.yaml")).manifests == regenerated
     assert tree_of(tmp_path / "b" / "fakeroot") == tree_of(tmp_path / "a" / "fakeroot")
+
+
+def test_a_machineconfig_without_kvc_is_named_and_nothing_is_imported(tmp_path):
+    mc = {"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfig",
+          "metadata": {"name": "99-chrony", "labels": {"machineconfiguration.openshift.io/role": "worker"}},
+          "spec": {"config": {"ignition": {"version": "3.4.0"}, "storage": {"files": [
+              {"path": "/etc/chrony.conf", "mode": 420, "contents": {"source": "data:,server%20x%0A"}}]}}}}
+    plan = import_documents([("chrony.yaml", mc)], tmp_path)
+    assert not plan.ok and plan.files == ()
+    assert [f.where for f in plan.findings if f.code == "import-not-kvc"] == ["chrony.yaml:spec.config.storage.files"]

@@ -67,7 +67,7 @@ def import_documents(pairs: Iterable[tuple[str, Any]], out_dir: str | Path, *,
                                       "is one): skipped", "import the MachineConfig that carries it",
                                       code="import-ignition-config"))
             continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict) or "kind" not in doc:
+        if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict) or not isinstance(doc.get("kind"), str):
             plan.findings.append(error(where, "not a Kubernetes object (a mapping with kind and metadata): skipped",
                                        "give MachineConfig or KMM Module files", code="import-not-object"))
             continue
@@ -81,17 +81,35 @@ def import_documents(pairs: Iterable[tuple[str, Any]], out_dir: str | Path, *,
                                          "generates: skipped, not in the answers",
                                          "import MachineConfigs (KVC) or KMM Modules with their ConfigMaps",
                                          code="import-unknown-kind"))
-    result = _pick(kvc_docs, kmm_docs, plan)
-    if result is None:
-        return plan
-    plan.findings.extend(result.findings)
-    plan.facts = result.facts
-    plan.originals = result.originals
-    if not result.originals:
-        return plan
-    with tempfile.TemporaryDirectory(prefix="kmwizard-import-") as staging:
-        _regenerate(result, Path(staging), Path(out_dir).expanduser().resolve(), list(sets), plan)
+    try:
+        result = _pick(kvc_docs, kmm_docs, plan)
+        if result is None:
+            return plan
+        plan.findings.extend(result.findings)
+        plan.facts = result.facts
+        plan.originals = result.originals
+        if not result.originals:
+            return plan
+        with tempfile.TemporaryDirectory(prefix="kmwizard-import-") as staging:
+            _regenerate(result, Path(staging), Path(out_dir).expanduser().resolve(), list(sets), plan)
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError):
+        # A field of a type the API does not allow: the linter names it (it reads any shape).
+        plan.answers = None
+        plan.findings.extend(_shape_findings(kvc_docs, kmm_docs))
+        plan.findings.append(error("import", "the objects hold fields of types the API does not allow, so they "
+                                   "cannot be imported (the errors above name them)",
+                                   "fix the objects (kmwizard validate FILE checks them), then import again",
+                                   code="import-shape"))
     return plan
+
+
+def _shape_findings(kvc_docs, kmm_docs) -> list[Finding]:
+    from kmwizard.kmm.lint import lint_documents
+    from kmwizard.kvc.lint import lint_document
+
+    found = [f for where, doc in kvc_docs for f in (lint_document(doc, where) or [])]
+    found += lint_documents(kmm_docs)
+    return [f for f in found if f.severity.value == "error"]
 
 
 def _pick(kvc_docs, kmm_docs, plan: ImportPlan) -> Optional[ImportResult]:

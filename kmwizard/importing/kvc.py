@@ -58,6 +58,7 @@ def import_machineconfig(where: str, mc: dict) -> ImportResult:
     if not isinstance(config, dict):
         findings.append(error(f"{where}:spec.config", "the MachineConfig has no Ignition config (spec.config)",
                               "give a MachineConfig that delivers a KVC instance", code="import-not-kvc"))
+        result.originals.clear()
         return result
     version = str((config.get("ignition") or {}).get("version", ""))
     if not version.startswith("3."):
@@ -65,6 +66,7 @@ def import_machineconfig(where: str, mc: dict) -> ImportResult:
                               "cannot be imported: kmwizard writes Ignition 3 configs",
                               "translate the config to spec 3 first (butane or ignition-config-transpiler)",
                               code="import-ignition-version"))
+        result.originals.clear()
         return result
     v["machineconfig.name"] = meta.get("name", "")
     role = (meta.get("labels") or {}).get(ROLE_LABEL)
