@@ -8,6 +8,7 @@ import copy
 import pytest
 from textual.widgets import Input
 
+from apiserver_double import apiserver, apiserver_factory  # noqa: F401
 from kmwizard.answers import Answers
 from kmwizard.importing import import_documents
 from kmwizard.preset_store import load_preset
@@ -198,3 +199,19 @@ def test_tui_from_with_a_preset_is_a_usage_error(captured_app, tmp_path, capsys)
 
     assert main(["tui", "--from", "x.yaml", "--preset", "kmm-ci"]) == 2
     assert "--preset and --answers cannot be given too" in capsys.readouterr().err
+
+
+def test_tui_from_cluster_reads_the_module_and_opens_the_wizard(captured_app, apiserver, tmp_path):
+    from kmwizard.cluster import engine
+    from kmwizard.main import main
+
+    apiserver.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-kmm"}})
+    with engine.connect(str(apiserver.kubeconfig_path)) as conn:
+        assert engine.apply(conn, render(load_preset("kmm-ci")).manifests).ok
+    writes = len([r for r in apiserver.requests if r.method != "GET"])
+    assert main(["tui", "--from-cluster", "module/openshift-kmm/kmm-ci", "--kubeconfig",
+                 str(apiserver.kubeconfig_path), "--import-dir", str(tmp_path / "imp")]) == 0
+    assert len([r for r in apiserver.requests if r.method != "GET"]) == writes
+    assert captured_app["answers"].get("kmm.name") == "kmm-ci"
+    assert captured_app["imported_from"] == "the cluster: module/openshift-kmm/kmm-ci"
+    assert (tmp_path / "imp" / "answers.yaml").is_file()
