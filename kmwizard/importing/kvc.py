@@ -92,7 +92,7 @@ def import_machineconfig(where: str, mc: dict) -> ImportResult:
         return result
     v["kvc.module_name"] = name
     v["kvc.enable_style"] = style
-    v["openshift_version"] = _release(version, gzip_used, tree)
+    v["openshift_version"] = _release(version, gzip_used, tree, style)
     findings.append(info(f"{where}:spec.config.ignition.version",
                          f"openshift_version {v['openshift_version']} chosen for Ignition spec {version}"
                          f"{' with gzip' if gzip_used else ''}: generating gives the same config for every "
@@ -206,16 +206,19 @@ def _instance(where: str, units: list, confs: list[str], result: ImportResult) -
     return name, "template-instance"
 
 
-def _release(spec: str, gzip_used: bool, tree: dict) -> str:
-    """An OpenShift release whose generation gives this spec version and the same file encodings."""
+def _release(spec: str, gzip_used: bool, tree: dict, style: str) -> str:
+    """An OpenShift release whose generation gives this spec version and the same file encodings; within
+    3.2.0 (4.8-4.13) the enabling style tells RHEL 8 (the require unit, 4.12) from RHEL 9 (4.13), which
+    matters to what migrate builds on."""
     from kmwizard.kvc.transpile import encode_contents
 
     releases = _SPEC_RELEASES.get(spec, ("4.14",))
-    if not gzip_used and spec == "3.2.0":
+    if spec == "3.2.0":
         # gzip is allowed from 4.10: would it have been chosen for some file?
-        would = any("compression" in encode_contents(content, gzip_allowed=True) for content, _m in tree.values())
-        if would:
+        if not gzip_used and any("compression" in encode_contents(content, gzip_allowed=True)
+                                 for content, _m in tree.values()):
             return "4.9"
+        return "4.13" if style == "template-instance" else "4.12"
     return "4.14" if "4.14" in releases else releases[0]
 
 
