@@ -447,3 +447,15 @@ def test_a_machineconfig_without_kvc_is_named_and_nothing_is_imported(tmp_path):
     plan = import_documents([("chrony.yaml", mc)], tmp_path)
     assert not plan.ok and plan.files == ()
     assert [f.where for f in plan.findings if f.code == "import-not-kvc"] == ["chrony.yaml:spec.config.storage.files"]
+
+
+@pytest.mark.parametrize("version, style, expected", [
+    ("4.12", "require-unit", "4.12"), ("4.13", "template-instance", "4.13"), ("4.9", "require-unit", "4.9"),
+    ("4.6", "require-unit", "4.7"), ("4.16", "auto", "4.14"), ("4.20", "auto", "4.19")])
+def test_the_release_chosen_emits_the_same_config(repos, tmp_path, version, style, expected):
+    """Ignition spec per release as kvc/ignition.py spec_version_for (Butane's openshift variant); gzip from
+    4.10 (the MCO before it writes compressed bytes verbatim, BZ 1970218)."""
+    answers = _local(Answers({"method": "kvc", "openshift_version": version, "kvc.enable_style": style}), repos)
+    original, plan, again = round_trip(answers, tmp_path / "o")
+    assert plan.answers.get("openshift_version") == expected
+    assert _manifest_bytes(again) == _manifest_bytes(original)
