@@ -459,3 +459,17 @@ def test_the_release_chosen_emits_the_same_config(repos, tmp_path, version, styl
     original, plan, again = round_trip(answers, tmp_path / "o")
     assert plan.answers.get("openshift_version") == expected
     assert _manifest_bytes(again) == _manifest_bytes(original)
+
+
+def test_what_the_linter_refuses_in_the_original_is_listed_not_fatal(repos, tmp_path):
+    """A setuid file: the MCO rejects modes above 0777 (machine-config-operator ValidateIgnition); the import
+    still recovers it byte- and mode-exact and names the problem."""
+    mc = copy.deepcopy(render(_local(load_preset("simple-kmod"), repos)).manifests[0])
+    mc["spec"]["config"]["storage"]["files"].append({"path": "/usr/local/bin/suid", "mode": 0o4755, "overwrite": True,
+                                                     "contents": {"source": "data:,x"}})
+    plan = import_documents([("mc.yaml", mc)], tmp_path / "o")
+    assert plan.ok and plan.overlay == []
+    assert any(f.severity.value == "error" and "/usr/local/bin/suid" in f.message and "0777" in f.message
+               for f in plan.findings)
+    output.write(output.plan(plan.rendering(), tmp_path / "o"))
+    assert stat.S_IMODE(os.stat(tmp_path / "o" / "fakeroot/usr/local/bin/suid").st_mode) == 0o4755

@@ -153,6 +153,8 @@ def _drop_defaults(answers: Answers) -> Answers:
 
 
 def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, plan: ImportPlan) -> None:
+    """Render the recovered answers (files staged), add the overlay that makes them give the originals back,
+    list what generating still changes, and plan the files with the answers pointing into ``final``."""
     from kmwizard import overlay
     from kmwizard.render import render
 
@@ -165,15 +167,49 @@ def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, pl
     if answers is None:
         return
     rendering = render(answers)
-    if not rendering.ok:
+    if not rendering.manifests:
         plan.findings.extend(rendering.findings)
         plan.findings.append(error("import", "the recovered answers do not generate: nothing was written",
                                    "fix the errors above (--set KEY=VALUE overrides a recovered answer)",
                                    code="import-render"))
         return
+    records = _overlay_records(result, _generated(answers, rendering), plan)
+    if records:
+        answers = answers.set("overlay", records)
+        plan.findings.extend(f for f in rendering.findings if f.code == "kvc-conf-changed")
+        rendering = render(answers)
+        if not rendering.manifests:  # an overlay record that cannot be applied: a defect here, not the user's
+            plan.findings.extend(rendering.findings)
+            return
+    # What the linter says about the original's own fields is the user's to decide: listed, not fatal.
+    plan.findings.extend(f for f in rendering.findings if f.severity.value == "error")
+    plan.overlay, plan.generated = records, _generated(answers, rendering)
+    _list_changes(result, plan)
+    for key, rel in result.path_values.items():
+        answers = answers.set(key, str(final / rel))
+    plan.answers = answers
+    secret = _has_keys(result)
+    files = [OutputFile("answers.yaml", answers.to_yaml().encode("utf-8"), mode=0o600 if secret else 0o644,
+                        secret=secret, title="answers")]
+    files += [OutputFile(rel, content, mode=mode, secret=mode & 0o077 == 0)
+              for rel, (content, mode) in sorted(result.files.items())]
+    plan.files = tuple(files)
+
+
+def _generated(answers: Answers, rendering: Rendering) -> dict[str, dict]:
+    """object id -> generated object, without the Module a hub's ManagedClusterModule carries."""
+    from kmwizard import overlay
+
     generated = {overlay.object_id(m): m for m in rendering.manifests}
-    if answers.get("kmm.acm_hub") and answers.get("method") == "kmm":
+    if answers.get("method") == "kmm" and answers.get("kmm.acm_hub"):
         generated.pop(f"Module/{answers.get('kmm.namespace')}/{answers.get('kmm.name')}", None)
+    return generated
+
+
+def _overlay_records(result: ImportResult, generated: dict, plan: ImportPlan) -> list[dict]:
+    """One record per field of an original that the generated object lacks or holds differently."""
+    from kmwizard import overlay
+
     records = []
     for where, original in result.originals:
         oid = overlay.object_id(original)
@@ -183,50 +219,35 @@ def _regenerate(result: ImportResult, staging: Path, final: Path, sets: list, pl
                                        "import it on its own", code="import-unmatched"))
             continue
         for path, value in overlay.differences(original, generated[oid], equivalent=_same_file):
-            records.append({"object": oid, "path": overlay.format_path(path), "value": value})
+            record = {"object": oid, "path": overlay.format_path(path), "value": value}
+            records.append(record)
+            plan.findings.append(info(f"overlay: {oid}: {record['path']}", "the answers cannot express this "
+                                      "field: kept verbatim in the overlay", code="import-overlay"))
             if _file_contents_path(path):
                 # kmwizard would change the file (a fixed instance conf): the original wins, and says so
-                plan.findings.append(warning(f"overlay: {oid}: {records[-1]['path']}", "generating changes this "
+                plan.findings.append(warning(f"overlay: {oid}: {record['path']}", "generating changes this "
                                              "file (see the kvc-conf-changed findings); the overlay keeps the "
                                              "original bytes", "remove this overlay record to take kmwizard's "
                                              "fixed version", code="import-overlay-file"))
-    if records:
-        answers = answers.set("overlay", records)
-        for record in records:
-            plan.findings.append(info(f"overlay: {record['object']}: {record['path']}",
-                                      "the answers cannot express this field: kept verbatim in the overlay",
-                                      code="import-overlay"))
-        plan.findings.extend(f for f in rendering.findings if f.code == "kvc-conf-changed")
-        rendering = render(answers)
-        if not rendering.manifests:  # an overlay record that cannot be applied: a defect here, not the user's
-            plan.findings.extend(rendering.findings)
-            return
-        # What the linter says about the original's own fields (kept in the overlay) is the user's to decide.
-        plan.findings.extend(f for f in rendering.findings if f.severity.value == "error")
-        generated = {overlay.object_id(m): m for m in rendering.manifests}
-    plan.overlay = records
-    plan.generated = generated
+    return records
+
+
+def _list_changes(result: ImportResult, plan: ImportPlan) -> None:
+    """What generating adds or changes against the originals (the overlay only adds and replaces)."""
+    from kmwizard import overlay
+
     for _where, original in result.originals:
         oid = overlay.object_id(original)
-        if oid in generated:
-            for path, value in overlay.differences(generated[oid], original, equivalent=_same_file):
+        if oid in plan.generated:
+            for path, _value in overlay.differences(plan.generated[oid], original, equivalent=_same_file):
                 shown = "added" if _missing(original, path) else "changed"
                 plan.changes.append(f"{oid}: {overlay.format_path(path)} {shown} by generating")
-    recoded = sum(_recoded(original, generated.get(overlay.object_id(original), {})) for _w, original in result.originals)
+    recoded = sum(_recoded(original, plan.generated.get(overlay.object_id(original), {}))
+                  for _w, original in result.originals)
     if recoded:
         plan.changes.append(f"{recoded} file(s) encoded differently by generating: the same bytes and modes")
     for text in plan.changes:
         plan.findings.append(info("import", text, code="import-generating-changes"))
-    final_answers = answers
-    for key, rel in result.path_values.items():
-        if final_answers.is_set(key) or key in result.path_values:
-            final_answers = final_answers.set(key, str(final / rel))
-    plan.answers = final_answers
-    files = [OutputFile("answers.yaml", final_answers.to_yaml().encode("utf-8"), mode=0o600 if _has_keys(result)
-                        else 0o644, secret=_has_keys(result), title="answers")]
-    for rel, (content, mode) in sorted(result.files.items()):
-        files.append(OutputFile(rel, content, mode=mode, secret=mode & 0o077 == 0))
-    plan.files = tuple(files)
 
 
 def _has_keys(result: ImportResult) -> bool:
