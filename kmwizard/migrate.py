@@ -28,9 +28,13 @@ from kmwizard.render import OutputFile, dump_yaml
 BMC_API = "kmm.sigs.x-k8s.io/v1beta1"
 FRAMEWORK_FILES = ("/etc/kvc/kmods-via-containers.conf", "/etc/systemd/system/kmods-via-containers@.service",
                    "/usr/local/bin/kmods-via-containers")
-_CLONE = re.compile(r"git[ \t]+clone[ \t]+(?:-\S+[ \t]+)*(\S+)")
+# git clone [options] <repository>: options that take a value are skipped with it
+_CLONE = re.compile(r"git[ \t]+clone[ \t]+(?:(?:-b|--branch|--depth|-c|--config|-o|--origin)(?:[ \t]+|=)\S+[ \t]+"
+                    r"|-\S+[ \t]+)*(\S+)")
 _MAKE = re.compile(r"(?:^RUN|&&|;)[ \t]*make[ \t]+([A-Za-z0-9_.-]+)(?=[ \t\n])", re.M)
 _BASEURL = re.compile(r"baseurl=(\S+?)(?:\\n|\s|$)")
+_CHECKOUT_KMODVER = re.compile(r"git[ \t]+(?:-C[ \t]+\S+[ \t]+)?checkout[ \t]+\$\{?KMODVER\}?")
+_BRANCH = re.compile(r"git[ \t]+clone[ \t]+(?:\S+[ \t]+)*?(?:-b|--branch)[ \t=]+(\S+)")
 
 
 @dataclass
@@ -200,7 +204,7 @@ def migrate(facts: KvcFacts, *, kernels: list[str] = (), kmm_version: Optional[s
 def _sources(facts: KvcFacts, repo: Optional[str], ref: Optional[str]):
     """(repository, ref, make target, problem) of the module's sources, from the KVC Dockerfile."""
     version = facts.conf.get("KMOD_SOFTWARE_VERSION", "")
-    target = "all"
+    target, default_ref = "all", version or "HEAD"  # the KVC build passes the version as KMODVER
     if facts.dockerfile:
         clone = _CLONE.search(facts.dockerfile)
         if clone and not repo:
@@ -208,7 +212,11 @@ def _sources(facts: KvcFacts, repo: Optional[str], ref: Optional[str]):
         make = _MAKE.search(facts.dockerfile)
         if make:
             target = make.group(1)
-    ref = ref or version or "main"
+        if not _CHECKOUT_KMODVER.search(facts.dockerfile):
+            # the KVC Dockerfile builds what it clones: the branch it names, else the default branch
+            branch = _BRANCH.search(facts.dockerfile)
+            default_ref = branch.group(1) if branch else "HEAD"
+    ref = ref or default_ref
     if not repo:
         context = facts.conf.get("KMOD_CONTAINER_BUILD_CONTEXT", "(not set)")
         build_file = facts.conf.get("KMOD_CONTAINER_BUILD_FILE", "(not set)")

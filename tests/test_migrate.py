@@ -192,3 +192,17 @@ def test_a_machineconfig_read_from_the_cluster_migrates(apiserver, repos, tmp_pa
 def test_a_bad_openshift_version_is_named(repos, tmp_path, capsys):
     assert main(["migrate", *_kvc(repos), "-o", str(tmp_path / "o"), "--openshift-version", "4.x"]) == 1
     assert "openshift_version" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dockerfile, ref", [
+    ("RUN git clone https://example.com/m.git\nWORKDIR /build/m\nRUN git checkout ${KMODVER} && make all\n", "7.1"),
+    ("RUN git clone -b stable https://example.com/m.git && cd m && make modules\n", "stable"),
+    ("RUN git clone https://example.com/m.git && cd m && make\n", "HEAD"),
+])
+def test_the_source_ref_is_what_the_kvc_build_checks_out(dockerfile, ref):
+    from kmwizard.migrate import KvcFacts, _sources
+
+    facts = KvcFacts(module_name="m", role="worker", openshift_version="4.14", mc_name="x",
+                     conf={"KMOD_SOFTWARE_VERSION": "7.1", "KMOD_NAMES": "m"}, tree={}, dockerfile=dockerfile)
+    repo, got, _target, problem = _sources(facts, None, None)
+    assert (repo, got, problem) == ("https://example.com/m.git", ref, None)
