@@ -9,7 +9,6 @@ import copy
 import os
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from kmwizard.importing import import_documents
 from kmwizard.importing.kvc import decode_contents
 from kmwizard.preset_store import list_presets, load_preset
 from kmwizard.render import render
-from kvc_fixtures import make_fixture_repos, tree_of
+from kvc_fixtures import make_entitlement_certs, make_fixture_repos, tree_of
 
 PRESETS = [p.name for p in list_presets() if p.origin == "built-in"]
 
@@ -394,12 +393,7 @@ def test_what_generating_changes_is_listed_and_compared(docs_mc, tmp_path):
 def entitlement_dir(tmp_path):
     if not shutil.which("openssl"):
         pytest.skip("openssl generates the test entitlement certificate")
-    d = tmp_path / "entitlement-src"
-    d.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-nodes", "-subj", "/CN=kmwizard-test", "-newkey", "rsa:2048",
-                    "-keyout", str(d / "4242-key.pem"), "-out", str(d / "4242.pem"), "-days", "200"],
-                   check=True, capture_output=True)
-    return d
+    return make_entitlement_certs(tmp_path / "entitlement-src")
 
 
 def test_entitlement_certificates_come_back_as_certs_and_stay_secret(repos, entitlement_dir, tmp_path):

@@ -9,22 +9,13 @@ import pytest
 
 from kmwizard.findings import KmwizardError
 from kmwizard.importing import import_documents
-from test_validate_robust import CONFIGMAP, HUB, MACHINECONFIG, MODULE, PREFLIGHT, _paths
+from test_validate_robust import CONFIGMAP, HUB, MACHINECONFIG, MODULE, PREFLIGHT, _broken_variants
 
 WRONG = (5, None, ["x"], {"a": 5})
 
 
 def _variants(doc):
-    import copy
-
-    for path in _paths(doc):
-        for wrong in WRONG:
-            broken = copy.deepcopy(doc)
-            node = broken
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = wrong
-            yield f"{'.'.join(map(str, path))} = {wrong!r}", broken
+    return _broken_variants(doc, WRONG)
 
 
 @pytest.mark.parametrize("doc", [MACHINECONFIG, MODULE, HUB, PREFLIGHT],
