@@ -288,7 +288,7 @@ _YUM = re.compile(r"^RUN printf '.*' '(\S+)' > ", re.M)
 def _dockerfile(text: str, result: ImportResult) -> None:
     """kmm.build=generate with the recovered sources when the text is kmwizard's own Dockerfile,
     else kmm.build=dockerfile with the text kept in DIR/Dockerfile."""
-    from kmwizard.answers import Answers, AnswersError
+    from kmwizard.answers import Answers
     from kmwizard.kmm.dockerfile import SOURCE_DIR, generate_dockerfile
 
     v = result.values
@@ -319,8 +319,8 @@ def _dockerfile(text: str, result: ImportResult) -> None:
         for key, rel in result.path_values.items():
             answers = answers.set(key, "/nonexistent/" + rel)  # paths do not change the Dockerfile
         same = generate_dockerfile(answers) == text
-    except (AttributeError, StopIteration, ValueError, IndexError, AnswersError, Exception):  # noqa: BLE001
-        same = False  # not kmwizard's layout: kept as the user's own Dockerfile
+    except Exception:  # noqa: BLE001 - a missing line, a value no answer takes: not kmwizard's layout
+        same = False  # kept as the user's own Dockerfile
     if same:
         v.update(guess)
         return
