@@ -4,7 +4,6 @@ handlers read the inputs, print the findings and write through ``kmwizard.output
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
