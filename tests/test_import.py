@@ -75,10 +75,14 @@ _name = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 _image = st.sampled_from(["", "quay.io/acme/${MOD_NAME}:${KERNEL_FULL_VERSION}", "registry.example.com/m:${KERNEL_XYZ}"])
 _mapping = st.fixed_dictionaries(
     {"regexp": st.sampled_from([r"^.+$", r"^.+\.el9_\d+\.x86_64$", r"^5\.14\..*$"])},
-    optional={"container_image": _image.filter(bool), "build": st.just(False),
+    optional={"container_image": _image.filter(bool), "build": st.just(False), "sign": st.just(False),
+              "files_to_sign": st.just(["/opt/lib/modules/${KERNEL_FULL_VERSION}/a.ko"]),
               "in_tree_modules_to_remove": st.lists(_name, min_size=1, max_size=2),
               "build_args": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["A", "B"]),
                                                             "value": st.sampled_from(["1", "x"])}), max_size=1)})
+_literal = st.fixed_dictionaries({"literal": st.sampled_from(["5.14.0-427.13.1.el9_4.x86_64",
+                                                              "4.18.0-372.9.1.el8.x86_64"])},
+                                 optional={"container_image": _image.filter(bool)})
 kmm_answers = st.fixed_dictionaries({
     "method": st.just("kmm"),
     "openshift_version": st.sampled_from(["4.12", "4.14", "4.16", "4.20"]),
@@ -87,7 +91,17 @@ kmm_answers = st.fixed_dictionaries({
     "kmm.namespace": st.sampled_from(["openshift-kmm", "drivers"]),
 }, optional={
     "kmm.kmm_version": st.sampled_from(["2.0", "2.2", "2.4", "2.6"]),
-    "kmm.kernel_mappings": st.lists(_mapping, min_size=1, max_size=3),
+    "kmm.kernel_mappings": st.lists(st.one_of(_mapping, _literal), min_size=1, max_size=3),
+    "kmm.in_tree_modules_to_remove": st.lists(_name, min_size=1, max_size=2),
+    "kmm.modules_loading_order": st.just(["kmm_ci_a", "kmm_ci_b"]),
+    "kmm.firmware_files": st.just(["fw/a.bin"]),
+    "kmm.dir_name": st.sampled_from(["/opt", "/srv/mods"]),
+    "kmm.sign.unsigned_image": st.just("quay.io/acme/u:${KERNEL_FULL_VERSION}"),
+    "kmm.sign.key_secret": st.just("key-s"),
+    "kmm.image_rebuild_trigger_generation": st.integers(0, 2),
+    "kmm.preflight_dtk_image": st.just("quay.io/openshift/dtk:x"),
+    "kmm.preflight_push": st.booleans(),
+    "kmm.acm_cluster_selector": st.just({"env": "prod"}),
     "kmm.container_image": _image,
     "kmm.build": st.sampled_from(["generate", "none"]),
     "kmm.image_pull_policy": st.sampled_from(["IfNotPresent", "Always"]),
@@ -113,7 +127,7 @@ kmm_answers = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(values=kmm_answers)
 def test_generated_kmm_answers_round_trip(values, tmp_path_factory):
@@ -467,3 +481,16 @@ def test_what_the_linter_refuses_in_the_original_is_listed_not_fatal(repos, tmp_
                for f in plan.findings)
     output.write(output.plan(plan.rendering(), tmp_path / "o"))
     assert stat.S_IMODE(os.stat(tmp_path / "o" / "fakeroot/usr/local/bin/suid").st_mode) == 0o4755
+
+
+def test_a_users_own_dockerfile_comes_back_as_a_file(tmp_path):
+    own = tmp_path / "Dockerfile.mine"
+    own.write_text("ARG DTK_AUTO\nFROM ${DTK_AUTO} as builder\nARG KERNEL_FULL_VERSION\nRUN make -C /src\n"
+                   "FROM registry.redhat.io/ubi9/ubi-minimal\nARG KERNEL_FULL_VERSION\n"
+                   "COPY --from=builder /src/kmm_ci_a.ko /opt/lib/modules/${KERNEL_FULL_VERSION}/\n"
+                   "RUN depmod -b /opt ${KERNEL_FULL_VERSION}\n")
+    answers = load_preset("kmm-ci").set("kmm.dockerfile", str(own))
+    original, plan, again = round_trip(answers, tmp_path / "o")
+    assert plan.answers.get("kmm.build") == "dockerfile"
+    assert (tmp_path / "o" / "Dockerfile").read_text() == own.read_text()
+    assert plan.overlay == [] and _manifest_bytes(again) == _manifest_bytes(original)
