@@ -489,7 +489,7 @@ def test_a_users_own_dockerfile_comes_back_as_a_file(tmp_path):
                    "FROM registry.redhat.io/ubi9/ubi-minimal\nARG KERNEL_FULL_VERSION\n"
                    "COPY --from=builder /src/kmm_ci_a.ko /opt/lib/modules/${KERNEL_FULL_VERSION}/\n"
                    "RUN depmod -b /opt ${KERNEL_FULL_VERSION}\n")
-    answers = load_preset("kmm-ci").set("kmm.dockerfile", str(own))
+    answers = load_preset("kmm-ci").update({"kmm.build": "dockerfile", "kmm.dockerfile": str(own)})
     original, plan, again = round_trip(answers, tmp_path / "o")
     assert plan.answers.get("kmm.build") == "dockerfile"
     assert (tmp_path / "o" / "Dockerfile").read_text() == own.read_text()
