@@ -7,11 +7,11 @@ both.  Choices, defaults, help and validation come from the key declarations in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from kmwizard.answers import Answers
 from kmwizard.keys import KEYS, KeySpec
+from kmwizard.records import record
 
 Condition = Callable[[Answers], bool]
 
@@ -44,7 +44,7 @@ def has_overlay(answers: Answers) -> bool:
     return bool(answers.get("overlay"))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Question:
     key: str
     prompt: str
@@ -69,7 +69,7 @@ class Question:
         return answers.get(self.key)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Step:
     id: str
     title: str

@@ -12,7 +12,7 @@ from pathlib import Path
 from kmwizard.cli import (EXIT_FINDINGS, EXIT_OK, _DOCKERFILE_START, _kmm_version, load_documents,
                           print_findings)
 from kmwizard.findings import Severity, UsageError, has_errors
-from kmwizard.inputs import answers_from_args, read_text_arg
+from kmwizard.textfiles import read_text_arg
 
 
 def add_tui_import_arguments(p: argparse.ArgumentParser) -> None:
@@ -158,6 +158,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """KVC (a MachineConfig file, or KVC answers) -> KMM files and MIGRATION.md; see kmwizard.migrate."""
     from kmwizard import output
+    from kmwizard.inputs import answers_from_args
     from kmwizard.migrate import facts_from_answers, facts_from_machineconfig, plan_migration, steps_text
     from kmwizard.render import Rendering
 
