@@ -17,12 +17,12 @@ carried over is listed, never dropped silently.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import Finding, error, has_errors, info, warning
+from kmwizard.records import field, record
 from kmwizard.render import OutputFile, dump_yaml
 
 BMC_API = "kmm.sigs.x-k8s.io/v1beta1"
@@ -37,7 +37,7 @@ _CHECKOUT_KMODVER = re.compile(r"git[ \t]+(?:-C[ \t]+\S+[ \t]+)?checkout[ \t]+\$
 _BRANCH = re.compile(r"git[ \t]+clone[ \t]+(?:\S+[ \t]+)*?(?:-b|--branch)[ \t=]+(\S+)")
 
 
-@dataclass
+@record
 class KvcFacts:
     """What migrate reads from a KVC deployment."""
     module_name: str
@@ -54,7 +54,7 @@ class KvcFacts:
     overlay: list = field(default_factory=list)
 
 
-@dataclass
+@record
 class Migration:
     answers: Optional[Answers] = None
     files: list[OutputFile] = field(default_factory=list)

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import Finding, error, info, warning
+from kmwizard.records import field, record
 from kmwizard.importing.common import ImportResult, strip_server_fields
 from kmwizard.render import OutputFile, Rendering
 
 KMM_KINDS = {"Module", "ManagedClusterModule", "PreflightValidationOCP", "ConfigMap", "Secret", "Namespace"}
 
 
-@dataclass
+@record
 class ImportPlan:
     answers: Optional[Answers] = None          # with paths inside the output directory
     files: tuple[OutputFile, ...] = ()         # answers.yaml, fakeroot/..., key files
@@ -219,13 +219,13 @@ def _overlay_records(result: ImportResult, generated: dict, plan: ImportPlan) ->
                                        "import it on its own", code="import-unmatched"))
             continue
         for path, value in overlay.differences(original, generated[oid], equivalent=_same_file):
-            record = {"object": oid, "path": overlay.format_path(path), "value": value}
-            records.append(record)
-            plan.findings.append(info(f"overlay: {oid}: {record['path']}", "the answers cannot express this "
+            kept = {"object": oid, "path": overlay.format_path(path), "value": value}
+            records.append(kept)
+            plan.findings.append(info(f"overlay: {oid}: {kept['path']}", "the answers cannot express this "
                                       "field: kept verbatim in the overlay", code="import-overlay"))
             if _file_contents_path(path):
                 # kmwizard would change the file (a fixed instance conf): the original wins, and says so
-                plan.findings.append(warning(f"overlay: {oid}: {record['path']}", "generating changes this "
+                plan.findings.append(warning(f"overlay: {oid}: {kept['path']}", "generating changes this "
                                              "file (see the kvc-conf-changed findings); the overlay keeps the "
                                              "original bytes", "remove this overlay record to take kmwizard's "
                                              "fixed version", code="import-overlay-file"))

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any
 
 from kmwizard.findings import Finding
+from kmwizard.records import field, record
 
 # Set by the API server or by `kmwizard apply`, never part of what a user wrote.
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
@@ -14,7 +14,7 @@ SERVER_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kmwizard")
 
 
-@dataclass
+@record
 class ImportResult:
     values: dict[str, Any] = field(default_factory=dict)        # flat answer key -> value
     path_values: dict[str, str] = field(default_factory=dict)   # answer key -> path inside the output dir
