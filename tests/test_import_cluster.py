@@ -84,3 +84,11 @@ def test_a_missing_object_is_named(apiserver, tmp_path, capsys):
     assert main(["import", "--from-cluster", "machineconfig/nope", "-o", str(tmp_path), "--kubeconfig",
                  str(apiserver.kubeconfig_path)]) == 2
     assert "cluster:MachineConfig/nope does not exist" in capsys.readouterr().err
+
+
+def test_the_marks_kmwizard_apply_leaves_are_the_ones_import_drops():
+    from kmwizard.cluster.objects import CREATED_ANNOTATION, FIELD_MANAGER, MANAGED_BY
+    from kmwizard.importing.common import MANAGED_BY as IMPORT_MANAGED_BY, SERVER_ANNOTATIONS
+
+    assert CREATED_ANNOTATION in SERVER_ANNOTATIONS
+    assert IMPORT_MANAGED_BY == (MANAGED_BY, FIELD_MANAGER)

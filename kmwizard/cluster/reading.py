@@ -30,7 +30,7 @@ def parse_ref(text: str, namespace: str | None) -> tuple[tuple[str, str], str | 
 
 def read_objects(conn, refs: list[str], namespace: str | None = None) -> list[tuple[str, dict]]:
     """(where, object) for each named object, with a Module's Dockerfile ConfigMap."""
-    from kmwizard.cluster.engine import _get_or_none
+    from kmwizard.cluster.connection import get_or_none
 
     if not refs:
         refs = _candidates(conn, namespace)
@@ -38,7 +38,7 @@ def read_objects(conn, refs: list[str], namespace: str | None = None) -> list[tu
     for text in refs:
         kind, ns, name = parse_ref(text, namespace)
         res = conn.resource(*kind)
-        obj = _get_or_none(conn, res, name, ns)
+        obj = get_or_none(conn, res, name, ns)
         where = f"cluster:{kind[1]}/{ns + '/' if ns else ''}{name}"
         if obj is None:
             raise UsageError(f"{where} does not exist", "check the name (oc get machineconfigs / oc get modules -A)")
@@ -49,14 +49,14 @@ def read_objects(conn, refs: list[str], namespace: str | None = None) -> list[tu
 
 
 def _configmaps(conn, module: dict, ns: str) -> list[tuple[str, dict]]:
-    from kmwizard.cluster.engine import _get_or_none
+    from kmwizard.cluster.connection import get_or_none
 
     container = ((module.get("spec") or {}).get("moduleLoader") or {}).get("container") or {}
     builds = [container.get("build")] + [m.get("build") for m in container.get("kernelMappings") or []]
     names = {(b.get("dockerfileConfigMap") or {}).get("name") for b in builds if b}
     found = []
     for name in sorted(n for n in names if n):
-        cm = _get_or_none(conn, conn.resource(*CONFIGMAP), name, ns)
+        cm = get_or_none(conn, conn.resource(*CONFIGMAP), name, ns)
         if cm is not None:
             found.append((f"cluster:ConfigMap/{ns}/{name}", cm))
     return found

@@ -10,7 +10,9 @@ from kmwizard.records import field, record
 # Set by the API server or by `kmwizard apply`, never part of what a user wrote.
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink",
                    "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers")
-SERVER_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+# kubectl's copy of the last apply, and kmwizard apply's mark on objects it created (cluster/objects.py
+# CREATED_ANNOTATION; the cluster layer sits above this one, so the name is repeated, and a test pins it).
+SERVER_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "kmwizard/created")
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kmwizard")
 
 
