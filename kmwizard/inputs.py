@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import UsageError
+from kmwizard.readfile import MANIFEST_MAX, read_stream, read_text_file
 
 
 def add_answer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,18 +29,13 @@ def answer_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def read_text_arg(name: str, what: str = "file", fix: str = "check the file name") -> str:
+def read_text_arg(name: str, what: str = "file", fix: str = "check the file name", limit: int = MANIFEST_MAX) -> str:
     """The text of a file named on the command line ('-' reads stdin), or a UsageError that names
-    it: a missing file, a directory and a binary file are mistakes in the command, not tracebacks."""
-    try:
-        if str(name) == "-":
-            return sys.stdin.read()
-        return Path(name).expanduser().read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {name}: {exc.strerror or exc}", fix) from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} {name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                         f"{exc.start}): a binary file, not YAML or JSON", "give a YAML or JSON text file") from None
+    it: a missing file, a directory, a FIFO or device, a /proc file, a file over ``limit`` bytes and a
+    binary file are mistakes in the command, not tracebacks or hangs."""
+    if str(name) == "-":
+        return read_stream(sys.stdin, limit=limit)
+    return read_text_file(name, what=what, limit=limit, fix=fix)
 
 
 def parse_set(item: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import yaml
 
 from kmwizard.findings import Finding, KmwizardError, error, has_errors, sorted_findings
+from kmwizard.redact import mask_credentials
 
 SECRET_MASK = "<redacted: {what} present, {size} bytes; written to the file with mode 0600, never shown>"
 
@@ -104,5 +105,7 @@ def render(answers) -> Rendering:
     except KmwizardError as exc:
         return Rendering(findings=tuple(sorted_findings([*problems, error(
             getattr(exc, "where", "") or method, exc.message, exc.fix, code="render-failed")])))
-    return Rendering(files=result.files, notes=result.notes, install_subdir=result.install_subdir,
+    # Answers carrying credentials stop at answers.check(); notes may still quote a local repository URL.
+    return Rendering(files=result.files, notes=tuple(mask_credentials(n) for n in result.notes),
+                     install_subdir=result.install_subdir,
                      findings=tuple(sorted_findings([*problems, *result.findings])))

@@ -33,9 +33,11 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
 def modules_from_file(name: str) -> list[dict]:
     import yaml
 
+    from kmwizard.safe_yaml import load_manifests
+
     text = read_text_arg(name)
     try:
-        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        docs = [d for d in load_manifests(text, name) if isinstance(d, dict)]
     except yaml.YAMLError as exc:
         raise UsageError(f"{name} is not valid YAML: {exc}", "fix the syntax at the place shown") from None
     items = [i for d in docs for i in (d.get("items") if d.get("kind") == "List" else [d]) if isinstance(i, dict)]
