@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+# The code under test (default: this checkout); KMWIZARD_ROOT=<an older export> measures "before".
+CODE = Path(os.environ.get("KMWIZARD_ROOT", ROOT))
 
 SECRET = "s3cr3tPW"          # planted in URLs
 KEY_MARKER = "KEYMATERIALXYZ"  # planted in key-like files
@@ -124,7 +126,7 @@ def build_cases(tmp: Path) -> list[Case]:
     add(Case("generate name too long", ["generate", "--preset", "kmm-ci", "--set", f"kmm.name={long_name}",
                                         "--set", "kmm.kmm_version=2.7", "-o", (o := out())], "fail", out=o))
     o = out()
-    os.makedirs(Path(o) / "module-kmm-ci-a.yaml")
+    os.makedirs(Path(o) / "module-kmm-ci.yaml")
     add(Case("generate: a directory where a file goes", ["generate", "--preset", "kmm-ci", "--force", "-o", o],
              "fail"))
     o = out()
@@ -132,6 +134,22 @@ def build_cases(tmp: Path) -> list[Case]:
     (Path(o) / "Dockerfile").mkdir()
     add(Case("generate: a directory where the last file goes", ["generate", "--preset", "kmm-ci", "--force",
                                                                 "-o", o], "fail"))
+    mc_name = "99-" + ".".join(["a" * 60] * 4)[:243]  # a valid name; <name>.files.txt is 257 bytes
+    add(Case("generate kvc name too long", ["generate", *kvc, "--set", f"machineconfig.name={mc_name}", "-o",
+                                            (o := out())], "fail", out=o))
+    mc_name = "99-" + ".".join(["a" * 60] * 4)[:239]  # every name fits; a temporary .<name>.XXXXXXXX.tmp did not
+    add(Case("generate kvc long name that fits", ["generate", *kvc, "--set", f"machineconfig.name={mc_name}",
+                                                  "-o", out()], "ok"))
+    small = tmp / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], capture_output=True).returncode == 0:
+        index = 0
+        while os.statvfs(small).f_bavail > 1:  # one free page: the first staged file fits, the next do not
+            (small / f"fill{index}").write_bytes(b"x" * 4096)
+            index += 1
+        add(Case("generate kvc disk full", ["generate", *kvc, "-o", str(small / "out")], "fail", out=str(small / "out")))
+        add(Case("generate kmm disk full", ["generate", "--preset", "kmm-ci", "-o", str(small / "out2")], "fail",
+                 out=str(small / "out2")))
     add(Case("generate into /proc", ["generate", "--preset", "kmm-ci", "-o", "/proc/kmwizard-x"], "fail"))
     add(Case("generate into /dev/null", ["generate", "--preset", "kmm-ci", "-o", "/dev/null"], "fail"))
     add(Case("generate kvc into a file", ["generate", *kvc, "-o", blocker], "fail"))
@@ -232,7 +250,8 @@ def build_cases(tmp: Path) -> list[Case]:
                         ("/proc/self/mem", "/proc/self/mem"), ("missing", str(fix / "missing"))):
         add(Case(f"answers {label}", ["preview", "--answers", path], "fail"))
         add(Case(f"validate {label}", ["validate", path], "fail"))
-        add(Case(f"dockerfile {label}", ["preview", "--preset", "kmm-ci", "--set", f"kmm.dockerfile={path}"], "fail"))
+        add(Case(f"dockerfile {label}", ["preview", "--preset", "kmm-ci", "--set", "kmm.build=dockerfile",
+                                         "--set", f"kmm.dockerfile={path}"], "fail"))
     add(Case("validate from /dev/zero stdin", ["validate", "-"], "fail", stdin=b"\0" * 1000))
     for label, make in (("FIFO", lambda p: os.mkfifo(p)), ("directory", lambda p: os.mkdir(p)),
                         ("link to /dev/zero", lambda p: os.symlink("/dev/zero", p)),
@@ -286,7 +305,8 @@ def build_cases(tmp: Path) -> list[Case]:
                  ["kernel-match", "--preset", "kmm-ci", "--kernel", "5.14.0-1.el9.x86_64"], ["--help"]):
         o = out()
         real = [o if a == "OUT" else a for a in argv]
-        add(Case(f"{argv[0]} > /dev/full", real, "fail", stdout_to="/dev/full"))
+        writes_stdout = argv[0] != "validate"  # validate reports on stderr only
+        add(Case(f"{argv[0]} > /dev/full", real, "fail" if writes_stdout else "any", stdout_to="/dev/full"))
         add(Case(f"{argv[0]} | closed pipe", real, "any", stdout_to="CLOSED"))
 
     # 9. messages
@@ -314,7 +334,7 @@ class Result:
 
 
 def run_case(case: Case, tmp: Path, timeout: float) -> Result:
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "cfg-default"), "PYTHONPATH": str(ROOT), **case.env}
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "cfg-default"), "PYTHONPATH": str(CODE), **case.env}
     cmd = [sys.executable, "-m", "kmwizard", *case.argv]
     stdout = subprocess.PIPE
     closed_r = None
@@ -366,9 +386,12 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kmw-hostile-") as tmp_name:
         tmp = Path(tmp_name)
-        cases = [c for c in build_cases(tmp) if args.k in c.name]
-        with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda c: run_case(c, tmp, args.timeout), cases))
+        try:
+            cases = [c for c in build_cases(tmp) if args.k in c.name]
+            with ThreadPoolExecutor(args.jobs) as pool:
+                results = list(pool.map(lambda c: run_case(c, tmp, args.timeout), cases))
+        finally:
+            subprocess.run(["umount", str(tmp / "small")], capture_output=True)
     counts: dict[str, int] = {}
     for r in results:
         for p in r.problems:

@@ -240,14 +240,22 @@ def _write_temp(directory: Path, content: bytes, mode: int) -> Path:
     return Path(tmp)
 
 
+_steps = 0
+
+
 def _test_pause(step: str) -> None:
-    """Test hook (tests/test_hostile_write.py): with KMWIZARD_TEST_PAUSE=<seconds> set, announce each
-    step of a write on stderr and wait, so a test can send a signal at that exact point."""
-    delay = os.environ.get("KMWIZARD_TEST_PAUSE")
-    if delay:
+    """Test hook (tests/test_hostile_write.py): with KMWIZARD_TEST_PAUSE=N set, the N-th step of a write
+    (staging or moving one file) announces itself on stderr and waits half a second, so a test can send
+    a signal at exactly that point.  Unset (always, outside tests) it costs one environment lookup."""
+    global _steps
+    at = os.environ.get("KMWIZARD_TEST_PAUSE")
+    if not at:
+        return
+    _steps += 1
+    if _steps == int(at):
         sys.stderr.write(f"kmwizard-test-pause: {step}\n")
         sys.stderr.flush()
-        time.sleep(float(delay))
+        time.sleep(0.5)
 
 
 def atomic_write(target: Path, content: bytes, mode: int = 0o644) -> None:

@@ -37,8 +37,12 @@ class InputFileError(UsageError):
 
 def pseudo_filesystem(path: str | os.PathLike) -> str:
     """The pseudo file system (/proc, /sys) ``path`` lies in after resolving links, or ''."""
-    real = os.path.realpath(os.path.expanduser(str(path)))
-    return next((root for root in _PSEUDO_ROOTS if real == root or real.startswith(root + "/")), "")
+    given = os.path.abspath(os.path.expanduser(str(path)))
+    try:
+        real = os.path.realpath(given)
+    except OSError:  # a link it may not read (/proc/1/root as a user): judge the path as written
+        real = given
+    return next((root for root in _PSEUDO_ROOTS for p in (given, real) if p == root or p.startswith(root + "/")), "")
 
 
 def read_regular_file(path: str | os.PathLike, *, what: str = "file", limit: int = MANIFEST_MAX,

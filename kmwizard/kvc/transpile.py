@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kmwizard.findings import Finding, error, warning
+from kmwizard.readfile import pseudo_filesystem
 
 WHERE = "kvc.fakeroot"
 
@@ -44,6 +45,10 @@ _SAMPLE = 8 * 1024
 _SAMPLE_MIN_GAIN = 0.03
 
 _MAX_LINK_HOPS = 40  # the kernel's limit (MAXSYMLINKS)
+# Links to directories multiply a tree (ten links to a sibling per level make 10^depth copies): the
+# walk stops at these, far above what a MachineConfig can carry (etcd takes objects up to 1.5 MiB).
+MAX_FILES = 20_000
+MAX_BYTES = 256 << 20
 
 
 _UNSAFE_RE = re.compile(b"[^" + re.escape(_SAFE) + b"]")
@@ -131,6 +136,8 @@ class _Walker:
         self.gzip_allowed = gzip_allowed
         self.jobs: list[tuple[str, str, os.stat_result, bool]] = []   # encoded after the walk
         self.findings: list[Finding] = []
+        self.total_bytes = 0
+        self.over_cap = False
 
     def where(self, parts: tuple[str, ...]) -> str:
         return f"{WHERE}:{_node_path(parts)}"
@@ -161,7 +168,14 @@ class _Walker:
             self.visit(real_parts + (entry.name,), node_parts + (entry.name,), active, entry)
 
     def visit(self, real_parts, node_parts, active, entry: os.DirEntry | None = None) -> None:
+        if self.over_cap:
+            return
         node = _node_path(node_parts)
+        if any(ord(c) < 0x20 or ord(c) == 0x7f for c in node_parts[-1]):
+            self.findings.append(error(
+                f"{WHERE}:{node!r}", "file name holds a line break or another control character: the file list "
+                "and the unit files cannot name it safely", "rename the file", "kvc-bad-name"))
+            return
         if not _is_utf8(node):
             self.findings.append(error(
                 f"{WHERE}:{node.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')}",
@@ -188,6 +202,14 @@ class _Walker:
 
     def add_file(self, node: str, real: str, st: os.stat_result) -> None:
         self.jobs.append((node, real, st, self.gzip_allowed))
+        self.total_bytes += st.st_size
+        if len(self.jobs) > MAX_FILES or self.total_bytes > MAX_BYTES:
+            self.over_cap = True
+            self.findings.append(error(
+                WHERE, f"the tree expands to more than {MAX_FILES} files or {MAX_BYTES >> 20} MiB (links to "
+                "directories repeat what they point at): far more than a MachineConfig can carry",
+                "remove the links that repeat directories, or give the tree of the module's files only",
+                "kvc-fakeroot-too-big"))
 
     def follow_link(self, link_parts, node_parts, active) -> None:
         target, problem = _resolve(self.root, link_parts)
@@ -281,6 +303,12 @@ def transpile_tree(root: Path, *, gzip_allowed: bool) -> tuple[list[dict], list[
     """Ignition ``storage.files`` for every regular file below ``root`` (sorted by path) and the
     problems found (all of them, not just the first)."""
     root = Path(root)
+    pseudo = pseudo_filesystem(root)
+    if pseudo:  # /proc/self/cwd and /proc/1/root lead anywhere, /sys never ends
+        return [], [error(WHERE, f"fakeroot {root} lies in {pseudo}, whose entries the kernel generates (and whose "
+                          "links such as /proc/*/cwd lead into other trees)",
+                          "give the directory that `make install DESTDIR=... CONFDIR=...` filled",
+                          "kvc-fakeroot-missing")]
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
         return [], [error(WHERE, f"fakeroot {root} {what}",
@@ -296,6 +324,8 @@ def transpile_tree(root: Path, *, gzip_allowed: bool) -> tuple[list[dict], list[
                                          "kvc-unreadable"))
         else:
             files.append(entry)
+    if walker.over_cap:
+        return [], walker.findings
     if not files and not walker.findings:
         walker.findings.append(warning(WHERE, f"fakeroot {root} holds no files: nothing would be delivered",
                                        "run the two `make install` steps into it first", "kvc-fakeroot-empty"))
