@@ -161,6 +161,8 @@ def _coerce(spec: KeySpec, value: Any) -> Any:
             return tuple(v.strip() for v in text.split(",") if v.strip())
     if spec.kind == "str":
         value = _number_for_string(spec, value)  # a numeric tag or ref written unquoted
+        if isinstance(value, (int, float)):
+            return value  # refused by the type check, which shows how it was written (YamlInt.text)
     return _freeze(value)
 
 

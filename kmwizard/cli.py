@@ -372,14 +372,15 @@ class StdoutError(KmwizardError):
 
 class _GuardedStdout:
     """sys.stdout for the commands: a failing write raises StdoutError where it happens, so every
-    command reports a full or closed stdout the same way, without a traceback."""
+    command reports a full or closed stdout the same way, without a traceback; and nothing it prints
+    (a preset, a user's Dockerfile, a file name) can send terminal control sequences."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            return self._stream.write(printable(text))
         except OSError as exc:
             raise StdoutError(exc) from None
 
