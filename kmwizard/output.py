@@ -65,10 +65,20 @@ def plan(rendering: Rendering, out_dir: Path | str) -> WritePlan:
     planned = []
     for file in rendering.written_files:
         target = directory / file.path
-        exists = target.exists() or target.is_symlink()
+        exists = _lexists(target)
         unchanged = exists and _same_file(target, file.content, file.mode)
         planned.append(PlannedFile(file, target, exists, unchanged))
     return WritePlan(directory, tuple(planned))
+
+
+def _lexists(path: Path) -> bool:
+    """Whether anything (a link too) is at path; a name too long or a file where a directory should be
+    means nothing is there (write() says what is wrong with the name)."""
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
 
 
 def _same_file(path: Path, content: bytes, mode: int) -> bool:
@@ -116,7 +126,7 @@ def write(plan_: WritePlan, *, force: bool = False) -> list[Path]:
 def _check_targets(plan_: WritePlan) -> None:
     """What can be known before writing: a file where a directory must be, a directory where a file
     must be, a name longer than the file system allows."""
-    blocker = next((d for d in (plan_.directory, *plan_.directory.parents) if d.exists() or d.is_symlink()), None)
+    blocker = next((d for d in (plan_.directory, *plan_.directory.parents) if _lexists(d)), None)
     if blocker is not None and not blocker.is_dir():
         raise UsageError(f"cannot write into {plan_.directory}: {blocker} is a file, not a directory",
                          "choose another --output-dir")
@@ -128,9 +138,9 @@ def _check_targets(plan_: WritePlan) -> None:
             raise UsageError(f"cannot write {target}: the name {long[:40]}... has {len(os.fsencode(long))} "
                              f"bytes, more than the {name_max} this file system allows (nothing was written)",
                              "choose a shorter name (machineconfig.name, kmm.name) or output directory")
-        if (target.exists() or target.is_symlink()) and not stat.S_ISREG(os.lstat(target).st_mode) \
-                and not target.is_symlink():
-            kind = "directory" if target.is_dir() else "special file"
+        mode = os.lstat(target).st_mode if _lexists(target) else stat.S_IFREG
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            kind = "directory" if stat.S_ISDIR(mode) else "special file"
             raise UsageError(f"cannot write {target}: a {kind} of that name is in the way (nothing was written)",
                              f"remove or rename {target}, or choose another --output-dir")
 
@@ -155,7 +165,7 @@ class _Transaction:
         tmp = _write_temp(target.parent, content, mode)
         backup = None
         self.staged.append((tmp, target, None))
-        if target.exists() or target.is_symlink():
+        if _lexists(target):
             backup = _temp_name(target.parent, ".bak")
             os.link(target, backup, follow_symlinks=False)  # the old file, to put back on failure
             self.staged[-1] = (tmp, target, backup)
@@ -187,7 +197,7 @@ class _Transaction:
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []
-        while not (directory.exists() or directory.is_symlink()):
+        while not _lexists(directory):
             missing.append(directory)
             directory = directory.parent
         for d in reversed(missing):
@@ -221,7 +231,7 @@ def _temp_name(directory: Path, suffix: str) -> Path:
     """A short unused name: 16 characters fit every file system's NAME_MAX whatever the target's name."""
     for _ in range(100):
         candidate = directory / f".kmw-{secrets.token_hex(4)}{suffix}"
-        if not (candidate.exists() or candidate.is_symlink()):
+        if not _lexists(candidate):
             return candidate
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(directory))
 
