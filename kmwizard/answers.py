@@ -316,7 +316,7 @@ class Answers:
     @classmethod
     def load(cls, path: str | Path, what: str = "answer file", fix: str = "check the path given to --answers") \
             -> "Answers":
-        from kmwizard.readfile import ANSWERS_MAX, read_text_file
+        from kmwizard.textfiles import ANSWERS_MAX, read_text_file
 
         path = Path(path)
         text = read_text_file(path, what=what, limit=ANSWERS_MAX, fix=fix)

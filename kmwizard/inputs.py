@@ -7,11 +7,10 @@ then each --set in order.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import UsageError
-from kmwizard.readfile import MANIFEST_MAX, read_stream, read_text_file
+from kmwizard.textfiles import read_text_arg  # noqa: F401 (re-exported: the CLI reads its files with it)
 
 
 def add_answer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,15 +26,6 @@ def answer_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     add_answer_arguments(parent)
     return parent
-
-
-def read_text_arg(name: str, what: str = "file", fix: str = "check the file name", limit: int = MANIFEST_MAX) -> str:
-    """The text of a file named on the command line ('-' reads stdin), or a UsageError that names
-    it: a missing file, a directory, a FIFO or device, a /proc file, a file over ``limit`` bytes and a
-    binary file are mistakes in the command, not tracebacks or hangs."""
-    if str(name) == "-":
-        return read_stream(sys.stdin, limit=limit)
-    return read_text_file(name, what=what, limit=limit, fix=fix)
 
 
 def parse_set(item: str) -> tuple[str, str]:

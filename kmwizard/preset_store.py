@@ -16,7 +16,7 @@ import yaml
 
 from kmwizard.answers import Answers
 from kmwizard.findings import UsageError
-from kmwizard.readfile import InputFileError
+from kmwizard.textfiles import InputFileError
 
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -49,7 +49,7 @@ def _user_files() -> dict[str, Path]:
 def _description(path: Path) -> str:
     """The first line of the preset's description; a broken preset says why instead of breaking the list."""
     from kmwizard.answers import parse_answers_text
-    from kmwizard.readfile import ANSWERS_MAX, read_text_file
+    from kmwizard.textfiles import ANSWERS_MAX, read_text_file
 
     try:
         doc = parse_answers_text(read_text_file(path, what="preset", limit=ANSWERS_MAX), f"preset {path}") or {}

@@ -35,7 +35,7 @@ from kmwizard.flow import Question, Step, questions_for, step_of, steps_for
 from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
-from kmwizard.ask import apply_text, display_text, field_help
+from kmwizard.questions import apply_text, display_text, field_help
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.fields import FieldRow, field_id, key_of
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render

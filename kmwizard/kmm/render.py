@@ -16,9 +16,9 @@ from kmwizard.answers import thaw
 from kmwizard.findings import Finding, UsageError, error, info, warning
 from kmwizard.kmm.dockerfile import generate_dockerfile
 from kmwizard.kmm.kernel_match import match_kernel
-from kmwizard.kmm.keys import INTERNAL_REGISTRY, OPERATOR_NAMESPACE, parse_version
+from kmwizard.keys.kmm import INTERNAL_REGISTRY, OPERATOR_NAMESPACE, parse_version
 from kmwizard.kmm.lint import lint_configmap, lint_documents
-from kmwizard.render import SECRET_MASK, OutputFile, Rendering, manifest_file
+from kmwizard.rendering import SECRET_MASK, OutputFile, Rendering, manifest_file
 
 MODULE_API = "kmm.sigs.x-k8s.io/v1beta1"
 HUB_API = "hub.kmm.sigs.x-k8s.io/v1beta1"
@@ -112,7 +112,7 @@ def _dockerfile_text(answers, findings: list[Finding]) -> Optional[str]:
         findings.append(error("kmm.dockerfile", "kmm.build is dockerfile but no Dockerfile is given",
                               "set kmm.dockerfile to your Dockerfile, or kmm.build=generate", code="answer-missing"))
         return None
-    from kmwizard.readfile import DOCKERFILE_MAX, read_text_file
+    from kmwizard.textfiles import DOCKERFILE_MAX, read_text_file
     from kmwizard.redact import url_credentials
 
     try:
@@ -146,7 +146,7 @@ def _signing_secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, 
     """The key and certificate Secrets from local files: each must be what it claims (a private key,
     an X.509 certificate, PEM or DER), read from a regular file, and the two must pair up."""
     from kmwizard.der import read_certificate, read_private_key_public_part
-    from kmwizard.readfile import KEY_MAX, InputFileError, read_regular_file
+    from kmwizard.textfiles import KEY_MAX, InputFileError, read_regular_file
 
     out, parsed = [], {}
     for key, data_key, secret_key, what in (("kmm.sign.key_file", "key", "kmm.sign.key_secret", "signing key"),
@@ -203,7 +203,7 @@ def _cert_expiry(path: str, cert) -> list[Finding]:
 def _entitlement_data(certs_dir: str, findings: list[Finding]) -> dict:
     """Secret data from the certificate directory, with the KVC method's checks (pairs, parsing,
     key matches certificate, expiry)."""
-    from kmwizard.kvc.entitlement import entitlement_files
+    from kmwizard.entitlement import entitlement_files
 
     payload = entitlement_files("certs", certs_dir=certs_dir, module_name="")
     findings.extend(payload.findings)

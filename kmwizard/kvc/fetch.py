@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 from kmwizard.findings import KmwizardError
-from kmwizard.readfile import pseudo_filesystem
+from kmwizard.textfiles import pseudo_filesystem
 
 Progress = Optional[Callable[[str], None]]
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kmwizard.findings import Finding, error, warning
-from kmwizard.readfile import pseudo_filesystem
+from kmwizard.textfiles import pseudo_filesystem
 
 WHERE = "kvc.fakeroot"
 

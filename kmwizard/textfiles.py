@@ -1,4 +1,7 @@
-"""Reading a file the user named: only a regular file of a sane size, and never blocking.
+"""Reading a file the user named (an answer file, a manifest to validate, a Module, a Dockerfile, a key):
+only a regular file of a sane size, and never blocking.
+
+At the bottom of the layers: the answers, the CLI, the methods and the KMM commands all read files this way.
 
 A FIFO blocks ``open()`` until a writer appears, ``/dev/zero`` never ends, and ``/proc`` files claim
 to be regular files of size 0 while generating endless or secret content (``/proc/self/environ``).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 from kmwizard.findings import UsageError
@@ -133,3 +137,12 @@ def is_regular(path: Path) -> bool:
         return not pseudo_filesystem(path) and stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def read_text_arg(name: str, what: str = "file", fix: str = "check the file name", limit: int = MANIFEST_MAX) -> str:
+    """The text of a file named on the command line ('-' reads stdin), or a UsageError that names
+    it: a missing file, a directory, a FIFO or device, a /proc file, a file over ``limit`` bytes and a
+    binary file are mistakes in the command, not tracebacks or hangs."""
+    if str(name) == "-":
+        return read_stream(sys.stdin, limit=limit)
+    return read_text_file(name, what=what, limit=limit, fix=fix)

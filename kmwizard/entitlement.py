@@ -23,6 +23,9 @@ Certificates are read with a small DER reader (``kmwizard.der``, shared with KMM
 ``cryptography`` is not pulled in by anything kmwizard requires, and shelling out to
 ``openssl`` would need it installed and would pass key material through another program.
 Key material never appears in findings or notes; ``EntitlementPayload`` does not print it.
+
+Both methods use this module (KMM's build secret and signing files, its generated Dockerfile's
+yum repository), so it sits below ``kvc/`` and ``kmm/`` and neither method imports the other.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from typing import Optional, Union
 
 from kmwizard.der import CertInfo, read_certificate, read_private_key_public_part  # noqa: F401 (re-exported)
 from kmwizard.findings import Finding, error, info, warning
-from kmwizard.readfile import KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
+from kmwizard.textfiles import KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
 EXPIRY_WARNING_DAYS = 30
