@@ -97,6 +97,16 @@ def check_run(argv: list[str], scratch: dict, out_dir: Path | None = None, stdin
     return code
 
 
+@contextlib.contextmanager
+def example_dir(scratch: dict):
+    """A directory for one example, removed afterwards (the scratch tree stays small to compare)."""
+    work = Path(tempfile.mkdtemp(dir=scratch["base"]))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # --- generated values -----------------------------------------------------------------------
 
 HOSTILE_TEXT = st.sampled_from([
@@ -160,22 +170,25 @@ def test_every_command_with_generated_answers(scratch, data):
     if data.draw(st.booleans()):
         preset = data.draw(st.sampled_from(["kmm-ci", "simple-kmod", "kmm-signed", "broken", "nope"]))
         argv[len(command.split()):len(command.split())] = ["--preset", preset]
-    out_dir = None
-    if command == "generate":
-        out_dir = Path(tempfile.mkdtemp(dir=scratch["base"])) / "out"
-        argv += ["-o", str(out_dir)]
     if command == "kernel-match":
         argv += ["--kernel", data.draw(st.sampled_from(["5.14.0-427.13.1.el9_4.x86_64", "", "\n", "a" * 300]))]
-    check_run(argv, scratch, out_dir)
+    with example_dir(scratch) as work:
+        out_dir = work / "out" if command == "generate" else None
+        check_run(argv + (["-o", str(out_dir)] if out_dir else []), scratch, out_dir)
 
 
 @SETTINGS
 @given(data=st.data())
 def test_answer_files_and_validated_files(scratch, data):
     text = answer_file_text(data.draw)
-    path = Path(tempfile.mkdtemp(dir=scratch["base"])) / "input.yaml"
-    path.write_text(text)
     command = data.draw(st.sampled_from(["preview", "generate", "validate", "validate-stdin", "validate-many"]))
+    with example_dir(scratch) as work:
+        path = work / "input.yaml"
+        path.write_text(text)
+        _answer_file_command(scratch, data, command, path, text)
+
+
+def _answer_file_command(scratch, data, command, path, text) -> None:
     if command == "validate":
         check_run(["validate", str(path)], scratch)
     elif command == "validate-stdin":
@@ -202,7 +215,11 @@ LINK_TARGETS = st.sampled_from(["..", "../..", ".", "a", "../a", "/etc/passwd", 
                                   st.binary(max_size=64)), max_size=8),
        command=st.sampled_from(["preview", "generate"]))
 def test_generated_fakeroot_trees(scratch, entries, command):
-    work = Path(tempfile.mkdtemp(dir=scratch["base"]))
+    with example_dir(scratch) as work:
+        _fakeroot_run(scratch, work, entries, command)
+
+
+def _fakeroot_run(scratch, work, entries, command) -> None:
     root = work / "tree"
     root.mkdir()
     for parts, kind, target, content in entries:
