@@ -38,7 +38,7 @@ from typing import Optional, Union
 
 from kmwizard.der import CertInfo, read_certificate, read_private_key_public_part  # noqa: F401 (re-exported)
 from kmwizard.findings import Finding, error, info, warning
-from kmwizard.textfiles import KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
+from kmwizard.textfiles import DOCKERFILE_MAX, KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
 EXPIRY_WARNING_DAYS = 30
@@ -246,8 +246,10 @@ def _yum_repo_payload(url: Optional[str], module_name: str, module_dir: Optional
         return _failed(error("kvc.build_file", f"{build_file!r} is not in the module repository ({module_dir})",
                              "set kvc.build_file to the Dockerfile the node builds with",
                              code="entitlement-yum-repo-dockerfile"))
-    try:
-        original = dockerfile.read_text("utf-8")
+    try:  # a regular file of sane size: a FIFO in a repository must not block the preview
+        original = read_regular_file(dockerfile, what="Dockerfile", limit=DOCKERFILE_MAX).decode("utf-8")
+    except InputFileError as exc:
+        return _failed(error("kvc.build_file", exc.message, "fix the Dockerfile", code="entitlement-yum-repo-dockerfile"))
     except UnicodeDecodeError:
         return _failed(error("kvc.build_file", f"{dockerfile} is not UTF-8 text", "fix the Dockerfile",
                              code="entitlement-yum-repo-dockerfile"))
