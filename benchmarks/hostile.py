@@ -309,6 +309,17 @@ def build_cases(tmp: Path) -> list[Case]:
         add(Case(f"{argv[0]} > /dev/full", real, "fail" if writes_stdout else "any", stdout_to="/dev/full"))
         add(Case(f"{argv[0]} | closed pipe", real, "any", stdout_to="CLOSED"))
 
+    # cluster commands: kubeconfigs the client's loader would block on or expand without limit
+    kbomb = put("kubeconfig-bomb", billion_laughs(top="x").replace("format_version: 1\n", "").replace("x: *a8",
+                                                                                                "contexts: *a8"))
+    ktoken = put("kubeconfig-token", f"users: [{{name: u, user: {{token: {SECRET}}}}}]\ncontexts: [{{context: 5}}]\n")
+    for command in ("apply", "diff", "status", "verify", "delete"):
+        for label, path in (("bomb", kbomb), ("FIFO", fifo), ("/dev/zero", "/dev/zero"),
+                            ("/proc/self/environ", "/proc/self/environ"), ("token", ktoken)):
+            add(Case(f"{command} kubeconfig {label}", [command, "--preset", "kmm-ci", "--kubeconfig", path], "fail"))
+        add(Case(f"{command} KUBECONFIG bomb", [command, "--preset", "kmm-ci"], "fail",
+                 env={"KUBECONFIG": kbomb}))
+
     # 9. messages
     add(Case("validate ignition version 3", ["validate", put("ign3.yaml", "ignition: {version: 3}\n")], "fail"))
     add(Case("validate A B C with unreadable B", ["validate", put("a.yaml", "a: 1\n"), fifo, put("c.yaml", "- x\n")],

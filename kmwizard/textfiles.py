@@ -34,9 +34,9 @@ _PSEUDO_ROOTS = ("/proc", "/sys")
 class InputFileError(UsageError):
     """A named file that cannot be used; ``reason`` is the short cause without the file name."""
 
-    def __init__(self, message: str, fix: str, reason: str) -> None:
-        super().__init__(message, fix)
-        self.reason = reason
+    def __init__(self, message: str, fix: str = "", reason: str = "") -> None:
+        super().__init__(message, fix)  # (message, fix) as every KmwizardError: callers re-raise them so
+        self.reason = reason or message
 
 
 def pseudo_filesystem(path: str | os.PathLike) -> str:

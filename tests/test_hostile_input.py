@@ -357,6 +357,19 @@ def test_fakeroot_walk_refuses_proc_and_caps_link_fan_out(tmp_path, capsys):
     assert code == 1 and "kvc-fakeroot-too-big" not in err and "more than 20000 files" in err
 
 
+def test_hostile_kubeconfigs_are_refused_before_the_client_reads_them(tmp_path, capsys):
+    """The kubernetes client's loader blocks on a FIFO and expands aliases without limit."""
+    bomb = tmp_path / "bomb"
+    bomb.write_text(billion_laughs("contexts: *a8"))
+    os.mkfifo(tmp_path / "fifo")
+    token = tmp_path / "token"
+    token.write_text(f"users: [{{name: u, user: {{token: {PASSWORD}}}}}]\ncontexts: [{{context: 5}}]\n")
+    for path, words in ((bomb, "alias bomb"), ("/proc/self/environ", "/proc"), (tmp_path / "fifo", ""),
+                        (token, "")):
+        code, out, err = run(capsys, "diff", "--preset", "kmm-ci", "--kubeconfig", str(path))
+        assert code == 2 and str(path) in err and words in err and PASSWORD not in out + err
+
+
 # --- 7. a closed or full stdout ------------------------------------------------------------
 
 def _cli(*argv, **kwargs):

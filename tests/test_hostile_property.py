@@ -46,6 +46,8 @@ def scratch(tmp_path_factory):
     (base / "key.pem").write_text(f"-----BEGIN PRIVATE KEY-----\n{KEY_MARKER}\n-----END PRIVATE KEY-----\n")
     (base / "manifest.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
                                                         "metadata": {"name": "a"}, "data": {"x": "y"}}))
+    (base / "bomb.yaml").write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]\n" for p, c in zip("abcdefg", "bcdefgh")))
     presets = base / "config" / "kmwizard" / "presets"
     presets.mkdir(parents=True)
     (presets / "broken.yaml").write_text("format_version: 1\nkmm: &a {x: *a}\n")
@@ -165,8 +167,15 @@ def _hold(scratch):
 @given(data=st.data())
 def test_every_command_with_generated_answers(scratch, data):
     command = data.draw(st.sampled_from(["preview", "preview --all-files", "generate", "kernel-match", "ask",
-                                         "tui"]))
+                                         "tui", "apply", "diff", "status", "verify", "delete", "presets list",
+                                         "keys", "presets show"]))
     argv = command.split() + data.draw(answer_sets(holder))
+    if command in ("presets list", "keys", "presets show"):  # no answers: the generated words are arguments
+        argv = command.split() + [data.draw(st.sampled_from(["kmm-ci", "broken", "nope", "\x1b[2J", "--method"]))]
+    if command in ("apply", "diff", "status", "verify", "delete"):  # kubeconfigs that never reach a network
+        argv += ["--kubeconfig", data.draw(st.sampled_from([str(scratch["base"] / "fifo"), "/dev/zero",
+                                                            str(scratch["base"] / "bomb.yaml"), "/nonexistent",
+                                                            str(scratch["base"] / "key.pem")]))]
     if data.draw(st.booleans()):
         preset = data.draw(st.sampled_from(["kmm-ci", "simple-kmod", "kmm-signed", "broken", "nope"]))
         argv[len(command.split()):len(command.split())] = ["--preset", preset]
