@@ -11,14 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
+
+from kmwizard.records import record
 
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CertInfo:
     serial: int
     not_before: datetime

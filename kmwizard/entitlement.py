@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, Union
 
 from kmwizard.der import CertInfo, read_certificate, read_private_key_public_part  # noqa: F401 (re-exported)
 from kmwizard.findings import Finding, error, info, warning
+from kmwizard.records import field, record
 from kmwizard.textfiles import DOCKERFILE_MAX, KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
@@ -49,7 +49,7 @@ RH_GPG_KEY = "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EntitlementPayload:
     files: dict = field(default_factory=dict, repr=False)  # node path -> (bytes, mode); may hold keys
     secret_paths: frozenset = frozenset()                   # node paths whose content is key material

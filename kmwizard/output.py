@@ -11,21 +11,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import signal
 import stat
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from kmwizard.findings import UsageError
+from kmwizard.records import record
 from kmwizard.rendering import OutputFile, Rendering
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlannedFile:
     file: OutputFile
     target: Path
@@ -33,7 +32,7 @@ class PlannedFile:
     unchanged: bool  # exists with the same bytes and mode: rewriting it changes nothing
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WritePlan:
     directory: Path
     files: tuple[PlannedFile, ...]
@@ -230,7 +229,7 @@ def _signals_held():
 def _temp_name(directory: Path, suffix: str) -> Path:
     """A short unused name: 16 characters fit every file system's NAME_MAX whatever the target's name."""
     for _ in range(100):
-        candidate = directory / f".kmw-{secrets.token_hex(4)}{suffix}"
+        candidate = directory / f".kmw-{os.urandom(4).hex()}{suffix}"
         if not _lexists(candidate):
             return candidate
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(directory))
