@@ -228,13 +228,28 @@ def test_generated_fakeroot_trees(scratch, entries, command):
         _fakeroot_run(scratch, work, entries, command)
 
 
+def _inside(root: Path, directory: Path) -> bool:
+    """Whether directory (existing or not) lies in root without passing a symlink or '..'."""
+    relative = directory.relative_to(root).parts
+    if ".." in relative:
+        return False
+    current = root
+    for part in relative:
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
+
+
 def _fakeroot_run(scratch, work, entries, command) -> None:
     root = work / "tree"
     root.mkdir()
     for parts, kind, target, content in entries:
         path = root.joinpath(*parts)
-        if os.path.lexists(path):
-            continue  # writing into a FIFO made by an earlier entry would block the builder itself
+        if os.path.lexists(path) or not _inside(root, path.parent):
+            # Never through a link made by an earlier entry (x -> /proc/self/cwd would lead the builder
+            # out of the tree), never into a FIFO (writing would block the builder itself).
+            continue
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             {"file": lambda: path.write_bytes(content), "dir": lambda: path.mkdir(),
