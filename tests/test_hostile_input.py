@@ -370,6 +370,12 @@ def test_hostile_kubeconfigs_are_refused_before_the_client_reads_them(tmp_path, 
         assert code == 2 and str(path) in err and words in err and PASSWORD not in out + err
 
 
+def test_a_bad_answer_for_a_cluster_command_is_a_usage_error(capsys):
+    """Found by the property suite: diff re-raised AnswersError with (message, fix), which it does not take."""
+    code, _, err = run(capsys, "diff", "--set", "day={}", "--kubeconfig", "/nonexistent")
+    assert code == 2 and "day: must be a whole number" in err
+
+
 # --- 7. a closed or full stdout ------------------------------------------------------------
 
 def _cli(*argv, **kwargs):
