@@ -297,9 +297,17 @@ class _OneCommand:
         return self.subparsers.add_parser(name, **kwargs) if name == self.command else _SkippedParser()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes the words it rejects (`unrecognized arguments: ...`): without terminal escapes.
+    Subcommand parsers are made with the same class."""
+
+    def _print_message(self, message, file=None):
+        super()._print_message(printable(message) if message else message, file)
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` (one of CORE_COMMANDS) only what running it needs."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kmwizard",
         description="Generate, check and apply out-of-tree kernel modules for OpenShift: kmods-via-containers "
                     "in a MachineConfig (KVC) or a Kernel Module Management Module (KMM). Without a command "
