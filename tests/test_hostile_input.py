@@ -376,6 +376,22 @@ def test_a_bad_answer_for_a_cluster_command_is_a_usage_error(capsys):
     assert code == 2 and "day: must be a whole number" in err
 
 
+def test_the_wizard_reads_key_maps_dockerfiles_and_kubeconfigs_without_hanging(tmp_path):
+    """The TUI reads a key map, the Dockerfile it shows and the kubeconfig contexts it offers: a FIFO, an
+    alias bomb or a list instead of a mapping is skipped or named, never a hang or a traceback."""
+    from kmwizard.screens.app import dockerfile_view
+    from kmwizard.screens.apply import kubeconfig_contexts
+
+    os.mkfifo(tmp_path / "fifo")
+    bomb = tmp_path / "bomb"
+    bomb.write_text(billion_laughs("contexts: *a8"))
+    (tmp_path / "list").write_text("- a\n")
+    assert kubeconfig_contexts(f"{tmp_path / 'fifo'}:{bomb}:{tmp_path / 'list'}:/dev/zero") == ([], "", {})
+    text, _, _, note = dockerfile_view(Answers({"method": "kmm", "kmm.build": "dockerfile",
+                                                "kmm.dockerfile": str(tmp_path / "fifo")}), None)
+    assert text == "" and "named pipe" in note
+
+
 # --- 7. a closed or full stdout ------------------------------------------------------------
 
 def _cli(*argv, **kwargs):
