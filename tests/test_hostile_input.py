@@ -202,6 +202,15 @@ def test_credentials_in_a_users_dockerfile(tmp_path, capsys):
     assert code == 1 and "kmm.dockerfile" in err and "build secret" in err and PASSWORD not in out + err
 
 
+def test_findings_and_errors_mask_credentials_and_escapes_whatever_quotes_them():
+    from kmwizard.findings import UsageError, error
+
+    finding = error(f"x\x1b[2J", f"'https://u:{PASSWORD}@h/ x' is bad", f"not https://{PASSWORD}@h")
+    assert PASSWORD not in finding.format() and "\x1b" not in finding.format()
+    exc = UsageError(f"cannot clone https://u:{PASSWORD}@h/r.git", "")
+    assert PASSWORD not in str(exc)
+
+
 def test_masking_keeps_image_digests_and_ssh_comments():
     assert mask_credentials(f"https://user:{PASSWORD}@h/x and git://{PASSWORD}@h/y") == \
         "https://user:***@h/x and git://***@h/y"
