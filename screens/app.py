@@ -36,6 +36,7 @@ from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
 from kmwizard.questions import apply_text, display_text, field_help
+from kmwizard.redact import mask_credentials
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.fields import FieldRow, field_id, key_of
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
@@ -401,7 +402,8 @@ class WizardApp(App[int]):
             summary += " Fix the errors first: select one in the findings panel (F6) to jump to its field."
         notes = "\n".join(f"note: {note}" for note in (self.rendering.notes if self.rendering else ()))
         self._set_text("#review-summary", summary)
-        self._set_text("#review-answers", self.answers.to_yaml().rstrip())
+        # what Save preset stores, as shown: a password in a URL answer is masked (the answer itself is refused)
+        self._set_text("#review-answers", mask_credentials(self.answers.to_yaml()).rstrip())
         self._set_text("#review-notes", notes)
 
     def _set_text(self, selector: str, text: str) -> None:
