@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kmwizard.answers import Answers
 from kmwizard.cli import main
 from kvc_trees import build_kvc_tree
 
@@ -98,6 +99,20 @@ def test_disk_full_when_replacing_keeps_the_old_files(small_tmpfs, capsys):
     assert main([*KMM, "--force", "-o", str(out)]) == 2
     assert "No space left" in capsys.readouterr().err
     assert snapshot(out) == before
+
+
+def test_the_prompt_wizard_reports_a_failed_write_and_goes_on(tmp_path, monkeypatch):
+    """kmwizard ask writes through kmwizard.output too: a directory in the way is said, nothing is
+    written, and the wizard offers its menu again instead of ending."""
+    from test_ask import run as ask
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    (out / "Dockerfile").mkdir(parents=True)
+    code, _prompter, text = ask({"method": ["kmm"], "action": ["write", "quit"], "output-dir": [str(out)],
+                                 "overwrite": [True]}, Answers.load(ROOT / "presets" / "kmm-ci.yaml"))
+    assert code == 0 and "a directory of that name is in the way" in text and "Traceback" not in text
+    assert sorted(p.name for p in out.iterdir()) == ["Dockerfile"]
 
 
 def test_unchanged_means_same_bytes_and_same_mode(tmp_path, capsys):
