@@ -78,7 +78,7 @@ def test_invalid_regexp_stops_the_search():
                 {"regexp": "^.+$", "containerImage": "quay.io/org/any:1"}]
     result = match_kernel(module(mappings), RHEL9_X86)
     assert not result.matched
-    assert result.problems and "RE2" in result.problems[0] and "\\e" in result.problems[0]
+    assert result.problems and "Go's regexp" in result.problems[0] and "\\e" in result.problems[0]
 
 
 def test_build_and_sign_merge_rules():
@@ -99,11 +99,13 @@ def test_build_and_sign_merge_rules():
                             "buildArgs": [{"name": "A", "value": "1"}, {"name": "B", "value": "override"},
                                           {"name": "C", "value": "3"}],
                             "secrets": [{"name": "s1"}, {"name": "s2"}]}
-    # filesToSign are appended, paths get the real kernel; the image tag gets the tag-safe one.
+    # filesToSign are appended; KMM substitutes sign fields with the normalized kernel (getRelevantSign),
+    # while the build gets the raw one: the paths differ, which is worth a warning.
     assert result.sign == {"keySecret": {"name": "key"}, "certSecret": {"name": "other-cert"},
-                           "filesToSign": ["/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64+rt/a.ko",
-                                           "/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64+rt/b.ko"],
+                           "filesToSign": ["/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64_rt/a.ko",
+                                           "/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64_rt/b.ko"],
                            "unsignedImage": "quay.io/org/unsigned:5.14.0-427.13.1.el9_4.x86_64_rt"}
+    assert result.warnings and "x86_64+rt/a.ko" in result.warnings[0] and "not signed" in result.warnings[0]
 
 
 def test_container_level_build_only():
