@@ -106,6 +106,8 @@ FLOW: tuple[Step, ...] = (
         Question("kvc.fakeroot", "Or an existing fakeroot tree (skips git and make)", "path", when=is_kvc),
         Question("kvc.build_file", "Dockerfile the node builds with", "text", when=is_kvc),
         Question("kvc.software_version", "KMOD_SOFTWARE_VERSION override (optional)", "text", when=is_kvc),
+        Question("kvc.overwrite_node_files", "Node files the tree may replace on purpose (comma separated)", "list",
+                 when=is_kvc),
         Question("kmm.namespace", "Namespace of the Module", "text", when=is_kmm),
         Question("kmm.name", "Module resource name", "text", when=is_kmm),
         Question("kmm.module_name", "Kernel module name (as modprobe knows it)", "text", when=is_kmm),

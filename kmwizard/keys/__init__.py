@@ -205,6 +205,10 @@ KVC_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kvc.fakeroot", "str", default="", methods=("kvc",),
             help="Use this existing tree (as made by make install into a fakeroot) instead of fetching and "
                  "installing the repositories."),
+    KeySpec("kvc.overwrite_node_files", "list", default=(), methods=("kvc",), example="/etc/crio/crio.conf.d/99-x",
+            help="Node files (such as /etc/passwd, /etc/kubernetes/..., /etc/crio/...) the tree may replace on "
+                 "purpose. Without this a tree that installs one is refused: replacing them breaks logins, the "
+                 "kubelet or the container runtime."),
     KeySpec("kvc.enable_style", "choice", choices=("auto", "require-unit", "template-instance"), default="auto",
             methods=("kvc",),
             help="How the service gets enabled. require-unit: a small require-kvc-<name>.service that "
