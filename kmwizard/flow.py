@@ -40,6 +40,10 @@ def signs(answers: Answers) -> bool:
     return is_kmm(answers) and bool(answers.get("kmm.sign.enabled"))
 
 
+def has_overlay(answers: Answers) -> bool:
+    return bool(answers.get("overlay"))
+
+
 @record(frozen=True)
 class Question:
     key: str
@@ -186,6 +190,10 @@ FLOW: tuple[Step, ...] = (
         Question("kvc.enable_style", "How is the KVC service enabled?", "select", when=is_kvc),
         Question("machineconfig.name", "MachineConfig name", "text", when=is_kvc),
     ), when=is_kvc),
+    Step("overlay", "Kept from the original", "Imported objects held fields the answers cannot express; they are "
+         "set on the generated objects as written here.", (
+             Question("overlay", "Fields kept verbatim (object, path, value)", "records", when=has_overlay),
+         ), when=has_overlay),
 )
 
 

@@ -37,10 +37,11 @@ def _interrupt(signum, _frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def run_tui(answers) -> int:
+def run_tui(answers, **options) -> int:
+    """``options``: ``imported``/``imported_from`` of `tui --from` (the F9 comparison)."""
     from kmwizard.screens.app import run_app  # textual loads only for the TUI
 
-    return run_app(answers)
+    return run_app(answers, **options)
 
 
 def run_ask(answers) -> int:

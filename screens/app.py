@@ -72,12 +72,15 @@ class WizardApp(App[int]):
         Binding("f6", "findings", "Findings", id="kmwizard.findings", priority=True),
         Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
         Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
+        Binding("f9", "import_changes", "Changes", id="kmwizard.import_changes", priority=True, show=False),
     ]
 
     answers: var[Answers] = var(Answers, init=False)
 
-    def __init__(self, answers: Answers | None = None, *, keymap_file: Path | None = None) -> None:
+    def __init__(self, answers: Answers | None = None, *, keymap_file: Path | None = None,
+                 imported=None, imported_from: str = "") -> None:
         super().__init__()
+        self.imported, self.imported_from = imported, imported_from  # an ImportPlan (tui --from)
         self.set_reactive(WizardApp.answers, answers or Answers())
         self.rendering: Rendering | None = None     # the latest render of the current answers
         self.shown: Rendering | None = None         # what the preview shows (last one with files)
@@ -167,6 +170,8 @@ class WizardApp(App[int]):
         self.call_after_refresh(self._request_render)
         self.call_after_refresh(self._refresh_presets)
         self.query_one("#steps", OptionList).highlighted = 0
+        if self.imported is not None:
+            self.call_after_refresh(self.action_import_changes)
 
     def _load_keymap(self) -> None:
         """User key remapping: {binding id: keys} in $XDG_CONFIG_HOME/kmwizard/keymap.yaml."""
@@ -571,6 +576,25 @@ class WizardApp(App[int]):
         select = self.query_one("#start-preset", Select)
         select.set_options(preset_options(list_presets()))
 
+    def action_import_changes(self) -> None:
+        """What generating the current answers changes against the imported objects (tui --from)."""
+        if self.imported is None:
+            self.notify("Nothing was imported: start with `kmwizard tui --from FILE` to compare", timeout=4)
+            return
+        from kmwizard.screens.import_changes import ImportChangesScreen
+
+        self.push_screen(ImportChangesScreen(self.imported, self.answers, self.imported_from))
+
+    def action_migrate(self) -> None:
+        """KVC -> KMM (the command palette's "Migrate to KMM"): the answers are replaced on confirmation."""
+        from kmwizard.screens.migrate_dialog import MigrateScreen
+
+        def done(answers: Answers | None) -> None:
+            if answers is not None:
+                self.load_answers(answers, "the KMM answers of the migration (F2 writes them)")
+
+        self.push_screen(MigrateScreen(self.answers), done)
+
     def action_dockerfile(self) -> None:
         from kmwizard.screens.dialogs import DockerfileScreen
 
@@ -610,6 +634,12 @@ class WizardApp(App[int]):
                             self.action_save_preset)
         yield SystemCommand("Dockerfile", "View or edit the Dockerfile (F5)", self.action_dockerfile)
         yield SystemCommand("Findings", "Focus the findings panel (F6)", self.action_findings)
+        if self.answers.get("method") == "kvc":
+            yield SystemCommand("Migrate to KMM", "Turn these KVC answers into a KMM Module, with the steps to "
+                                "switch", self.action_migrate)
+        if self.imported is not None:
+            yield SystemCommand("Imported: changes", "What generating changes against the imported objects (F9)",
+                                self.action_import_changes)
         for sid in self._steps:
             title = {s.id: s.title for s in flow.FLOW}.get(sid, "Review")
             yield SystemCommand(f"Go to step: {title}", f"Show the {title} step",
@@ -694,8 +724,9 @@ def kernel_match_text(rendering: Rendering | None, kernel: str) -> str:
         return f"Cannot test {kernel!r}: {exc}"
 
 
-def run_app(answers: Answers) -> int:
-    """Run the wizard on this terminal; the exit code for the CLI."""
-    app = WizardApp(answers)
+def run_app(answers: Answers, *, imported=None, imported_from: str = "") -> int:
+    """Run the wizard on this terminal; the exit code for the CLI.  ``imported``: the ImportPlan of
+    `tui --from`, whose changes F9 shows."""
+    app = WizardApp(answers, imported=imported, imported_from=imported_from)
     app.run()
     return app.return_code or 0

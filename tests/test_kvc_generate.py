@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import yaml
 from crd_schema import validate_manifest
 from ignition_oracle import apply_files_stage, preset_lines, validate
 from kmwizard.cli import main
-from kvc_fixtures import make_fixture_repos
+from kvc_fixtures import make_entitlement_certs, make_fixture_repos
 
 pytestmark = pytest.mark.skipif(not (shutil.which("git") and shutil.which("make")),
                                 reason="the KVC path runs real git and make")
@@ -123,12 +122,7 @@ def test_day1_goes_into_openshift_dir_with_core_ssh_key_only(repos, tmp_path, ca
 def entitlement_dir(tmp_path):
     if not shutil.which("openssl"):
         pytest.skip("openssl generates the test entitlement certificate")
-    d = tmp_path / "entitlement"
-    d.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-nodes", "-subj", "/CN=kmwizard-test", "-newkey", "rsa:2048",
-                    "-keyout", str(d / "4242-key.pem"), "-out", str(d / "4242.pem"), "-days", "200"],
-                   check=True, capture_output=True)
-    return d
+    return make_entitlement_certs(tmp_path / "entitlement")
 
 
 def test_entitlement_keys_land_0600_and_never_show(repos, tmp_path, entitlement_dir, capsys):

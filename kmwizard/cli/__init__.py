@@ -305,6 +305,13 @@ def _interactive(args: argparse.Namespace, front_end: str) -> int:
     if not _is_tty():
         sys.stderr.write(NO_TTY_MESSAGE + "\n")
         return EXIT_USAGE
+    if front_end == "tui" and (args.from_files or args.from_cluster is not None):
+        if args.preset or args.answers:
+            raise UsageError("--from/--from-cluster start from imported objects: --preset and --answers cannot "
+                             "be given too", "drop --preset/--answers (use --set to change imported answers)")
+        from kmwizard.cli.imports import tui_on_import
+
+        return tui_on_import(args)
     from kmwizard.inputs import answers_from_args
 
     answers = answers_from_args(args)
@@ -399,6 +406,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         parent = answer_parent()
 
     p = sub.add_parser("tui", parents=[parent], help="the interactive wizard (Textual), optionally pre-filled")
+    if command in (None, "tui"):
+        from kmwizard.cli.imports import add_tui_import_arguments
+
+        add_tui_import_arguments(p)
     p.set_defaults(func=cmd_tui)
     p = sub.add_parser("ask", parents=[parent], help="the same wizard as plain prompts (serial consoles, screen readers)")
     p.set_defaults(func=cmd_ask)
@@ -442,8 +453,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         return parser
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
+    from kmwizard.cli.imports import add_parsers as add_import_parsers
     from kmwizard.cli.kmm import add_parsers as add_kmm_parsers
 
+    add_import_parsers(sub, parent)
     add_kmm_parsers(sub, parent)
     add_cluster_parsers(sub, parent)
     return parser

@@ -143,6 +143,12 @@ def ssh_public_key(value: Any, _answers: "Answers") -> Optional[str]:
     return None
 
 
+def _overlay_records(value: Any, answers: "Answers") -> Optional[str]:
+    from kmwizard.overlay import check_records
+
+    return check_records(value, answers)
+
+
 # --- defaults that depend on other answers ----------------------------------------
 
 def default_mc_name(*, role: str, module_name: str) -> str:
@@ -187,6 +193,12 @@ COMMON_KEYS: tuple[KeySpec, ...] = (
             validate=yum_repo_url,
             help="The baseurl of a yum repository carrying kernel-devel and kernel-headers for the nodes' "
                  "exact kernel (and for every kernel an upgrade brings)."),
+    KeySpec("overlay", "records", default=(), validate=_overlay_records,
+            example="[{object: MachineConfig/99-worker-kvc-simple-kmod, path: spec.config.passwd.users[name=core]"
+                    ".groups, value: [sudo]}]",
+            help="Written by `kmwizard import`: fields of the imported objects that the other answers cannot "
+                 "express, kept verbatim. Each {object: Kind/name, path: field path, value} is set on the "
+                 "generated object, so generating reproduces the original. Remove a record to drop the field."),
 )
 
 KVC_KEYS: tuple[KeySpec, ...] = (
