@@ -309,6 +309,12 @@ def build_cases(tmp: Path) -> list[Case]:
         add(Case(f"{argv[0]} > /dev/full", real, "fail" if writes_stdout else "any", stdout_to="/dev/full"))
         add(Case(f"{argv[0]} | closed pipe", real, "any", stdout_to="CLOSED"))
 
+    # import and migrate read manifests and write answers: the same inputs as validate
+    for command in ("import", "migrate"):
+        for label, path in (("bomb", bomb_mc), ("deep", deep_json), ("FIFO", fifo), ("/dev/zero", "/dev/zero"),
+                            ("selfref", selfref)):
+            add(Case(f"{command} {label}", [command, path, "-o", (o := out())], "fail", out=o))
+
     # cluster commands: kubeconfigs the client's loader would block on or expand without limit
     kbomb = put("kubeconfig-bomb", billion_laughs(top="x").replace("format_version: 1\n", "").replace("x: *a8",
                                                                                                 "contexts: *a8"))

@@ -91,7 +91,7 @@ def check_run(argv: list[str], scratch: dict, out_dir: Path | None = None, stdin
     assert "\x1b" not in stdout + stderr
     after = tree_state(base, skip)
     assert after == before, f"written outside the output directory: {set(after) ^ set(before)}"
-    if out_dir is not None and argv[0] == "generate":
+    if out_dir is not None and argv[0] in ("generate", "import", "migrate"):
         if code == 0:
             assert any(out_dir.rglob("*")) and not list(out_dir.rglob(".kmw-*"))
         else:
@@ -190,7 +190,8 @@ def test_every_command_with_generated_answers(scratch, data):
 @given(data=st.data())
 def test_answer_files_and_validated_files(scratch, data):
     text = answer_file_text(data.draw)
-    command = data.draw(st.sampled_from(["preview", "generate", "validate", "validate-stdin", "validate-many"]))
+    command = data.draw(st.sampled_from(["preview", "generate", "validate", "validate-stdin", "validate-many",
+                                         "import", "migrate"]))
     with example_dir(scratch) as work:
         path = work / "input.yaml"
         path.write_text(text)
@@ -200,6 +201,9 @@ def test_answer_files_and_validated_files(scratch, data):
 def _answer_file_command(scratch, data, command, path, text) -> None:
     if command == "validate":
         check_run(["validate", str(path)], scratch)
+    elif command in ("import", "migrate"):  # a file of manifests in, answers and files out
+        out_dir = path.parent / "out"
+        check_run([command, str(path), "-o", str(out_dir)], scratch, out_dir)
     elif command == "validate-stdin":
         check_run(["validate", "-"], scratch, stdin=text)
     elif command == "validate-many":
