@@ -225,7 +225,8 @@ def build_cases(tmp: Path) -> list[Case]:
     answers("dotdot firmware", "format_version: 1\nmethod: kmm\nkmm: {firmware_path: /firmware, firmware_files: [../../x]}\n")
     answers("http source repo", "format_version: 1\nmethod: kmm\nkmm: {source_repo: 'http://example.com/x.git'}\n")
     answers("build_file outside", f"format_version: 1\nkvc: {{fakeroot: {fakeroot}, build_file: ../../etc/passwd}}\n")
-    answers("build_file absolute", f"format_version: 1\nkvc: {{fakeroot: {fakeroot}, build_file: /etc/passwd}}\n")
+    answers("build_file absolute climbing", f"format_version: 1\nkvc: {{fakeroot: {fakeroot}, "
+                                            "build_file: /etc/kvc/../../etc/passwd}\n")
     answers("ignition version 3", "format_version: 1\nmethod: kmm\nkmm: {kernel_mappings: [{regexp: 1}]}\n")
     answers("string for bool", "format_version: 1\nmethod: kmm\nkmm: {acm_hub: 'yes please'}\n")
     answers("list for str", "format_version: 1\nmethod: kmm\nkmm: {name: [a, b]}\n")

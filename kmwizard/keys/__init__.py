@@ -108,11 +108,12 @@ def label_problem(key: Any, value: Any) -> Optional[str]:
     return None
 
 
-def relative_inside(value: Any, _answers: "Answers") -> Optional[str]:
-    """A path relative to a repository that stays inside it (no leading '/', no '..' climbing out)."""
-    if value and (str(value).startswith("/") or ".." in str(value).split("/")):
-        return (f"{value!r} leaves the repository ('/' at the start or '..'): give a path relative to the "
-                "repository's top directory, inside it")
+def no_climbing(value: Any, _answers: "Answers") -> Optional[str]:
+    """A build file path without '..': relative ones stay in the module repository, absolute ones name a
+    file the MachineConfig delivers (/etc/kvc/<name>-build/Dockerfile)."""
+    if value and ".." in str(value).split("/"):
+        return (f"{value!r} climbs with '..' and leaves the repository: give a path inside the module "
+                "repository, or the absolute path of a file the tree delivers")
     return None
 
 
@@ -230,7 +231,7 @@ KVC_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kvc.software_version", "str", default="", methods=("kvc",),
             help="Override KMOD_SOFTWARE_VERSION in the instance conf. It must equal `modinfo -F version` "
                  "of each built .ko, or the unit rebuilds on every boot and fails."),
-    KeySpec("kvc.build_file", "str", default="Dockerfile.rhel", methods=("kvc",), validate=relative_inside,
+    KeySpec("kvc.build_file", "str", default="Dockerfile.rhel", methods=("kvc",), validate=no_climbing,
             help="The Dockerfile the node builds with (KMOD_CONTAINER_BUILD_FILE). Upstream's default "
                  "Dockerfile.fedora does not work on RHCOS."),
     KeySpec("machineconfig.name", "str", default=_default_mc_name, validate=required_dns1123_subdomain,
