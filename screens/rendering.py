@@ -1,0 +1,138 @@
+"""Rendering in the background and showing the result: the preview, the findings, the review.
+
+Rendering runs in a daemon thread, one at a time: keystrokes that arrive meanwhile are
+coalesced into one render of the latest answers, and results are cached per answers.
+"""
+from __future__ import annotations
+
+import time
+
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, OptionList, Static
+
+from kmwizard import flow
+from kmwizard.answers import Answers
+from kmwizard.findings import Finding, Severity, has_errors
+from kmwizard.flow import step_of
+from kmwizard.render import Rendering
+
+from kmwizard.screens.background import start_daemon
+from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
+from kmwizard.screens.texts import step_label
+
+REVIEW = "review"
+RENDER_CACHE_SIZE = 64
+
+
+class Rendered(Message):
+    """A render finished in the worker thread (posted, so it is thread-safe)."""
+
+    def __init__(self, answers: Answers, rendering: Rendering) -> None:
+        super().__init__()
+        self.answers, self.rendering = answers, rendering
+
+
+
+class RenderingMixin:
+    """The WizardApp's rendering half (state set up in WizardApp.__init__)."""
+
+    def _request_render(self) -> None:
+        cached = self._cache.get(self.answers)
+        if cached is not None:
+            self._cache.move_to_end(self.answers)
+            self.call_next(self._show_rendering, cached)
+            return
+        if self._busy_since is not None:
+            self._render_pending = True  # picked up when the running render finishes
+            return
+        self._start_render(self.answers)
+
+    def _start_render(self, answers: Answers) -> None:
+        self._busy_since = time.monotonic()
+        self._render_pending = False
+        self.set_timer(0.2, self._show_busy)
+        start_daemon(self._render_in_thread, answers, name="kmwizard-render")
+
+    def _render_in_thread(self, answers: Answers) -> None:
+        # safe_render turns every failure into a finding: nothing can vanish in this thread.
+        self.post_message(Rendered(answers, safe_render(answers)))
+
+    def _show_busy(self) -> None:
+        if self._busy_since is None:
+            return
+        elapsed = time.monotonic() - self._busy_since
+        self.query_one("#render-progress").add_class("-busy")
+        self.query_one(PreviewPane).set_status(
+            f"rendering… {elapsed:.0f} s (a first KVC render clones and builds the repositories)")
+        self.set_timer(0.5, self._show_busy)
+
+    async def on_rendered(self, message: Rendered) -> None:
+        self._cache[message.answers] = message.rendering
+        while len(self._cache) > RENDER_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        self._busy_since = None
+        self.query_one("#render-progress").remove_class("-busy")
+        if message.answers == self.answers:
+            await self._show_rendering(message.rendering)
+        elif self.answers in self._cache:
+            await self._show_rendering(self._cache[self.answers])
+        else:
+            self._start_render(self.answers)
+
+    async def _show_rendering(self, rendering: Rendering) -> None:
+        self.rendering = rendering
+        preview = self.query_one(PreviewPane)
+        if rendering.files or self.shown is None:
+            self.shown = rendering
+            await preview.show(rendering)
+        if not rendering.files and has_errors(rendering.findings):
+            preview.set_status("✗ not rendered: fix the errors below (the last good preview stays)")
+        self._show_findings()
+        self._update_review()
+        tester = self.query("#kernel-test")
+        if tester and tester.first(Input).value:
+            self._test_kernel(tester.first(Input).value)
+
+    def findings(self) -> list[Finding]:
+        rendered = list(self.rendering.findings) if self.rendering else []
+        typed = [f for f in self.input_errors.values()]
+        return typed + [f for f in rendered if f.where not in self.input_errors]
+
+    def _show_findings(self) -> None:
+        self.query_one(FindingsPanel).show(self.findings())
+        bad = self._steps_with_errors()
+        steps = self.query_one("#steps", OptionList)
+        titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
+        for i, sid in enumerate(self._steps):
+            label = step_label(titles[sid], sid in bad)
+            option = steps.get_option_at_index(i)
+            if str(option.prompt) != label:
+                steps.replace_option_prompt_at_index(i, label)
+
+    def _update_review(self) -> None:
+        findings = self.findings()
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        warnings = sum(f.severity is Severity.WARNING for f in findings)
+        files = self.rendering.files if self.rendering else ()
+        summary = f"{len(files)} file(s) to write, {errors} error(s), {warnings} warning(s)."
+        if errors:
+            summary += " Fix the errors first: select one in the findings panel (F6) to jump to its field."
+        notes = "\n".join(f"note: {note}" for note in (self.rendering.notes if self.rendering else ()))
+        self._set_text("#review-summary", summary)
+        self._set_text("#review-answers", self.answers.to_yaml().rstrip())
+        self._set_text("#review-notes", notes)
+
+    def _set_text(self, selector: str, text: str) -> None:
+        widget = self.query_one(selector, Static)
+        if str(widget.content) != text:  # an update costs a layout pass: skip it when nothing changed
+            widget.update(Content(text))
+
+    def _steps_with_errors(self) -> set[str]:
+        bad = set()
+        for finding in self.findings():
+            if finding.severity is Severity.ERROR:
+                step = step_of(finding.where.split(":", 1)[0])
+                if step is not None:
+                    bad.add(step.id)
+        return bad
