@@ -28,8 +28,9 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3,
 NO_TTY_MESSAGE = (
     "kmwizard: the interactive wizard needs a terminal, and standard input or output is not one.\n"
     "Without a terminal use the non-interactive commands:\n"
-    "  kmwizard preview  --preset simple-kmod            # show what would be generated\n"
-    "  kmwizard generate --preset simple-kmod --output-dir out/\n"
+    "  kmwizard preview  --preset kmm-ci                 # show what would be generated (works offline)\n"
+    "  kmwizard generate --preset kmm-ci --output-dir out/\n"
+    "  kmwizard preview  --preset simple-kmod            # KVC: clones two GitHub repositories first\n"
     "  kmwizard apply    --answers my-answers.yaml --dry-run=server\n"
     "See `kmwizard --help`."
 )

@@ -7,7 +7,9 @@ it, so what the user sees is what gets written and applied.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import yaml
@@ -106,3 +108,35 @@ def render(answers) -> Rendering:
             getattr(exc, "where", "") or method, exc.message, exc.fix, code="render-failed")])))
     return Rendering(files=result.files, notes=result.notes, install_subdir=result.install_subdir,
                      findings=tuple(sorted_findings([*problems, *result.findings])))
+
+
+# The answers that name local files or trees a render reads (besides the answers themselves).
+INPUT_PATH_KEYS = ("kvc.fakeroot", "kvc.framework_repo", "kvc.module_repo", "entitlement.certs_dir",
+                   "kmm.dockerfile", "kmm.sign.key_file", "kmm.sign.cert_file")
+
+
+def input_state(answers) -> tuple:
+    """The state of the local files and trees these answers name: a render of the same answers
+    over the same state gives the same result, so a front end's render cache keys on both
+    (a file added to a fakeroot must show, without a restart). Cheap: stat() calls only."""
+    from kmwizard.keys import KEYS
+    from kmwizard.kvc.fetch import URL_PATTERN, tree_fingerprint
+
+    method = answers.get("method")
+    state = []
+    for key in INPUT_PATH_KEYS:
+        value = answers.get(key)
+        if not value or not isinstance(value, str) or method not in KEYS[key].methods or URL_PATTERN.match(value):
+            continue
+        path = Path(os.path.expanduser(value))
+        try:
+            if path.is_dir():
+                git_head = path / ".git" / "HEAD"
+                head = git_head.stat().st_mtime_ns if git_head.exists() else None
+                state.append((key, tree_fingerprint(path), head))
+            else:
+                st = path.stat()
+                state.append((key, st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            state.append((key, None))
+    return tuple(state)

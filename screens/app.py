@@ -35,6 +35,8 @@ from kmwizard.screens.form import FormMixin
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
 from kmwizard.screens.rendering import REVIEW, RenderingMixin
+INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
+
 from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path, preset_options
 
 
@@ -64,7 +66,10 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         self.rendering: Rendering | None = None     # the latest render of the current answers
         self.shown: Rendering | None = None         # what the preview shows (last one with files)
         self.input_errors: dict[str, Finding] = {}  # text the user typed that is not a valid value
-        self._cache: OrderedDict[Answers, Rendering] = OrderedDict()
+        self._cache: OrderedDict[tuple, Rendering] = OrderedDict()  # (answers, input_state) -> rendering
+        # Nothing is cloned until the user has chosen the method and repositories (or brought answers).
+        self.fetch_allowed = bool(answers and answers.explicit)
+        self.waiting_for_fetch: list[str] = []  # the URLs a render would clone, while not allowed to
         self._busy_since: float | None = None
         self._render_pending = False
         self._steps: list[str] = []
@@ -114,6 +119,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         # After the first paint: the render thread would compete with it for the interpreter.
         self.call_after_refresh(self._request_render)
         self.call_after_refresh(self._refresh_presets)
+        self.set_interval(INPUT_POLL_SECONDS, self._check_inputs)
         self.query_one("#steps", OptionList).highlighted = 0
 
     def _load_keymap(self) -> None:
@@ -174,7 +180,12 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         self.query_one(FindingsPanel).focus()
 
     def _rendering_for_output(self) -> Rendering | None:
-        if self.rendering is None or self._busy_since is not None or self.answers not in self._cache:
+        if self.waiting_for_fetch:
+            self.allow_fetch()
+            self.notify("Fetching the KVC repositories first: try again when the preview shows the files.",
+                        severity="warning")
+            return None
+        if self.rendering is None or self._busy_since is not None or self._render_key() not in self._cache:
             self.notify("Still rendering: try again in a moment.", severity="warning")
             return None
         findings = self.findings()
@@ -235,8 +246,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
                 self.notify(f"Saved {saved}; the Module now builds with it (kmm.build=dockerfile).", markup=False)
             elif result:
                 self.notify(f"Saved {result[0]}.", markup=False)
-                self._cache.clear()  # a local repository changed under the same answers
-                self._request_render()
+                self._request_render()  # the cache keys on the repository's state: this re-renders
 
         self.push_screen(DockerfileScreen(text, path, editable=editable, note=note), done)
 

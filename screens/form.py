@@ -100,6 +100,7 @@ class FormMixin:
             row.remove_class("-invalid")
 
     def load_answers(self, answers: Answers, source: str) -> None:
+        self.fetch_allowed = True  # a preset or a file chose the repositories
         self.answers = answers
         self.sync_fields()
         self.notify(f"Loaded {source}", markup=False)

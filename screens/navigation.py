@@ -26,6 +26,13 @@ class NavigationMixin:
         if step_id in self._steps:
             self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
         self.sub_title = {s.id: s.title for s in flow.FLOW}.get(step_id, "Review")
+        if self._past_source(step_id):
+            self.allow_fetch()
+
+    def _past_source(self, step_id: str) -> bool:
+        """Whether the user has gone beyond the step that chooses the repositories."""
+        order = [s.id for s in flow.FLOW] + ["review"]
+        return order.index(step_id) > order.index("source") if step_id in order else False
 
     async def show_step(self, step_id: str) -> None:
         """goto_step, returning once the step's widgets are mounted (for scripts and tests)."""

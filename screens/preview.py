@@ -153,6 +153,10 @@ class PreviewPane(Vertical):
                 return file
         return None
 
+    def show_message(self, text: str) -> None:
+        """Text in place of a file, while there is none to show."""
+        self.query_one("#preview-text", Static).update(Content(text))
+
     def _show_selected(self) -> None:
         text = self.query_one("#preview-text", Static)
         file = self._current()

@@ -12,10 +12,10 @@ from textual.message import Message
 from textual.widgets import Input, OptionList, Static
 
 from kmwizard import flow
-from kmwizard.answers import Answers
-from kmwizard.findings import Finding, Severity, has_errors
+from kmwizard.findings import Finding, Severity, has_errors, info
 from kmwizard.flow import step_of
-from kmwizard.render import Rendering
+from kmwizard.kvc.fetch import remote_fetches
+from kmwizard.render import Rendering, input_state
 
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
@@ -28,35 +28,62 @@ RENDER_CACHE_SIZE = 64
 class Rendered(Message):
     """A render finished in the worker thread (posted, so it is thread-safe)."""
 
-    def __init__(self, answers: Answers, rendering: Rendering) -> None:
+    def __init__(self, key: tuple, rendering: Rendering) -> None:
         super().__init__()
-        self.answers, self.rendering = answers, rendering
+        self.key, self.rendering = key, rendering
 
+
+def waiting_finding(urls: list[str]) -> Finding:
+    """What the preview says while it waits for the user to choose the KVC repositories."""
+    return info("kvc.module_repo",
+                f"nothing fetched yet: the KVC preview clones and builds {' and '.join(urls)}; it renders once "
+                "you leave the Module source step (F8 there) or load a preset",
+                "offline? choose KMM, a kmm-* preset, local directories, or an existing fakeroot (kvc.fakeroot)",
+                code="fetch-deferred")
 
 
 class RenderingMixin:
-    """The WizardApp's rendering half (state set up in WizardApp.__init__)."""
+    """The WizardApp's rendering half (state set up in WizardApp.__init__).
+
+    The cache is keyed on the answers and on the state of the local files and trees they name
+    (``input_state``): a file added to a fakeroot or repository shows without a restart."""
+
+    def _render_key(self) -> tuple:
+        return (self.answers, input_state(self.answers))
+
+    def allow_fetch(self) -> None:
+        """The user has chosen the method and repositories: renders may clone from now on."""
+        if not self.fetch_allowed:
+            self.fetch_allowed = True
+            self._request_render()
 
     def _request_render(self) -> None:
-        cached = self._cache.get(self.answers)
+        key = self._render_key()
+        cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(self.answers)
+            self._cache.move_to_end(key)
             self.call_next(self._show_rendering, cached)
             return
+        if not self.fetch_allowed:
+            urls = remote_fetches(self.answers)
+            if urls:  # an offline user must not meet a clone error before choosing anything
+                self.call_next(self._show_waiting, urls)
+                return
+        self.waiting_for_fetch = []
         if self._busy_since is not None:
             self._render_pending = True  # picked up when the running render finishes
             return
-        self._start_render(self.answers)
+        self._start_render(key)
 
-    def _start_render(self, answers: Answers) -> None:
+    def _start_render(self, key: tuple) -> None:
         self._busy_since = time.monotonic()
         self._render_pending = False
         self.set_timer(0.2, self._show_busy)
-        start_daemon(self._render_in_thread, answers, name="kmwizard-render")
+        start_daemon(self._render_in_thread, key, name="kmwizard-render")
 
-    def _render_in_thread(self, answers: Answers) -> None:
+    def _render_in_thread(self, key: tuple) -> None:
         # safe_render turns every failure into a finding: nothing can vanish in this thread.
-        self.post_message(Rendered(answers, safe_render(answers)))
+        self.post_message(Rendered(key, safe_render(key[0])))
 
     def _show_busy(self) -> None:
         if self._busy_since is None:
@@ -68,17 +95,36 @@ class RenderingMixin:
         self.set_timer(0.5, self._show_busy)
 
     async def on_rendered(self, message: Rendered) -> None:
-        self._cache[message.answers] = message.rendering
+        self._cache[message.key] = message.rendering
         while len(self._cache) > RENDER_CACHE_SIZE:
             self._cache.popitem(last=False)
         self._busy_since = None
         self.query_one("#render-progress").remove_class("-busy")
-        if message.answers == self.answers:
+        key = self._render_key()
+        if message.key == key:
             await self._show_rendering(message.rendering)
-        elif self.answers in self._cache:
-            await self._show_rendering(self._cache[self.answers])
         else:
-            self._start_render(self.answers)
+            self._request_render()  # the answers or the trees changed meanwhile
+
+    def _check_inputs(self) -> None:
+        """Poll the local trees the answers name: an edit outside the wizard re-renders."""
+        if self._busy_since is None and self.rendering is not None and not self.waiting_for_fetch:
+            if self._render_key() not in self._cache:
+                self._request_render()
+
+    async def _show_waiting(self, urls: list[str]) -> None:
+        self.waiting_for_fetch = urls
+        self.rendering = Rendering(findings=(waiting_finding(urls),))
+        preview = self.query_one(PreviewPane)
+        if self.shown is None:
+            preview.show_message(
+                "Nothing fetched yet.\n\nA KVC preview clones the repositories chosen on the Module source step "
+                f"({', '.join(urls)}) and runs make install: choose them first, then press F8 there.\n\n"
+                "Offline? Choose KMM above, start from a kmm-* preset, or give local directories or an "
+                "existing fakeroot on the Module source step.")
+        preview.set_status("not rendered yet: nothing is fetched until you choose the repositories")
+        self._show_findings()
+        self._update_review()
 
     async def _show_rendering(self, rendering: Rendering) -> None:
         self.rendering = rendering

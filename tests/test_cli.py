@@ -36,6 +36,20 @@ def test_interactive_front_ends_refuse_without_a_terminal(args):
     assert proc.stdout == ""
 
 
+def test_no_terminal_hint_first_suggests_a_preset_that_renders_offline(tmp_path):
+    """The first command the hint shows must work without the network: its preset fetches nothing."""
+    import re
+
+    from kmwizard.cli import NO_TTY_MESSAGE
+    from kmwizard.kvc.fetch import remote_fetches
+    from kmwizard.preset_store import load_preset
+
+    first = re.search(r"kmwizard preview\s+--preset (\S+)", NO_TTY_MESSAGE).group(1)
+    assert remote_fetches(load_preset(first), cache_dir=tmp_path) == []
+    proc = run("preview", "--preset", first)
+    assert proc.returncode == 0 and "kind: Module" in proc.stdout
+
+
 def test_bad_set_names_the_key_and_the_allowed_values():
     proc = run("preview", "--set", "day=3")
     assert proc.returncode == 2

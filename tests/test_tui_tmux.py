@@ -101,3 +101,31 @@ def test_without_a_terminal_tui_refuses_even_inside_tmux(tmux, tmp_path):
     term.wait_for("EXIT=")
     assert "needs a terminal" in out.read_text()
     assert os.path.getsize(out) > 0
+
+
+def test_offline_first_screen_fetches_nothing(tmux, tmp_path):
+    # git may use no protocol at all: an offline machine. The first screen must not meet a clone error.
+    term = tmux(["env", "GIT_ALLOW_PROTOCOL=none", sys.executable, "-m", "kmwizard"], size=(80, 24))
+    screen = term.wait_for("Nothing fetched yet")
+    assert "not rendered yet" in screen and "✗" not in screen, screen
+    assert not (tmp_path / "cache" / "kmwizard" / "kvc").exists()
+    term.keys("F8", "F8", "F8")  # past the Module source step: now it fetches, and says it failed
+    assert "✗" in term.wait_for("✗", timeout=30)
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_a_file_added_to_the_fakeroot_shows_in_the_running_wizard(tmux, tmp_path):
+    from kvc_trees import MODULE, build_kvc_tree
+
+    root, _ = build_kvc_tree(tmp_path)
+    conf = root / "etc" / "kvc" / f"{MODULE}.conf"
+    saved = conf.read_bytes()
+    conf.unlink()
+    term = tmux([sys.executable, "-m", "kmwizard", "tui", "--set", f"kvc.fakeroot={root}"], size=(120, 40))
+    assert "Findings: 1 error(s)" in term.wait_for("is missing from the tree")
+    conf.write_bytes(saved)  # nothing typed: the wizard notices the tree changed
+    screen = term.wait_for("Findings: 0 error(s)")
+    assert "is missing from the tree" not in screen, screen
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
