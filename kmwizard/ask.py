@@ -221,11 +221,19 @@ class PromptWizard:
                 self.ask(question)
 
     def fix(self, rendering: Rendering) -> None:
-        keys = {f.where.split(":", 1)[0] for f in rendering.findings if f.severity is Severity.ERROR}
-        for step in steps_for(self.answers):
-            for question in questions_for(step, self.answers):
-                if question.key in keys:
-                    self.ask(question)
+        """Ask again each question an error names (render names the answer key of findings on
+        rendered files); when no error names a question, say so and let the user pick one, so
+        choosing this never asks nothing and returns to the same menu."""
+        wheres = [f.where for f in rendering.findings if f.severity is Severity.ERROR]
+        keys = {where.split(":", 1)[0] for where in wheres}
+        questions = [q for s in steps_for(self.answers) for q in questions_for(s, self.answers) if q.key in keys]
+        if not questions:
+            self.say("No question the wizard asks is at fault (" + ", ".join(wheres) + "): change an answer "
+                     "that leads to it, or edit an answers file and load it.")
+            self.change()
+            return
+        for question in questions:
+            self.ask(question)
 
     def ask(self, question: Question) -> None:
         if is_choice(question):

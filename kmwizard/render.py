@@ -106,8 +106,10 @@ def render(answers) -> Rendering:
     except KmwizardError as exc:
         return Rendering(findings=tuple(sorted_findings([*problems, error(
             getattr(exc, "where", "") or method, exc.message, exc.fix, code="render-failed")])))
+    from kmwizard.locate import locate  # findings on rendered files name the answer to change
+
     return Rendering(files=result.files, notes=result.notes, install_subdir=result.install_subdir,
-                     findings=tuple(sorted_findings([*problems, *result.findings])))
+                     findings=tuple(sorted_findings([*problems, *locate(result.findings, result.files, answers)])))
 
 
 # The answers that name local files or trees a render reads (besides the answers themselves).

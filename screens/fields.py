@@ -59,17 +59,29 @@ class FieldRow(Vertical):
     FieldRow { height: auto; margin-bottom: 1; }
     FieldRow > Label { color: $text-muted; width: 1fr; }
     FieldRow.-invalid > Label { color: $error; }
+    FieldRow.-error > Label { color: $error; text-style: bold; }
     FieldRow TextArea.multiline { height: 6; }
     """
 
-    def __init__(self, question: Question, answers: Answers) -> None:
-        super().__init__(id="row-" + field_id(question.key)[2:], classes="field")
+    def __init__(self, question: Question, answers: Answers, *, wrong: bool = False) -> None:
+        super().__init__(id="row-" + field_id(question.key)[2:], classes="field -error" if wrong else "field")
         self.question = question
         self._answers = answers
 
     def compose(self):
-        yield Label(self.question.prompt, markup=False)
+        yield Label(self._label_text(), markup=False)
         yield make_input(self.question, self._answers)
+
+    def mark_error(self, wrong: bool) -> None:
+        """A finding names this answer: mark the field itself (✗ and colour), not only its step."""
+        if wrong != self.has_class("-error"):
+            self.set_class(wrong, "-error")
+            labels = self.query(Label)  # none yet while the row is being mounted: compose reads the class
+            if labels:
+                labels.first().update(Content(self._label_text()))
+
+    def _label_text(self) -> str:
+        return ("✗ " if self.has_class("-error") else "") + self.question.prompt
 
     @property
     def input(self) -> Widget:

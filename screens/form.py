@@ -29,7 +29,8 @@ class FormMixin:
         widgets: list = []
         if step.id != "method":
             widgets.append(Static(step.intro, classes="step-intro", markup=False))
-        widgets += [FieldRow(q, self.answers) for q in step.questions if q.key in KEYS]
+        wrong = self.error_keys()
+        widgets += [FieldRow(q, self.answers, wrong=q.key in wrong) for q in step.questions if q.key in KEYS]
         if step.id == "method":
             widgets += [
                 Label("Or start from a preset (replaces the answers):", classes="section"),

@@ -191,6 +191,7 @@ class FindingsPanel(OptionList):
             self.add_option(Option("✓ no findings", disabled=True))
         else:
             self.add_options(Option(finding_text(f)) for f in findings)
+            self.highlighted = 0  # F6 then Enter jumps at once, with no arrow key first
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = sum(f.severity is Severity.WARNING for f in findings)
         self.border_title = f"Findings: {errors} error(s), {warnings} warning(s)"

@@ -18,6 +18,7 @@ from kmwizard.kvc.fetch import remote_fetches
 from kmwizard.render import Rendering, input_state
 
 from kmwizard.screens.background import start_daemon
+from kmwizard.screens.fields import FieldRow
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
 from kmwizard.screens.texts import step_label
 
@@ -147,6 +148,10 @@ class RenderingMixin:
 
     def _show_findings(self) -> None:
         self.query_one(FindingsPanel).show(self.findings())
+        # Mark the fields themselves, not only their steps.
+        wrong = self.error_keys()
+        for row in self.query(FieldRow):
+            row.mark_error(row.question.key in wrong)
         bad = self._steps_with_errors()
         steps = self.query_one("#steps", OptionList)
         titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
@@ -173,6 +178,10 @@ class RenderingMixin:
         widget = self.query_one(selector, Static)
         if str(widget.content) != text:  # an update costs a layout pass: skip it when nothing changed
             widget.update(Content(text))
+
+    def error_keys(self) -> set[str]:
+        """The answer keys an error names."""
+        return {f.where.split(":", 1)[0] for f in self.findings() if f.severity is Severity.ERROR}
 
     def _steps_with_errors(self) -> set[str]:
         bad = set()

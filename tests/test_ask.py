@@ -134,6 +134,34 @@ def test_errors_lead_back_to_the_questions_at_fault(tmp_path):
     assert prompter.asked.count("kvc.fakeroot") == 2
 
 
+def test_errors_on_rendered_manifests_ask_their_question_again():
+    """A regexp RE2 rejects is found on the rendered Module (module-*.yaml:$...kernelMappings[0].regexp);
+    render names its answer, so "answer the questions with errors again" asks kmm.kernel_mappings."""
+    from kmwizard.preset_store import load_preset
+
+    bad = "- regexp: '^(.+$'"
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings": [bad, "- regexp: '^.+$'"],
+                                "action": ["fix", "quit"]}, load_preset("kmm-ci"))
+    assert code == 0, text
+    assert "error: kmm.kernel_mappings: regexp '^(.+$' does not compile" in text
+    assert prompter.asked.count("kmm.kernel_mappings") == 2
+    assert prompter.asked.count("action") == 2  # fixed: the second menu offers writing
+
+
+def test_errors_no_question_names_lead_to_a_choice_not_a_loop(monkeypatch):
+    from kmwizard import ask
+    from kmwizard.findings import error
+    from kmwizard.preset_store import load_preset
+    from kmwizard.render import Rendering
+
+    monkeypatch.setattr(ask, "render", lambda answers: Rendering(findings=(error("somewhere.yaml:$.x", "bad"),)))
+    code, prompter, text = run({"start": ["keep"], "action": ["fix", "quit"], "change": ["role"]},
+                               load_preset("kmm-ci"))
+    assert code == 0
+    assert "No question the wizard asks is at fault (somewhere.yaml:$.x)" in text
+    assert "change" in prompter.asked and "role" in prompter.asked
+
+
 def test_abort_exits_130_and_writes_nothing(tmp_path):
     code, prompter, text = run({"role": [ABORT]})
     assert code == 130
