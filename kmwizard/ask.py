@@ -69,14 +69,18 @@ class QuestionaryPrompter:
 CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "method": {"kvc": "KVC (MachineConfig)", "kmm": "KMM (Module)"},
     "day": {1: "day 1 (install)", 2: "day 2 (running)"},
-    "entitlement.source": {"node": "node (entitled/DTK)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
+    "entitlement.source": {"node": "node (already entitled)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
 }
+# Labels that differ by method: only KMM builds on the Driver Toolkit.
+KMM_CHOICE_LABELS = {"entitlement.source": {"node": "node (entitled / Driver Toolkit)"}}
 
 
-def choice_options(question: Question) -> list[tuple[str, Any]]:
+def choice_options(question: Question, answers: Optional[Answers] = None) -> list[tuple[str, Any]]:
     spec = question.spec
     values = (True, False) if spec.kind == "bool" else spec.choices
-    labels = CHOICE_LABELS.get(question.key, {})
+    labels = dict(CHOICE_LABELS.get(question.key, {}))
+    if answers is not None and answers.get("method") == "kmm":
+        labels.update(KMM_CHOICE_LABELS.get(question.key, {}))
     return [(labels.get(v, ("yes" if v else "no") if isinstance(v, bool) else str(v)), v) for v in values]
 
 
@@ -237,7 +241,7 @@ class PromptWizard:
 
     def ask(self, question: Question) -> None:
         if is_choice(question):
-            value = self.prompter.select(question.key, question.prompt, choice_options(question),
+            value = self.prompter.select(question.key, question.prompt, choice_options(question, self.answers),
                                          self.answers.get(question.key))
             if value != self.answers.get(question.key):
                 self.answers = self.answers.set(question.key, value)

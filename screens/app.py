@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets import Button, ContentSwitcher, Header, Input, Label, OptionList, ProgressBar, Select, Static
 
 from kmwizard.answers import Answers
 from kmwizard.findings import Finding, has_errors
@@ -31,20 +31,28 @@ from kmwizard.render import Rendering
 
 from kmwizard.ask import field_help
 from kmwizard.screens.fields import key_of
+from kmwizard.screens.footer import StableFooter
 from kmwizard.screens.form import FormMixin
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
 from kmwizard.screens.rendering import REVIEW, RenderingMixin
+NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the form for the preview
 INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
 
 from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path, preset_options
+
+
+class StepScroll(VerticalScroll):
+    """A step's scrolling column. Not a tab stop: focus goes to its fields, where it shows."""
+
+    can_focus = False
 
 
 class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
     CSS_PATH = "wizard.tcss"
     TITLE = "kmwizard"
     SUB_TITLE = "kernel modules for OpenShift"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-medium"), (110, "-wide")]
     # Every binding has an id so users can remap it in keymap.yaml (see docs/tui.md).
     # F-keys and priority: a focused Input would otherwise swallow ctrl-keys.
     BINDINGS = [
@@ -56,6 +64,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         Binding("f6", "findings", "Findings", id="kmwizard.findings", priority=True),
         Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
         Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
+        Binding("f9", "toggle_preview", "Preview", id="kmwizard.toggle_preview", priority=True),
     ]
 
     answers: var[Answers] = var(Answers, init=False)
@@ -76,6 +85,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         self._built: set[str] = {"method"}  # steps whose widgets are mounted
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
+        self._compact_steps = False
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------
@@ -89,11 +99,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
                     for step in flow.FLOW:
                         # Only the first step is built now; the others on first visit, which
                         # keeps the first screen fast (every mounted widget costs start-up time).
-                        with VerticalScroll(id=f"step-{step.id}", classes="step"):
+                        with StepScroll(id=f"step-{step.id}", classes="step"):
                             yield Static(Content(step.title), classes="step-title")
                             if step.id == "method":
                                 yield from self._step_widgets(step)
-                    with VerticalScroll(id=f"step-{REVIEW}", classes="step"):
+                    with StepScroll(id=f"step-{REVIEW}", classes="step"):
                         yield Static("Review", classes="step-title")
                         yield Static("", id="review-summary", markup=False)
                         with Vertical(classes="actions"):
@@ -105,15 +115,18 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
                         yield Static("", id="review-answers", markup=False)
                         yield Static("", id="review-notes", markup=False)
                 yield Static("", id="help-line", markup=False)
+                yield Static("", id="form-status", markup=False)  # narrow: the findings' count under the form
             with Vertical(id="preview-column"):
                 yield PreviewPane(id="preview")
                 yield ProgressBar(total=None, show_eta=False, id="render-progress")
                 yield FindingsPanel(id="findings")
-        yield Footer(compact=True)
+        # The palette key (ctrl+p) is in the F1 help: the footer's room goes to the wizard's keys.
+        yield StableFooter(compact=True, show_command_palette=False)
 
     # --- start-up ----------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self._compact_steps = self.narrow
         self._load_keymap()
         self._refresh_structure()
         # After the first paint: the render thread would compete with it for the interpreter.
@@ -157,7 +170,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # Wizard actions only on the main screen, not on top of a dialog.
-        if action in {"write", "apply", "save_preset", "dockerfile", "findings", "back", "next"}:
+        if action in {"write", "apply", "save_preset", "dockerfile", "findings", "back", "next", "toggle_preview"}:
             return not isinstance(self.screen, ModalScreen)
         return True
 
@@ -177,7 +190,36 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         self.push_screen(HelpScreen(question.prompt, field_help(question, self.answers)))
 
     def action_findings(self) -> None:
-        self.query_one(FindingsPanel).focus()
+        """F6: focus the findings; again: fill the screen with them; again: back."""
+        panel = self.query_one(FindingsPanel)
+        if self.screen.maximized is panel:
+            self.screen.minimize()
+            return
+        if self.focused is panel:
+            self.screen.maximize(panel, container=False)
+            return
+        if self.narrow:  # the findings live in the preview column, hidden behind the form
+            self.query_one("#main").add_class("-preview-big")
+        panel.focus()
+
+    def action_toggle_preview(self) -> None:
+        """Narrow terminals: swap the form and the preview. Wide ones: the preview in the form's place."""
+        main = self.query_one("#main")
+        main.toggle_class("-preview-big")
+        if main.has_class("-preview-big"):
+            self.query_one("#preview-scroll").focus()
+        else:
+            self._focus_first_field(self.current_step)
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_BELOW
+
+    def on_resize(self, event) -> None:
+        compact = event.size.width < NARROW_BELOW  # self.size follows a moment later
+        if compact != self._compact_steps:  # the step list: titles, or numbers and ✗ marks
+            self._compact_steps = compact
+            self._fill_step_list()
 
     def _rendering_for_output(self) -> Rendering | None:
         if self.waiting_for_fetch:

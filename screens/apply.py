@@ -7,6 +7,8 @@ opening the wizard never imports ``kubernetes``.
 """
 from __future__ import annotations
 
+import textwrap
+
 import threading
 from pathlib import Path
 
@@ -122,8 +124,12 @@ class ApplyScreen(ModalScreen[None]):
 
     def log_line(self, text: str) -> None:
         log = self.query_one("#apply-log", Log)
+        width = max(20, log.scrollable_content_region.width - 1)
         for line in text.splitlines() or [""]:
-            log.write_line(line)
+            # Log does not wrap: long lines (errors and their fixes) are wrapped here, continuation indented.
+            indent = " " * min(len(line) - len(line.lstrip()) + 2, 8)
+            for part in textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""]:
+                log.write_line(part)
 
     def target(self) -> tuple:
         context = self.query_one("#apply-context", Select).value

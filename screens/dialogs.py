@@ -32,6 +32,13 @@ ModalScreen { align: center middle; }
 """
 
 
+def press_primary(screen: ModalScreen, selector: str) -> None:
+    """Enter in a dialog's field does what its main button does (when that button is enabled)."""
+    button = screen.query_one(selector, Button)
+    if not button.disabled:
+        button.press()
+
+
 class HelpScreen(ModalScreen[None]):
     """The help of the focused field, or of the app when no field has focus."""
 
@@ -87,6 +94,9 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
 
     def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
         self._update_button()
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        press_primary(self, "#write")
 
     def _replan(self) -> None:
         text = self.query_one("#write-plan", Static)
@@ -156,6 +166,9 @@ class SavePresetScreen(ModalScreen["Path | None"]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", id="save", variant="primary")
 
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        press_primary(self, "#save")
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         from kmwizard.preset_store import save_user_preset
 
@@ -196,6 +209,9 @@ class DockerfileScreen(ModalScreen["tuple[Path, str] | None"]):
                 yield Button("Close" if not self._editable else "Cancel", id="cancel")
                 if self._editable:
                     yield Button("Save and use it", id="save", variant="primary")
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        press_primary(self, "#save")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":

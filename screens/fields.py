@@ -34,14 +34,14 @@ def placeholder(question: Question, answers: Answers) -> str:
     return default_hint(question, answers).removeprefix("default: ")
 
 
-def select_options(question: Question) -> list[tuple[Content, Any]]:
-    return [(Content(label), value) for label, value in choice_options(question)]
+def select_options(question: Question, answers: Answers) -> list[tuple[Content, Any]]:
+    return [(Content(label), value) for label, value in choice_options(question, answers)]
 
 
 def make_input(question: Question, answers: Answers) -> Widget:
     wid = field_id(question.key)
     if is_choice(question):
-        return Select(select_options(question), value=answers.get(question.key), allow_blank=False, id=wid)
+        return Select(select_options(question, answers), value=answers.get(question.key), allow_blank=False, id=wid)
     if is_multiline(question):
         from textual.widgets import TextArea  # not on the first screen: imported when needed
 
@@ -67,6 +67,7 @@ class FieldRow(Vertical):
         super().__init__(id="row-" + field_id(question.key)[2:], classes="field -error" if wrong else "field")
         self.question = question
         self._answers = answers
+        self._labels = [label for label, _value in choice_options(question, answers)] if is_choice(question) else []
 
     def compose(self):
         yield Label(self._label_text(), markup=False)
@@ -82,6 +83,18 @@ class FieldRow(Vertical):
 
     def _label_text(self) -> str:
         return ("✗ " if self.has_class("-error") else "") + self.question.prompt
+
+    def refresh_labels(self, answers: Answers) -> None:
+        """Choice labels that depend on the method (only KMM builds on the Driver Toolkit)."""
+        widget = self.input
+        if isinstance(widget, Select):
+            options = select_options(self.question, answers)
+            labels = [str(label) for label, _value in options]
+            if labels != self._labels:
+                self._labels = labels
+                value = widget.value
+                widget.set_options(options)
+                widget.value = value
 
     @property
     def input(self) -> Widget:

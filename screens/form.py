@@ -62,7 +62,10 @@ class FormMixin:
 
     # --- answers -> widgets --------------------------------------------------------------
 
-    def watch_answers(self, _old: Answers, _new: Answers) -> None:
+    def watch_answers(self, old: Answers, new: Answers) -> None:
+        if old.get("method") != new.get("method"):
+            for row in self.query(FieldRow):
+                row.refresh_labels(new)
         self._refresh_structure()
         self._request_render()
 
@@ -86,7 +89,9 @@ class FormMixin:
         steps = self.query_one("#steps", OptionList)
         highlighted = steps.highlighted
         steps.clear_options()
-        steps.add_options(Option(step_label(titles[sid], sid in bad), id=sid) for sid in self._steps)
+        compact = self._compact_steps
+        steps.add_options(Option(step_label(titles[sid], sid in bad, i + 1, compact), id=sid)
+                          for i, sid in enumerate(self._steps))
         current = self.current_step
         if current in self._steps:
             steps.highlighted = self._steps.index(current)

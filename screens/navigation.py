@@ -95,6 +95,8 @@ class NavigationMixin:
         where = message.finding.where
         head = where.split(":", 1)[0]
         if self.focus_key(head) or self.focus_key(where):
+            self.screen.minimize()
+            self.query_one("#main").remove_class("-preview-big")  # the field must be in view
             return
         if self.query_one(PreviewPane).select_path(head):
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import PurePosixPath
 
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -75,10 +76,13 @@ class PreviewPane(Vertical):
 
     DEFAULT_CSS = """
     PreviewPane { height: 1fr; }
-    PreviewPane #preview-status { height: 1; color: $text-muted; padding: 0 1; }
+    PreviewPane #preview-status { height: auto; color: $text-muted; padding: 0 1; }
     PreviewPane #preview-scroll { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 1; }
-    PreviewPane #preview-text { width: auto; padding: 0 1; }
+    PreviewPane #preview-scroll:focus { background: $boost; }
+    PreviewPane #preview-text { width: 1fr; padding: 0 1; }
+    PreviewPane.-nowrap #preview-text { width: auto; text-wrap: nowrap; }
     """
+    BINDINGS = [Binding("w", "toggle_wrap", "Wrap", show=False, id="kmwizard.preview_wrap")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -91,6 +95,12 @@ class PreviewPane(Vertical):
         yield Static("", id="preview-status", markup=False)
         with VerticalScroll(id="preview-scroll"):
             yield Static("", id="preview-text", markup=False)
+
+    def action_toggle_wrap(self) -> None:
+        """Long lines wrap (the default) or scroll sideways, as the YAML's indentation reads best."""
+        self.toggle_class("-nowrap")
+        self.app.notify("Preview: long lines " + ("scroll sideways" if self.has_class("-nowrap") else "wrap"),
+                        timeout=2)
 
     def set_status(self, text: str) -> None:
         status = self.query_one("#preview-status", Static)

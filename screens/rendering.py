@@ -147,7 +147,12 @@ class RenderingMixin:
         return typed + [f for f in rendered if f.where not in self.input_errors]
 
     def _show_findings(self) -> None:
-        self.query_one(FindingsPanel).show(self.findings())
+        findings = self.findings()
+        self.query_one(FindingsPanel).show(findings)
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        warnings = sum(f.severity is Severity.WARNING for f in findings)
+        self._set_text("#form-status", (f"✗ {errors} error(s), {warnings} warning(s): F6 lists them" if errors else
+                                        f"✓ no errors, {warnings} warning(s)") + " · F9 preview")
         # Mark the fields themselves, not only their steps.
         wrong = self.error_keys()
         for row in self.query(FieldRow):
@@ -156,7 +161,7 @@ class RenderingMixin:
         steps = self.query_one("#steps", OptionList)
         titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
         for i, sid in enumerate(self._steps):
-            label = step_label(titles[sid], sid in bad)
+            label = step_label(titles[sid], sid in bad, i + 1, self._compact_steps)
             option = steps.get_option_at_index(i)
             if str(option.prompt) != label:
                 steps.replace_option_prompt_at_index(i, label)

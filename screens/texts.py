@@ -16,8 +16,10 @@ def preset_options(presets) -> list[tuple[Content, str]]:
             for p in presets]
 
 
-def step_label(title: str, has_errors: bool) -> str:
-    return f"{'✗' if has_errors else ' '} {title}"
+def step_label(title: str, has_errors: bool, number: int = 0, compact: bool = False) -> str:
+    """A step in the step list; compact (narrow terminals): its number and ✗ mark only."""
+    mark = "✗" if has_errors else " "
+    return f"{mark}{number:>2}" if compact else f"{mark} {title}"
 
 
 def keymap_path() -> Path:

@@ -34,7 +34,13 @@ async def until_idle(pilot, screen, rounds: int = 200) -> None:
 
 
 def log_text(screen) -> str:
-    return "\n".join(str(line) for line in screen.query_one("#apply-log").lines)
+    """The apply log with its wrapped lines joined again (the dialog wraps long lines to its width)."""
+    import re
+
+    log = screen.query_one("#apply-log")
+    width = log.scrollable_content_region.width
+    assert all(len(str(line)) <= width for line in log.lines), "a log line is wider than the log"
+    return re.sub(r"\n {2,8}(?=\S)", " ", "\n".join(str(line) for line in log.lines))
 
 
 def test_dry_run_then_apply(apiserver):  # noqa: F811

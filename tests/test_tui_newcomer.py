@@ -137,3 +137,149 @@ def test_a_finding_on_the_rendered_module_marks_its_step_and_field_and_f6_enter_
             assert row.has_class("-error") and "✗" in str(row.query_one("Label").content)
 
     run(go())
+
+
+def kmm_app(**overrides) -> WizardApp:
+    from kmwizard.preset_store import load_preset
+
+    answers = load_preset("kmm-ci")
+    for key, value in overrides.items():
+        answers = answers.set(key.replace("__", "."), value)
+    return WizardApp(answers)
+
+
+def footer_keys(app) -> list[str]:
+    return [key.key for key in app.screen.query("FooterKey")]
+
+
+def test_the_footer_keeps_its_order_and_every_tab_stop_shows_focus():
+    """Item 3: a TextArea binds F6/F7 itself and used to move them to the front of the footer;
+    the steps' scroll columns were focusable with nothing to show it."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.show_step("mappings")
+            await pilot.pause()
+            orders = set()
+            for widget in list(app.screen.focus_chain):
+                widget.focus()
+                await pilot.pause()
+                orders.add(tuple(footer_keys(app)))
+                assert type(widget).__name__ != "StepScroll", "an invisible tab stop"
+            assert orders == {("f1", "f2", "f3", "f4", "f6", "f7", "f8", "f9")}
+
+    run(go())
+
+
+def test_enter_in_a_dialog_field_does_the_main_action(tmp_path):
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("f4")
+            await pilot.pause()
+            app.screen.query_one("#preset-name").value = "by-enter"
+            app.screen.query_one("#preset-name").focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen is app.screen_stack[0]
+            from kmwizard.preset_store import preset_path
+
+            assert preset_path("by-enter").is_file()
+            await pilot.press("f2")
+            await pilot.pause()
+            app.screen.query_one("#write-dir").value = str(tmp_path / "out")
+            app.screen.query_one("#write-dir").focus()
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert (tmp_path / "out" / "module-kmm-ci.yaml").is_file()
+
+    run(go())
+
+
+def test_narrow_terminals_get_a_step_strip_and_f9_swaps_form_and_preview():
+    """Item 11: at 80 columns the form and the preview each get the full width, in turn."""
+    async def go():
+        app = kmm_app(kmm__kernel_mappings=({"regexp": "^(.+$"},))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            labels = [str(o.prompt) for o in app.query_one("#steps").options]
+            assert labels[:3] == ["  1", "  2", "  3"] and "✗ 5" in labels  # numbers and ✗ marks only
+            form, preview = app.query_one("#form-column"), app.query_one("#preview-column")
+            assert preview.region.width == 0
+            assert form.region.width >= 70
+            assert "1 error(s)" in str(app.query_one("#form-status").content)
+            await pilot.press("f9")
+            await pilot.pause()
+            assert preview.region.width >= 70 and form.region.width == 0
+            await pilot.press("f6")  # F6 focuses the findings; Enter jumps back to the form
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.pause()
+            assert form.region.width >= 70 and app.current_step == "mappings"
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause()
+            labels = [str(o.prompt) for o in app.query_one("#steps").options]
+            assert labels[0] == "  Method" and "✗ Kernel mappings" in labels
+
+    run(go())
+
+
+def test_findings_grow_with_their_text_and_f6_twice_fills_the_screen():
+    """Item 4: a long finding's fix is visible, and one key shows every finding in full."""
+    async def go():
+        app = kmm_app(kmm__kernel_mappings=({"regexp": "^(.+$"},))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            panel = app.query_one("#findings")
+            assert panel.region.height >= 2 + 4  # border + the error (3 lines) + its fix
+            await pilot.press("f6", "f6")
+            await pilot.pause()
+            assert app.screen.maximized is panel and panel.region.height == SIZE[1] - 1
+            await pilot.press("f6")
+            await pilot.pause()
+            assert app.screen.maximized is None
+
+    run(go())
+
+
+def test_the_preview_wraps_with_a_toggle_and_its_status_line_is_never_cut():
+    async def go():
+        long_image = "quay.io/" + "x" * 150 + "/m:${KERNEL_FULL_VERSION}"
+        app = kmm_app(kmm__container_image=long_image)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            text = app.query_one("#preview-text")
+            scroll = app.query_one("#preview-scroll")
+            assert text.region.width <= scroll.region.width  # wrapped: nothing beyond the edge
+            scroll.focus()
+            await pilot.press("w")
+            await pilot.pause()
+            assert text.virtual_region.width > scroll.region.width  # long lines now scroll sideways
+            status = app.query_one("#preview-status")
+            app.query_one("PreviewPane").set_status("x " * 100)
+            await pilot.pause()
+            assert status.region.height >= 3  # wrapped, not cut
+
+    run(go())
+
+
+def test_kvc_wording_names_neither_the_driver_toolkit_nor_make_install_for_a_given_tree(tmp_path):
+    """Item 11: KVC's entitlement choice is not about the Driver Toolkit (KMM only); a fakeroot the
+    user gave is fixed in that tree, not with `make install`; the source step speaks to both methods."""
+    from kmwizard import flow
+    from kmwizard.ask import choice_options
+
+    root, _ = build_kvc_tree(tmp_path)
+    (root / "etc" / "kvc" / f"{MODULE}.conf").unlink()
+    kvc = Answers({"method": "kvc", "kvc.fakeroot": str(root)})
+    question = next(q for s in flow.FLOW for q in s.questions if q.key == "entitlement.source")
+    assert "Driver Toolkit" not in " ".join(label for label, _ in choice_options(question, kvc))
+    assert "Driver Toolkit" in " ".join(label for label, _ in choice_options(question, kvc.set("method", "kmm")))
+    assert "KVC" not in next(s for s in flow.FLOW if s.id == "source").intro
+    from kmwizard.render import render
+
+    missing = next(f for f in render(kvc).findings if f.code == "kvc-conf-missing")
+    assert "make install" not in missing.fix and str(root) in missing.fix

@@ -39,7 +39,7 @@ def render_kvc(answers) -> Rendering:
     conf_files, conf_findings = instance.instance_fixes(
         root, name, build_file=answers.get("kvc.build_file"),
         software_version=answers.get("kvc.software_version") or None,
-        overrides=payload.conf_overrides)
+        overrides=payload.conf_overrides, tree_given=bool(answers.get("kvc.fakeroot")))
     findings.extend(conf_findings)
 
     extra = {path: (content, 0o644) for path, content in conf_files.items()}
