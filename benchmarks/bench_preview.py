@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from kmwizard.ask import apply_text  # noqa: E402
+from kmwizard.questions import apply_text  # noqa: E402
 from kmwizard.flow import FLOW  # noqa: E402
 from kmwizard.preset_store import list_presets, load_preset  # noqa: E402
 from kmwizard.screens.preview import highlighted, main_file, safe_render  # noqa: E402

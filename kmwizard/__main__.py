@@ -1,3 +1,3 @@
-from kmwizard.cli import main
+from kmwizard.main import main
 
 raise SystemExit(main())

@@ -258,7 +258,7 @@ class Answers:
 
     @classmethod
     def load(cls, path: str | Path) -> "Answers":
-        from kmwizard.inputs import read_text_arg  # inputs imports this module
+        from kmwizard.textfiles import read_text_arg
 
         path = Path(path)
         text = read_text_arg(str(path), "answer file", "check the path given to --answers")

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional, Protocol, Sequence, TextIO
+from typing import Any, Callable, Optional, Protocol, Sequence, TextIO
 
 from kmwizard import output
-from kmwizard.answers import Answers, AnswersError, thaw
+from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import KmwizardError, Severity, has_errors, sorted_findings
 from kmwizard.flow import Question, questions_for, steps_for
-from kmwizard.render import Rendering, dump_yaml, render
+from kmwizard.questions import (apply_text, choice_options, default_hint, default_output_dir, display_text,
+                                field_help, is_choice, is_multiline, plan_text)
+from kmwizard.render import Rendering, render
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 HELP = "?"
@@ -64,102 +66,6 @@ class QuestionaryPrompter:
         return self._answer(self.q.confirm(message, default=default).ask())
 
 
-# --- value conversion (shared by the Textual app: no UI imports) ----------------------
-
-CHOICE_LABELS: dict[str, dict[Any, str]] = {
-    "method": {"kvc": "KVC (MachineConfig)", "kmm": "KMM (Module)"},
-    "day": {1: "day 1 (install)", 2: "day 2 (running)"},
-    "entitlement.source": {"node": "node (already entitled)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
-}
-# Labels that differ by method: only KMM builds on the Driver Toolkit.
-KMM_CHOICE_LABELS = {"entitlement.source": {"node": "node (entitled / Driver Toolkit)"}}
-
-
-def choice_options(question: Question, answers: Optional[Answers] = None) -> list[tuple[str, Any]]:
-    spec = question.spec
-    values = (True, False) if spec.kind == "bool" else spec.choices
-    labels = dict(CHOICE_LABELS.get(question.key, {}))
-    if answers is not None and answers.get("method") == "kmm":
-        labels.update(KMM_CHOICE_LABELS.get(question.key, {}))
-    return [(labels.get(v, ("yes" if v else "no") if isinstance(v, bool) else str(v)), v) for v in values]
-
-
-def is_choice(question: Question) -> bool:
-    return question.widget == "select" and (bool(question.spec.choices) or question.spec.kind == "bool")
-
-
-def is_multiline(question: Question) -> bool:
-    return question.widget in ("multiline", "records") or question.spec.kind in ("records", "map")
-
-
-def display_text(question: Question, answers: Answers) -> str:
-    """The text of an explicit answer as a text prompt shows it; "" when the default applies."""
-    if not answers.is_set(question.key):
-        return ""
-    value = answers.get(question.key)
-    kind = question.spec.kind
-    if kind == "list":
-        return ", ".join(str(v) for v in value)
-    if kind in ("records", "map"):
-        return dump_yaml(thaw(value)) if value else ""
-    return "" if value is None else str(value)
-
-
-def default_hint(question: Question, answers: Answers) -> str:
-    default = question.spec.default_for(answers)
-    if question.spec.kind in ("records", "map"):
-        return question.spec.example or question.placeholder
-    if isinstance(default, (tuple, list)):
-        default = ", ".join(str(v) for v in default)
-    if default not in (None, ""):
-        return f"default: {default}"
-    return question.placeholder or question.spec.example
-
-
-def apply_text(question: Question, text: str, answers: Answers) -> Answers:
-    """The answers with this question set from typed text; empty text means "use the default".
-    Raises AnswersError naming the key when the text is not a valid value."""
-    if not text.strip():
-        return answers.unset(question.key)
-    return answers.set(question.key, text if is_multiline(question) else text.strip())
-
-
-def field_help(question: Question, answers: Answers) -> str:
-    spec = question.spec
-    lines = [spec.help, f"Answer key: {spec.key}  (in answer files and --set {spec.key}=...)"]
-    default = spec.default_for(answers)
-    if default not in (None, "", ()):
-        lines.append(f"Default: {thaw(default)}")
-    if spec.choices:
-        lines.append("Choices: " + ", ".join(str(c) for c in spec.choices))
-    if spec.example:
-        lines.append(f"Example: {spec.example}")
-    if spec.kind == "list":
-        lines.append("Type the values separated by commas.")
-    if spec.kind in ("records", "map"):
-        lines.append("Type YAML: a list of mappings (records) or a mapping.")
-    if spec.secret:
-        lines.append("This points at key material: its contents are never shown.")
-    lines.append("Leave a text answer empty to use the default.")
-    return "\n".join(lines)
-
-
-def default_output_dir(answers: Answers, rendering: Rendering) -> str:
-    """generate's choice: day 1 the install directory, otherwise a folder under the current one."""
-    if rendering.install_subdir and answers.get("output.install_dir"):
-        return str(answers.get("output.install_dir"))
-    return "kmwizard-output"
-
-
-def plan_text(plan: output.WritePlan) -> str:
-    lines = [f"Into {plan.directory}:"]
-    for planned in plan.files:
-        state = "unchanged" if planned.unchanged else ("REPLACES" if planned.exists else "new")
-        secret = "  (secrets: 0600)" if planned.file.secret else ""
-        lines.append(f"  {state:9} {planned.file.mode:04o} {planned.file.path}{secret}")
-    return "\n".join(lines)
-
-
 def finding_lines(findings) -> list[str]:
     lines = []
     for f in sorted_findings(findings):
@@ -172,8 +78,10 @@ def finding_lines(findings) -> list[str]:
 # --- the walk -------------------------------------------------------------------------
 
 class PromptWizard:
-    def __init__(self, answers: Answers, prompter: Prompter, out: TextIO) -> None:
+    def __init__(self, answers: Answers, prompter: Prompter, out: TextIO,
+                 run_command: Optional[Callable[[list[str]], int]] = None) -> None:
         self.answers, self.prompter, self.out = answers, prompter, out
+        self.run_command = run_command or run_kmwizard
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -327,8 +235,7 @@ class PromptWizard:
         commands (and output) as typed by hand; the kubernetes client loads only now."""
         import tempfile
 
-        from kmwizard.cli import main
-
+        main = self.run_command
         context = self.prompter.text("context", "kubeconfig context (empty: its current context)", "")
         namespace = self.prompter.text("namespace", "default namespace (empty: the context's)", "")
         target = (["--context", context.strip()] if context.strip() else []) + \
@@ -380,9 +287,19 @@ class PromptWizard:
         self.ask(next(q for q in questions if q.key == key))
 
 
-def run_prompts(answers: Answers, prompter: Optional[Prompter] = None, out: Optional[TextIO] = None) -> int:
-    """Run the prompt wizard; the exit code for the CLI (130 when the user aborts)."""
-    wizard = PromptWizard(answers, prompter or QuestionaryPrompter(), out or sys.stdout)
+def run_kmwizard(argv: list[str]) -> int:
+    """A kmwizard command line in a child process, on this terminal: what the user would type."""
+    import subprocess
+
+    return subprocess.call([sys.executable, "-m", "kmwizard", *argv])
+
+
+def run_prompts(answers: Answers, prompter: Optional[Prompter] = None, out: Optional[TextIO] = None,
+                run_command: Optional[Callable[[list[str]], int]] = None) -> int:
+    """Run the prompt wizard; the exit code for the CLI (130 when the user aborts).  ``run_command``
+    runs a kmwizard command line for Apply (kmwizard.main passes the CLI's main; by default a child
+    process runs it)."""
+    wizard = PromptWizard(answers, prompter or QuestionaryPrompter(), out or sys.stdout, run_command)
     try:
         return wizard.run()
     except (Aborted, KeyboardInterrupt):

@@ -7,11 +7,10 @@ then each --set in order.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import UsageError
+from kmwizard.textfiles import read_text_arg  # noqa: F401 (re-exported: the CLI reads its files with it)
 
 
 def add_answer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,20 +26,6 @@ def answer_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     add_answer_arguments(parent)
     return parent
-
-
-def read_text_arg(name: str, what: str = "file", fix: str = "check the file name") -> str:
-    """The text of a file named on the command line ('-' reads stdin), or a UsageError that names
-    it: a missing file, a directory and a binary file are mistakes in the command, not tracebacks."""
-    try:
-        if str(name) == "-":
-            return sys.stdin.read()
-        return Path(name).expanduser().read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {name}: {exc.strerror or exc}", fix) from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} {name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                         f"{exc.start}): a binary file, not YAML or JSON", "give a YAML or JSON text file") from None
 
 
 def parse_set(item: str) -> tuple[str, str]:

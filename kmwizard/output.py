@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmwizard.findings import UsageError
-from kmwizard.render import OutputFile, Rendering
+from kmwizard.rendering import OutputFile, Rendering
 
 
 @dataclass(frozen=True)

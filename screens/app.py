@@ -29,13 +29,14 @@ from kmwizard.flow import Question
 from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
-from kmwizard.ask import field_help
+from kmwizard.questions import field_help
 from kmwizard.screens.fields import key_of
 from kmwizard.screens.footer import StableFooter
 from kmwizard.screens.form import FormMixin
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
 from kmwizard.screens.rendering import REVIEW, RenderingMixin
+
 NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the form for the preview
 INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
 

@@ -15,7 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from kmwizard import output
 from kmwizard.answers import Answers
-from kmwizard.ask import default_output_dir, plan_text
+from kmwizard.questions import default_output_dir, plan_text
 from kmwizard.findings import KmwizardError, has_errors
 from kmwizard.render import Rendering
 

@@ -1,7 +1,7 @@
 """How a flow question becomes a widget, and how the widget's text becomes an answer.
 
 The flow (``kmwizard.flow``) says what to ask; this module only decides which Textual
-widget asks it.  Text <-> answer conversions are the prompt wizard's (``kmwizard.ask``),
+widget asks it.  Text <-> answer conversions are in the core (``kmwizard.questions``),
 so both front ends read typed text the same way.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select
 
 from kmwizard.answers import Answers
-from kmwizard.ask import choice_options, default_hint, display_text, is_choice, is_multiline
+from kmwizard.questions import choice_options, default_hint, display_text, is_choice, is_multiline
 from kmwizard.flow import Question
 
 def field_id(key: str) -> str:

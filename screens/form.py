@@ -13,7 +13,7 @@ from kmwizard.findings import error
 from kmwizard.flow import Step, questions_for, steps_for
 from kmwizard.keys import KEYS
 
-from kmwizard.ask import apply_text, display_text
+from kmwizard.questions import apply_text, display_text
 from kmwizard.screens.fields import FieldRow, field_id, key_of
 from kmwizard.screens.rendering import REVIEW
 from kmwizard.screens.texts import step_label

@@ -151,8 +151,13 @@ class RenderingMixin:
         self.query_one(FindingsPanel).show(findings)
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = sum(f.severity is Severity.WARNING for f in findings)
-        self._set_text("#form-status", (f"✗ {errors} error(s), {warnings} warning(s): F6 lists them" if errors else
-                                        f"✓ no errors, {warnings} warning(s)") + " · F9 preview")
+        if self.waiting_for_fetch:
+            summary = "Nothing fetched yet: the preview waits for the repositories"
+        elif errors:
+            summary = f"✗ {errors} error(s), {warnings} warning(s): F6 lists them"
+        else:
+            summary = f"✓ no errors, {warnings} warning(s)"
+        self._set_text("#form-status", summary + " · F9 preview")
         # Mark the fields themselves, not only their steps.
         wrong = self.error_keys()
         for row in self.query(FieldRow):

@@ -61,9 +61,9 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def run(script: dict, answers: Answers | None = None) -> tuple[int, FakePrompter, str]:
+def run(script: dict, answers: Answers | None = None, **options) -> tuple[int, FakePrompter, str]:
     prompter, out = FakePrompter(script), io.StringIO()
-    code = run_prompts(answers or Answers(), prompter=prompter, out=out)
+    code = run_prompts(answers or Answers(), prompter=prompter, out=out, **options)
     return code, prompter, out.getvalue()
 
 
@@ -201,13 +201,28 @@ def test_without_a_tty_the_wizards_refuse(command):
 
 
 def test_apply_runs_diff_first_then_applies_on_confirmation(apiserver, capsys):  # noqa: F811
+    from kmwizard.cli import main  # what kmwizard.main hands the prompt wizard
+
     answers = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_namespace": True,
                        "kmm.name": "demo", "kmm.module_name": "demo"})
     code, prompter, text = run({"start": ["keep"], "action": ["apply", "apply", "quit"],
-                                "apply-confirm": [False, True]}, answers)
+                                "apply-confirm": [False, True]}, answers, run_command=main)
     assert code == 0, text
     printed = capsys.readouterr()
     assert "Nothing was applied." in text and "Applied." in text
     assert "+kind: Module" in printed.out  # the diff came first
+    module = apiserver.get("kmm.sigs.x-k8s.io/v1beta1", "Module", "demo", "drivers")
+    assert module["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kmwizard"
+
+
+def test_apply_without_a_runner_runs_the_kmwizard_program(apiserver, capfd):  # noqa: F811
+    # run_prompts called on its own (not through kmwizard.main) runs `python -m kmwizard diff/apply`
+    # as child processes on the same terminal: the same commands a user would type.
+    answers = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_namespace": True,
+                       "kmm.name": "demo", "kmm.module_name": "demo"})
+    code, prompter, text = run({"start": ["keep"], "action": ["apply", "quit"], "apply-confirm": [True]}, answers)
+    assert code == 0, text
+    assert "Applied." in text
+    assert "+kind: Module" in capfd.readouterr().out  # the child's diff, on the inherited stdout
     module = apiserver.get("kmm.sigs.x-k8s.io/v1beta1", "Module", "demo", "drivers")
     assert module["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kmwizard"

@@ -371,7 +371,7 @@ def test_generate_writes_secrets_0600(tmp_path, signing_files):
 
 
 def test_headless_imports():
-    code = ("import sys, kmwizard.kmm.render, kmwizard.kmm.lint, kmwizard.kmm.commands, kmwizard.kmm.kernel_match;"
+    code = ("import sys, kmwizard.kmm.render, kmwizard.kmm.lint, kmwizard.cli.kmm, kmwizard.kmm.kernel_match;"
             "bad = [m for m in ('textual', 'questionary', 'kubernetes') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

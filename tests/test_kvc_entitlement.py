@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from kmwizard.findings import Severity
-from kmwizard.kvc import entitlement, instance
-from kmwizard.kvc.entitlement import ENTITLEMENT_DIR
+from kmwizard import entitlement
+from kmwizard.kvc import instance
+from kmwizard.entitlement import ENTITLEMENT_DIR
 from tests.kvc_fixtures import DOCKERFILE_RHEL, make_fixture_repos
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl generates the test certificates")

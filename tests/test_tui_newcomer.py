@@ -270,7 +270,7 @@ def test_kvc_wording_names_neither_the_driver_toolkit_nor_make_install_for_a_giv
     """Item 11: KVC's entitlement choice is not about the Driver Toolkit (KMM only); a fakeroot the
     user gave is fixed in that tree, not with `make install`; the source step speaks to both methods."""
     from kmwizard import flow
-    from kmwizard.ask import choice_options
+    from kmwizard.questions import choice_options
 
     root, _ = build_kvc_tree(tmp_path)
     (root / "etc" / "kvc" / f"{MODULE}.conf").unlink()

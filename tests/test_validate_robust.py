@@ -99,7 +99,7 @@ def test_kernel_match_on_any_broken_module_file_is_a_usage_error_not_a_traceback
     """The kernel-match command as main() runs it, with the file's parsed YAML handed in directly."""
     from kmwizard.cli import build_parser
     from kmwizard.findings import KmwizardError
-    from kmwizard.kmm import commands
+    from kmwizard.cli import kmm as commands
 
     args = build_parser().parse_args(["kernel-match", "-k", "5.14.0-427.13.1.el9_4.x86_64", "module.yaml"])
     crashes = []

@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from kmwizard.render import dump_yaml
+from kmwizard.rendering import dump_yaml
 
 FIELD_MANAGER = "kmwizard"
 MANAGED_BY = "app.kubernetes.io/managed-by"

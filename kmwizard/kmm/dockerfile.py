@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from kmwizard.findings import Finding, KmwizardError, error, info, warning
+from kmwizard.keys.kmm import SAFE_WORD as _SAFE_WORD
 from kmwizard.kmm.variables import references
 
 KMM_BUILD_ARGS = ("KERNEL_FULL_VERSION", "KERNEL_VERSION", "MOD_NAME", "MOD_NAMESPACE", "DTK_AUTO")
 SOURCE_DIR = "/usr/src/module"
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:@+~=-]+$")
 
 
 # --- generation ---------------------------------------------------------------------
@@ -34,13 +34,6 @@ def _check_word(key: str, value: str) -> str:
         exc.where = key  # render() reports the finding at this answer key
         raise exc
     return value
-
-
-def plain_word(value, _answers=None):
-    """Answer validator: a value the generated Dockerfile can hold without quoting."""
-    if value and not _SAFE_WORD.match(str(value)):
-        return f"{value!r} has spaces, quotes or shell characters: it cannot go into the generated Dockerfile"
-    return None
 
 
 def generate_dockerfile(answers) -> str:
@@ -78,7 +71,7 @@ def generate_dockerfile(answers) -> str:
             "    && rm -rf /etc/pki/entitlement",
         ]
     elif source == "yum-repo":
-        from kmwizard.kvc.entitlement import REPO_PATH, repo_file
+        from kmwizard.entitlement import REPO_PATH, repo_file
 
         url = _check_word("entitlement.yum_repo", str(answers.get("entitlement.yum_repo")))
         # The same .repo as the KVC method: the packages must carry Red Hat's signature

@@ -16,9 +16,9 @@ from kmwizard.answers import thaw
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.kmm.dockerfile import generate_dockerfile
 from kmwizard.kmm.kernel_match import match_kernel
-from kmwizard.kmm.keys import INTERNAL_REGISTRY, OPERATOR_NAMESPACE, parse_version
+from kmwizard.keys.kmm import INTERNAL_REGISTRY, OPERATOR_NAMESPACE, parse_version
 from kmwizard.kmm.lint import lint_configmap, lint_documents
-from kmwizard.render import SECRET_MASK, OutputFile, Rendering, manifest_file
+from kmwizard.rendering import SECRET_MASK, OutputFile, Rendering, manifest_file
 
 MODULE_API = "kmm.sigs.x-k8s.io/v1beta1"
 HUB_API = "hub.kmm.sigs.x-k8s.io/v1beta1"
@@ -158,7 +158,7 @@ def _secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, str]]:
 
 def _sign_file_problem(data_key: str, content: bytes) -> Optional[str]:
     """What is wrong with a signing key (PEM, unencrypted) or certificate (PEM or DER) file; never its content."""
-    from kmwizard.kvc.entitlement import read_certificate, read_private_key_public_part
+    from kmwizard.entitlement import read_certificate, read_private_key_public_part
 
     if not content.strip():
         return "is empty"
@@ -191,7 +191,7 @@ def _is_text(content: bytes) -> bool:
 
 
 def _pair_mismatch(files: dict) -> bool:
-    from kmwizard.kvc.entitlement import read_certificate, read_private_key_public_part
+    from kmwizard.entitlement import read_certificate, read_private_key_public_part
 
     if "key" not in files or "cert" not in files or b"-----BEGIN" not in files["key"][1] \
             or not files["cert"][1].lstrip().startswith(b"-----BEGIN"):
@@ -203,7 +203,7 @@ def _pair_mismatch(files: dict) -> bool:
 def _entitlement_data(certs_dir: str, findings: list[Finding]) -> dict:
     """Secret data from the certificate directory, with the KVC method's checks (pairs, parsing,
     key matches certificate, expiry)."""
-    from kmwizard.kvc.entitlement import entitlement_files
+    from kmwizard.entitlement import entitlement_files
 
     payload = entitlement_files("certs", certs_dir=certs_dir, module_name="")
     findings.extend(payload.findings)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from kmwizard.findings import KmwizardError
 from kmwizard.keys import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from kmwizard.keys import default_mc_name as default_name  # noqa: F401 (the key's default)
 
 API_VERSION = "machineconfiguration.openshift.io/v1"
 ROLE_LABEL = "machineconfiguration.openshift.io/role"
@@ -23,11 +24,6 @@ def validate_role(role: str) -> str | None:
         return (f"pool role {role!r} is not valid: worker, master, or a custom pool name made of lower-case "
                 "letters, digits and '-'")
     return None
-
-
-def default_name(*, role: str, module_name: str) -> str:
-    # Pools merge MachineConfigs sorted by name and later ones win: user configs use 99-.
-    return f"99-{role}-kvc-{module_name}"
 
 
 def machineconfig(*, name: str, role: str, config: dict) -> dict:

@@ -11,8 +11,9 @@ import copy
 import json
 
 from kmwizard.findings import Finding, info
-from kmwizard.kvc import entitlement, fetch, ignition, instance, lint, machineconfig, transpile
-from kmwizard.render import OutputFile, Rendering, manifest_file
+from kmwizard import entitlement
+from kmwizard.kvc import fetch, ignition, instance, lint, machineconfig, transpile
+from kmwizard.rendering import OutputFile, Rendering, manifest_file
 
 REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
 

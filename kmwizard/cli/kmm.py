@@ -6,7 +6,7 @@ import json
 import sys
 
 from kmwizard.findings import UsageError
-from kmwizard.inputs import read_text_arg
+from kmwizard.textfiles import read_text_arg
 
 KERNEL_HELP = ("a node kernel as `uname -r` or `oc get node -o jsonpath='{.status.nodeInfo.kernelVersion}'` shows "
                "it, e.g. 5.14.0-427.13.1.el9_4.x86_64 (repeatable)")

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kmwizard.answers import Answers
+
+class Answers(Protocol):
+    """What a default or a validator reads of the answers: ``kmwizard.answers.Answers``, which
+    sits a layer above the key declarations (it checks values against them)."""
+
+    def get(self, key: str) -> Any: ...
 
 # Value kinds an answer can have.  "choice" is a str restricted to `choices`.
 KINDS = ("str", "int", "bool", "choice", "list", "map", "records")
@@ -98,10 +102,13 @@ def ssh_public_key(value: Any, _answers: "Answers") -> Optional[str]:
 
 # --- defaults that depend on other answers ----------------------------------------
 
-def _default_mc_name(answers: "Answers") -> str:
-    from kmwizard.kvc.machineconfig import default_name
+def default_mc_name(*, role: str, module_name: str) -> str:
+    # Pools merge MachineConfigs sorted by name and later ones win: user configs use 99-.
+    return f"99-{role}-kvc-{module_name}"
 
-    return default_name(role=answers.get("role"), module_name=answers.get("kvc.module_name"))
+
+def _default_mc_name(answers: "Answers") -> str:
+    return default_mc_name(role=answers.get("role"), module_name=answers.get("kvc.module_name"))
 
 
 UPSTREAM_FRAMEWORK = "https://github.com/kmods-via-containers/kmods-via-containers.git"
@@ -178,7 +185,7 @@ KVC_KEYS: tuple[KeySpec, ...] = (
 
 
 def _all_keys() -> dict[str, KeySpec]:
-    from kmwizard.kmm.keys import KMM_KEYS  # KMM keys live with the KMM code
+    from kmwizard.keys.kmm import KMM_KEYS  # the kmm.* keys have their own module
 
     specs = {}
     for spec in (*COMMON_KEYS, *KVC_KEYS, *KMM_KEYS):

@@ -1,4 +1,5 @@
-"""Answer keys of the KMM method (``kmm.*``).  Owned by the KMM code.
+"""Answer keys of the KMM method (``kmm.*``).  They sit with the other key declarations, below
+``kmwizard.answers`` (which checks values against them) and below ``kmwizard.kmm`` (which reads them).
 
 ``role``, ``openshift_version`` and ``entitlement.*`` are common keys (``kmwizard.keys``).
 The defaults reproduce the KMM documentation's example (kmm_ci_a from the KMM repository's
@@ -7,13 +8,9 @@ The defaults reproduce the KMM documentation's example (kmm_ci_a from the KMM re
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from kmwizard.keys import KeySpec, dns1123_label, dns1123_subdomain
-from kmwizard.kmm.dockerfile import plain_word
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kmwizard.answers import Answers
+from kmwizard.keys import Answers, KeySpec, dns1123_label, dns1123_subdomain
 
 KMM = ("kmm",)
 KMM_REPO = "https://github.com/rh-ecosystem-edge/kernel-module-management.git"
@@ -25,6 +22,7 @@ _MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _KO_FILE = re.compile(r"^[^/\s][^\s]*\.ko$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TLS_CHOICES = ("verify", "skip-verify", "plain-http")
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:@+~=-]+$")  # what the generated Dockerfile holds unquoted
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -34,6 +32,13 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 # --- validators -------------------------------------------------------------------
+
+def plain_word(value, _answers=None):
+    """Answer validator: a value the generated Dockerfile can hold without quoting."""
+    if value and not SAFE_WORD.match(str(value)):
+        return f"{value!r} has spaces, quotes or shell characters: it cannot go into the generated Dockerfile"
+    return None
+
 
 def _kmm_version(value: Any, _answers: "Answers") -> Optional[str]:
     match = _VERSION.match(str(value))

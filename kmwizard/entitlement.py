@@ -23,6 +23,9 @@ Certificates are read with a small DER reader (below) rather than a dependency:
 ``cryptography`` is not pulled in by anything kmwizard requires, and shelling out to
 ``openssl`` would need it installed and would pass key material through another program.
 Key material never appears in findings or notes; ``EntitlementPayload`` does not print it.
+
+Both methods use this module (KMM's build secret and signing files, its generated Dockerfile's
+yum repository), so it sits below ``kvc/`` and ``kmm/`` and neither method imports the other.
 """
 from __future__ import annotations
 

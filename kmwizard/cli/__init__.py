@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from kmwizard import __version__
 from kmwizard.findings import (Finding, KmwizardError, Severity, UsageError, error, has_errors, info,
@@ -228,13 +228,12 @@ def _interactive(args: argparse.Namespace, front_end: str) -> int:
         sys.stderr.write(NO_TTY_MESSAGE + "\n")
         return EXIT_USAGE
     answers = answers_from_args(args)
-    if front_end == "tui":
-        from kmwizard.screens.app import run_app
-
-        return run_app(answers)
-    from kmwizard.ask import run_prompts
-
-    return run_prompts(answers)
+    # The front ends are handed in by kmwizard.main: the CLI does not import them.
+    run = (getattr(args, "front_ends", None) or {}).get(front_end)
+    if run is None:
+        raise UsageError(f"this entry point cannot start `kmwizard {front_end}`",
+                         f"run the kmwizard program: `kmwizard {front_end}` or `python -m kmwizard {front_end}`")
+    return run(answers)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -299,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys)
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
-    from kmwizard.kmm.commands import add_parsers as add_kmm_parsers
+    from kmwizard.cli.kmm import add_parsers as add_kmm_parsers
 
     add_kmm_parsers(sub, parent)
     add_cluster_parsers(sub, parent)
@@ -326,7 +325,9 @@ def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str, Callable]] = None) -> int:
+    """Run one command line.  ``front_ends`` maps "tui" and "ask" to functions (answers -> exit
+    code) that start the interactive wizards; kmwizard.main passes them."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
@@ -342,6 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        args.front_ends = front_ends
         with _terminate_like_ctrl_c(args.command not in ("tui", "ask")):
             return int(args.func(args) or 0)
     except KmwizardError as exc:

@@ -1,0 +1,109 @@
+"""What the front ends share about a question: its choices, how an answer is shown and typed,
+its help and default hint; and how a write plan reads.
+
+``kmwizard ask`` and the Textual screens both use these, so a value typed in either becomes
+the same answer.  No UI imports: the front ends import this module, never each other.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from kmwizard.answers import Answers, thaw
+from kmwizard.flow import Question
+from kmwizard.rendering import Rendering, dump_yaml
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kmwizard.output import WritePlan
+
+CHOICE_LABELS: dict[str, dict[Any, str]] = {
+    "method": {"kvc": "KVC (MachineConfig)", "kmm": "KMM (Module)"},
+    "day": {1: "day 1 (install)", 2: "day 2 (running)"},
+    "entitlement.source": {"node": "node (already entitled)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
+}
+# Labels that differ by method: only KMM builds on the Driver Toolkit.
+KMM_CHOICE_LABELS = {"entitlement.source": {"node": "node (entitled / Driver Toolkit)"}}
+
+
+def choice_options(question: Question, answers: Optional[Answers] = None) -> list[tuple[str, Any]]:
+    spec = question.spec
+    values = (True, False) if spec.kind == "bool" else spec.choices
+    labels = dict(CHOICE_LABELS.get(question.key, {}))
+    if answers is not None and answers.get("method") == "kmm":
+        labels.update(KMM_CHOICE_LABELS.get(question.key, {}))
+    return [(labels.get(v, ("yes" if v else "no") if isinstance(v, bool) else str(v)), v) for v in values]
+
+
+def is_choice(question: Question) -> bool:
+    return question.widget == "select" and (bool(question.spec.choices) or question.spec.kind == "bool")
+
+
+def is_multiline(question: Question) -> bool:
+    return question.widget in ("multiline", "records") or question.spec.kind in ("records", "map")
+
+
+def display_text(question: Question, answers: Answers) -> str:
+    """The text of an explicit answer as a text prompt shows it; "" when the default applies."""
+    if not answers.is_set(question.key):
+        return ""
+    value = answers.get(question.key)
+    kind = question.spec.kind
+    if kind == "list":
+        return ", ".join(str(v) for v in value)
+    if kind in ("records", "map"):
+        return dump_yaml(thaw(value)) if value else ""
+    return "" if value is None else str(value)
+
+
+def default_hint(question: Question, answers: Answers) -> str:
+    default = question.spec.default_for(answers)
+    if question.spec.kind in ("records", "map"):
+        return question.spec.example or question.placeholder
+    if isinstance(default, (tuple, list)):
+        default = ", ".join(str(v) for v in default)
+    if default not in (None, ""):
+        return f"default: {default}"
+    return question.placeholder or question.spec.example
+
+
+def apply_text(question: Question, text: str, answers: Answers) -> Answers:
+    """The answers with this question set from typed text; empty text means "use the default".
+    Raises AnswersError naming the key when the text is not a valid value."""
+    if not text.strip():
+        return answers.unset(question.key)
+    return answers.set(question.key, text if is_multiline(question) else text.strip())
+
+
+def field_help(question: Question, answers: Answers) -> str:
+    spec = question.spec
+    lines = [spec.help, f"Answer key: {spec.key}  (in answer files and --set {spec.key}=...)"]
+    default = spec.default_for(answers)
+    if default not in (None, "", ()):
+        lines.append(f"Default: {thaw(default)}")
+    if spec.choices:
+        lines.append("Choices: " + ", ".join(str(c) for c in spec.choices))
+    if spec.example:
+        lines.append(f"Example: {spec.example}")
+    if spec.kind == "list":
+        lines.append("Type the values separated by commas.")
+    if spec.kind in ("records", "map"):
+        lines.append("Type YAML: a list of mappings (records) or a mapping.")
+    if spec.secret:
+        lines.append("This points at key material: its contents are never shown.")
+    lines.append("Leave a text answer empty to use the default.")
+    return "\n".join(lines)
+
+
+def default_output_dir(answers: Answers, rendering: Rendering) -> str:
+    """generate's choice: day 1 the install directory, otherwise a folder under the current one."""
+    if rendering.install_subdir and answers.get("output.install_dir"):
+        return str(answers.get("output.install_dir"))
+    return "kmwizard-output"
+
+
+def plan_text(plan: "WritePlan") -> str:
+    lines = [f"Into {plan.directory}:"]
+    for planned in plan.files:
+        state = "unchanged" if planned.unchanged else ("REPLACES" if planned.exists else "new")
+        secret = "  (secrets: 0600)" if planned.file.secret else ""
+        lines.append(f"  {state:9} {planned.file.mode:04o} {planned.file.path}{secret}")
+    return "\n".join(lines)
