@@ -39,9 +39,30 @@ def _shorten(text: str) -> str:
                      for line in text.split("\n"))
 
 
+def wrap_lines(text: str, width: int | None) -> str:
+    """Long lines folded at spaces with a hanging indent, so wrapped YAML keeps its shape (a wrapped
+    value stays right of its key; YAML reads a more indented line as the same plain scalar)."""
+    if not width or width < 20:
+        return text
+    out = []
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip(" "))
+        hang = " " * min(indent + 4, width // 2)
+        start = indent  # never cut inside the indentation
+        while len(line) > width:
+            cut = line.rfind(" ", start + 1, width)
+            if cut <= start:
+                cut = width
+            out.append(line[:cut].rstrip())
+            line = hang + line[cut:].lstrip(" ")
+            start = len(hang)
+        out.append(line)
+    return "\n".join(out)
+
+
 @lru_cache(maxsize=64)
-def _highlight(text: str, language: str | None) -> Content:
-    text = _shorten(text)
+def _highlight(text: str, language: str | None, width: int | None = None) -> Content:
+    text = wrap_lines(_shorten(text), width)
     if not language:
         return Content(text)
     from textual.highlight import highlight  # pygments: imported after the first paint
@@ -49,9 +70,10 @@ def _highlight(text: str, language: str | None) -> Content:
     return highlight(text, language=language)
 
 
-def highlighted(file: OutputFile) -> Content:
-    """The file as the preview shows it: masked (``preview_text``), highlighted; cached per text."""
-    return _highlight(file.preview_text(), language_of(file.path))
+def highlighted(file: OutputFile, width: int | None = None) -> Content:
+    """The file as the preview shows it: masked (``preview_text``), highlighted, folded to width
+    (None: not folded); cached per text and width."""
+    return _highlight(file.preview_text(), language_of(file.path), width)
 
 
 def main_file(files) -> str | None:
@@ -79,8 +101,7 @@ class PreviewPane(Vertical):
     PreviewPane #preview-status { height: auto; color: $text-muted; padding: 0 1; }
     PreviewPane #preview-scroll { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 1; }
     PreviewPane #preview-scroll:focus { background: $boost; }
-    PreviewPane #preview-text { width: 1fr; padding: 0 1; }
-    PreviewPane.-nowrap #preview-text { width: auto; text-wrap: nowrap; }
+    PreviewPane #preview-text { width: auto; padding: 0 1; text-wrap: nowrap; }
     """
     BINDINGS = [Binding("w", "toggle_wrap", "Wrap", show=False, id="kmwizard.preview_wrap")]
 
@@ -99,8 +120,19 @@ class PreviewPane(Vertical):
     def action_toggle_wrap(self) -> None:
         """Long lines wrap (the default) or scroll sideways, as the YAML's indentation reads best."""
         self.toggle_class("-nowrap")
+        self._show_selected()
         self.app.notify("Preview: long lines " + ("scroll sideways" if self.has_class("-nowrap") else "wrap"),
                         timeout=2)
+
+    def _wrap_width(self) -> int | None:
+        if self.has_class("-nowrap"):
+            return None
+        width = self.query_one("#preview-scroll").scrollable_content_region.width - 2  # the text's padding
+        return width if width >= 20 else None
+
+    def on_resize(self, _event) -> None:
+        if self._current() is not None and not self.has_class("-nowrap"):
+            self._show_selected()
 
     def set_status(self, text: str) -> None:
         status = self.query_one("#preview-status", Static)
@@ -175,7 +207,7 @@ class PreviewPane(Vertical):
             return
         note = f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
         self.set_status(note)
-        text.update(highlighted(file))
+        text.update(highlighted(file, self._wrap_width()))
 
 
 class FindingsPanel(OptionList):
@@ -185,6 +217,11 @@ class FindingsPanel(OptionList):
         def __init__(self, finding: Finding) -> None:
             super().__init__()
             self.finding = finding
+
+    # The highlight marks what Enter jumps to: loud only while the panel has focus.
+    DEFAULT_CSS = """
+    FindingsPanel:blur > .option-list--option-highlighted { background: $boost; text-style: none; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)

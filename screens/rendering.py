@@ -37,9 +37,9 @@ class Rendered(Message):
 def waiting_finding(urls: list[str]) -> Finding:
     """What the preview says while it waits for the user to choose the KVC repositories."""
     return info("kvc.module_repo",
-                f"nothing fetched yet: the KVC preview clones and builds {' and '.join(urls)}; it renders once "
-                "you leave the Module source step (F8 there) or load a preset",
-                "offline? choose KMM, a kmm-* preset, local directories, or an existing fakeroot (kvc.fakeroot)",
+                f"nothing fetched yet: the preview clones {len(urls)} repositories once you leave the Module "
+                "source step (F8 there) or load a preset",
+                "offline: choose KMM, a kmm-* preset, local directories, or an existing fakeroot (kvc.fakeroot)",
                 code="fetch-deferred")
 
 
@@ -152,7 +152,7 @@ class RenderingMixin:
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = sum(f.severity is Severity.WARNING for f in findings)
         if self.waiting_for_fetch:
-            summary = "Nothing fetched yet: the preview waits for the repositories"
+            summary = "Nothing fetched yet: waiting for the repositories"
         elif errors:
             summary = f"✗ {errors} error(s), {warnings} warning(s): F6 lists them"
         else:

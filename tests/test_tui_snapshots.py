@@ -90,3 +90,28 @@ def test_field_help(snap_compare):
 
 def test_write_dialog(snap_compare):
     assert snap_compare(kmm(), terminal_size=WIDE, run_before=at_step("review", keys=("f2",)))
+
+
+# --- issue 13: what a newcomer meets ---------------------------------------------------------
+
+def bad_regexp() -> WizardApp:
+    return WizardApp(Answers({"method": "kmm", "kmm.name": "my-driver", "kmm.module_name": "my_driver",
+                              "kmm.kernel_mappings": ({"regexp": "^(.+$"},)}))
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=["wide", "small"])
+def test_offline_first_screen(snap_compare, size):
+    """No answers: KVC by default, and nothing fetched until the repositories are chosen."""
+    assert snap_compare(WizardApp(Answers()), terminal_size=size, run_before=at_step("method"))
+
+
+def test_small_terminal_preview_swapped_in(snap_compare):
+    assert snap_compare(kmm(), terminal_size=SMALL, run_before=at_step("source", keys=("f9",)))
+
+
+def test_error_marks_step_and_field(snap_compare):
+    assert snap_compare(bad_regexp(), terminal_size=WIDE, run_before=at_step("method", keys=("f6", "enter")))
+
+
+def test_findings_fill_the_screen(snap_compare):
+    assert snap_compare(bad_regexp(), terminal_size=SMALL, run_before=at_step("method", keys=("f6", "f6")))
