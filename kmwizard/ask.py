@@ -17,8 +17,8 @@ from kmwizard import output
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import KmwizardError, Severity, has_errors, sorted_findings
 from kmwizard.flow import Question, questions_for, steps_for
-from kmwizard.questions import (apply_text, choice_options, default_hint, default_output_dir, display_text,
-                                field_help, is_choice, is_multiline, plan_text)
+from kmwizard.questions import (apply_text, choice_options, default_output_dir, default_text, display_text,
+                                example_text, field_help, is_choice, is_multiline, plan_text)
 from kmwizard.render import Rendering, render
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -154,8 +154,11 @@ class PromptWizard:
             if value != self.answers.get(question.key):
                 self.answers = self.answers.set(question.key, value)
             return
-        hint = default_hint(question, self.answers)
-        message = f"{question.prompt}{f' [{hint}]' if hint else ''} (? for help)"
+        # [X] only for a real default; an example is labelled as one and never used.
+        default = default_text(question, self.answers)
+        example = "" if default else example_text(question, self.answers)
+        message = question.prompt + (f" [{default}]" if default else "") + (f" (e.g. {example})" if example else "")
+        message += " (? for help)"
         while True:
             text = self.prompter.text(question.key, message, display_text(question, self.answers),
                                       multiline=is_multiline(question))
@@ -173,6 +176,8 @@ class PromptWizard:
             if problem:
                 self.say(f"error: {spec.key}: {problem}")
                 continue
+            if example and not text.strip():
+                self.say(f"(left empty: {question.key} has no default, and the example is not used)")
             self.answers = answers
             return
 

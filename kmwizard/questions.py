@@ -54,15 +54,36 @@ def display_text(question: Question, answers: Answers) -> str:
     return "" if value is None else str(value)
 
 
-def default_hint(question: Question, answers: Answers) -> str:
+def default_text(question: Question, answers: Answers) -> str:
+    """The value used when the answer is left empty, as text ("" when there is none)."""
     default = question.spec.default_for(answers)
+    if default in (None, "", (), []):
+        return ""
     if question.spec.kind in ("records", "map"):
-        return question.spec.example or question.placeholder
+        import yaml
+
+        return yaml.safe_dump(thaw(default), default_flow_style=True, width=4096).strip()
+    if isinstance(default, bool):
+        return "yes" if default else "no"
     if isinstance(default, (tuple, list)):
-        default = ", ".join(str(v) for v in default)
-    if default not in (None, ""):
+        return ", ".join(str(v) for v in default)
+    return str(default)
+
+
+def example_text(question: Question, answers: Answers) -> str:
+    """An example value, only shown, never used ("" when it would just repeat the default)."""
+    example = question.spec.example or question.placeholder
+    return "" if example == default_text(question, answers) else example
+
+
+def default_hint(question: Question, answers: Answers) -> str:
+    """What an empty answer means, as a prompt shows it: "default: X" for a real default,
+    "e.g. X" for an example (which is not used), "" for neither."""
+    default = default_text(question, answers)
+    if default:
         return f"default: {default}"
-    return question.placeholder or question.spec.example
+    example = example_text(question, answers)
+    return f"e.g. {example}" if example else ""
 
 
 def apply_text(question: Question, text: str, answers: Answers) -> Answers:

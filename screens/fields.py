@@ -29,9 +29,13 @@ def key_of(widget_id: str | None) -> str | None:
 
 
 def placeholder(question: Question, answers: Answers) -> str:
-    # A one-line Input shows the placeholder only up to its first wrap: no "default: " prefix,
-    # the dim text says it is a placeholder and the help line says empty means default.
-    return default_hint(question, answers).removeprefix("default: ")
+    # Dim text an empty field shows: "default: X" (what leaving it empty gives) or "e.g. X" (an
+    # example, not used), so an example never passes for a default.
+    # A one-line Input shows its placeholder only up to its first wrap, which came right after
+    # "default:" for a long value: then label and value are joined so the value shows.
+    hint = default_hint(question, answers)
+    label, _, value = hint.partition(" ")
+    return f"{label}{value}" if len(value) > 24 and " " not in value else hint
 
 
 def select_options(question: Question, answers: Answers) -> list[tuple[Content, Any]]:

@@ -162,6 +162,19 @@ def test_errors_no_question_names_lead_to_a_choice_not_a_loop(monkeypatch):
     assert "change" in prompter.asked and "role" in prompter.asked
 
 
+def test_brackets_mean_a_real_default_and_examples_are_labelled_and_never_used():
+    """Item 6: [X] only for a default; an example-only prompt says e.g., and Enter leaves it empty."""
+    from kmwizard.preset_store import load_preset
+
+    code, prompter, text = run({"start": ["keep"], "action": ["quit"]}, load_preset("kmm-ci"))
+    assert code == 0
+    prompts = dict(zip(prompter.asked, prompter.messages))
+    assert "[" not in prompts["kmm.image_repo_secret"] and "(e.g. my-registry-pull-secret)" in \
+        prompts["kmm.image_repo_secret"]
+    assert "(left empty: kmm.image_repo_secret has no default, and the example is not used)" in text
+    assert "[worker]" in prompts["role"] and "e.g." not in prompts["role"]
+
+
 def test_abort_exits_130_and_writes_nothing(tmp_path):
     code, prompter, text = run({"role": [ABORT]})
     assert code == 130

@@ -283,3 +283,28 @@ def test_kvc_wording_names_neither_the_driver_toolkit_nor_make_install_for_a_giv
 
     missing = next(f for f in render(kvc).findings if f.code == "kvc-conf-missing")
     assert "make install" not in missing.fix and str(root) in missing.fix
+
+
+def test_placeholders_say_default_or_example():
+    """Item 6: the dim text of an empty field says which it is; kernel mappings show the real default."""
+    from kmwizard.flow import FLOW
+    from kmwizard.questions import default_hint
+
+    questions = {q.key: q for s in FLOW for q in s.questions}
+    answers = Answers({"method": "kmm"})
+    assert default_hint(questions["kmm.kernel_mappings"], answers) == "default: [{regexp: ^.+$}]"
+    assert default_hint(questions["kmm.image_repo_secret"], answers) == "e.g. my-registry-pull-secret"
+    assert default_hint(questions["role"], answers) == "default: worker"
+
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.show_step("mappings")
+            await pilot.pause()
+            assert app.query_one("#" + field_id("kmm.image_repo_secret")).placeholder == \
+                "e.g. my-registry-pull-secret"
+            image = app.query_one("#" + field_id("kmm.container_image")).placeholder
+            assert image.startswith("default:image-registry.")  # one word: the Input shows its start
+
+    run(go())
