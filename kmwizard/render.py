@@ -66,3 +66,27 @@ def input_state(answers) -> tuple:
         except OSError:
             state.append((key, None))
     return tuple(state)
+
+
+def remote_fetches(answers) -> list[str]:
+    """The git URLs a render of these answers would clone now (none for KMM, local trees, or
+    repositories cached already): a front end can wait for the user's choice before fetching."""
+    if answers.get("method") != "kvc":
+        return []
+    from kmwizard.kvc.fetch import remote_fetches as kvc_remote_fetches
+
+    return kvc_remote_fetches(answers)
+
+
+def absolute_paths(answers, base: Path):
+    """The answers with relative local paths made absolute against base (where they were typed):
+    a preset is loaded from any directory, where 'signing.priv' would name another file or none."""
+    from kmwizard.kvc.fetch import URL_PATTERN
+
+    updates = {}
+    for key in (*INPUT_PATH_KEYS, "output.install_dir"):
+        value = answers.get(key) if answers.is_set(key) else None
+        if isinstance(value, str) and value and not URL_PATTERN.match(value) and not value.startswith("~") \
+                and not os.path.isabs(value):
+            updates[key] = os.path.abspath(os.path.join(base, value))
+    return answers.update(updates) if updates else answers

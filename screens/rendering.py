@@ -14,8 +14,7 @@ from textual.widgets import Input, OptionList, Static
 from kmwizard import flow
 from kmwizard.findings import Finding, Severity, has_errors, info
 from kmwizard.flow import step_of
-from kmwizard.kvc.fetch import remote_fetches
-from kmwizard.render import Rendering, input_state
+from kmwizard.render import Rendering, input_state, remote_fetches
 
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.fields import FieldRow

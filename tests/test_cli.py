@@ -214,3 +214,30 @@ def test_broken_user_presets_are_listed_not_a_traceback(tmp_path):
 def test_validate_refuses_a_kmm_version_it_cannot_read(tmp_path):
     proc = run("validate", "--kmm-version", "banana", str(tmp_path / "m.yaml"))
     assert proc.returncode == 2 and "banana" in proc.stderr and "2.4" in proc.stderr
+
+
+def test_a_preset_saved_with_relative_paths_works_from_any_directory(tmp_path, monkeypatch):
+    """Item 8 of issue 13: 'signing.priv' typed in the wizard names the file in the directory it was
+    typed in; the saved preset stores it absolute, so it renders the same from elsewhere."""
+    from kmwizard.answers import Answers
+    from kmwizard.preset_store import load_preset, save_user_preset
+    from kmwizard.render import render
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "signing.priv").write_text("key\n")
+    (work / "signing.x509").write_text("cert\n")
+    monkeypatch.chdir(work)
+    answers = Answers({"method": "kmm", "kmm.sign.enabled": True, "kmm.sign.key_file": "signing.priv",
+                       "kmm.sign.cert_file": "./signing.x509", "kvc.module_repo": "https://example.com/r.git"})
+    path = save_user_preset("signed", answers)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_preset("signed")
+    assert loaded.get("kmm.sign.key_file") == str(work / "signing.priv")
+    assert loaded.get("kmm.sign.cert_file") == str(work / "signing.x509")
+    assert loaded.get("kvc.module_repo") == "https://example.com/r.git"  # URLs stay as they are
+    assert not [f for f in render(loaded).findings if f.where.startswith("kmm.sign") and f.severity.value == "error"]
+    assert "signing.priv" in path.read_text()
