@@ -53,6 +53,9 @@ class FakePrompter:
     def confirm(self, key, message, default):
         return self._reply(key, message, default)
 
+    def edit(self, key, text):
+        return self._reply(f"{key}:edit", "(editor)", text)
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
@@ -139,13 +142,43 @@ def test_errors_on_rendered_manifests_ask_their_question_again():
     render names its answer, so "answer the questions with errors again" asks kmm.kernel_mappings."""
     from kmwizard.preset_store import load_preset
 
-    bad = "- regexp: '^(.+$'"
-    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings": [bad, "- regexp: '^.+$'"],
-                                "action": ["fix", "quit"]}, load_preset("kmm-ci"))
+    bad = load_preset("kmm-ci").set("kmm.kernel_mappings", ({"regexp": "^(.+$"},))
+    # Kept at the question ("fix it later"), then found again after the walk and asked again.
+    code, prompter, text = run({"start": ["keep"],
+                                "kmm.kernel_mappings": ["- regexp: '^(.+$'", "- regexp: '^(.+$'", "- regexp: '^.+$'"],
+                                "action": ["fix", "quit"]}, bad)
     assert code == 0, text
     assert "error: kmm.kernel_mappings: regexp '^(.+$' does not compile" in text
-    assert prompter.asked.count("kmm.kernel_mappings") == 2
+    assert prompter.asked.count("kmm.kernel_mappings") == 3  # typed, kept by typing it again, then fixed
     assert prompter.asked.count("action") == 2  # fixed: the second menu offers writing
+
+
+def test_each_answer_is_checked_at_its_question_with_the_findings_checks():
+    """Item 7 of issue 13: the regexp RE2 rejects is reported right after it is typed, and asked again."""
+    from kmwizard.preset_store import load_preset
+
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings": ["- regexp: '^(.+$'", "- regexp: '^a.+$'"],
+                                "action": ["quit"]}, load_preset("kmm-ci"))
+    assert code == 0
+    assert prompter.asked.count("kmm.kernel_mappings") == 2
+    assert text.index("does not compile") < text.index("Rendering")  # at the question, not after the walk
+
+
+def test_multiline_answers_come_from_the_editor_or_a_file(tmp_path):
+    from kmwizard.preset_store import load_preset
+
+    mappings = tmp_path / "mappings.yaml"
+    mappings.write_text("- regexp: '^.+el9.+$'\n")
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings:how": ["file"],
+                                "kmm.kernel_mappings:file": [str(mappings)], "kmm.build_args:how": ["editor"],
+                                "kmm.build_args:edit": ["- name: A\n  value: b\n"], "action": ["save", "quit"],
+                                "answers-out": [str(tmp_path / "a.yaml")]}, load_preset("kmm-ci"))
+    assert code == 0, text
+    saved = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    assert saved["kmm"]["kernel_mappings"] == [{"regexp": "^.+el9.+$"}]
+    assert saved["kmm"]["build_args"] == [{"name": "A", "value": "b"}]
+    # the finish key of the typed way is named on its own line, never cut at the terminal's width
+    assert "(multi-line: Esc then Enter finishes)" in text
 
 
 def test_errors_no_question_names_lead_to_a_choice_not_a_loop(monkeypatch):
