@@ -79,6 +79,11 @@ def test_invalid_regexp_stops_the_search():
     result = match_kernel(module(mappings), RHEL9_X86)
     assert not result.matched
     assert result.problems and "RE2" in result.problems[0] and "\\e" in result.problems[0]
+    # Issue 13 item 14: one true thing. The webhook rejects such a Module (docs/kmm.md, webhook rule 6):
+    # the report says so and does not also claim that nodes are skipped silently.
+    text = result.format()
+    assert "the KMM webhook rejects this Module" in text
+    assert "no mapping matches" not in text and "silently" not in text and "stops at it" not in text
 
 
 def test_build_and_sign_merge_rules():

@@ -308,3 +308,19 @@ def test_placeholders_say_default_or_example():
             assert image.startswith("default:image-registry.")  # one word: the Input shows its start
 
     run(go())
+
+
+def test_the_kernel_tester_says_one_true_thing_about_a_regexp_that_does_not_compile():
+    """Item 14: not 'KMM stops at it' and then 'nodes are skipped silently'."""
+    async def go():
+        app = kmm_app(kmm__kernel_mappings=({"regexp": "^(.+$"},))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.show_step("mappings")
+            app.query_one("#kernel-test").value = "5.14.0-427.13.1.el9_4.x86_64"
+            await pilot.pause()
+            result = str(app.query_one("#kernel-result").content)
+            assert "the KMM webhook rejects this Module" in result
+            assert "silently" not in result and "no mapping matches" not in result
+
+    run(go())

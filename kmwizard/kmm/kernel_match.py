@@ -102,6 +102,7 @@ class KernelMatch:
     registry_tls: Optional[dict] = None
     in_tree_modules_to_remove: list = field(default_factory=list)
     problems: list = field(default_factory=list)  # bad regexps met on the way, empty image
+    rejected: bool = False               # a regexp does not compile: the webhook rejects the Module
 
     @property
     def matched(self) -> bool:
@@ -118,6 +119,8 @@ class KernelMatch:
         lines = [f"kernel {self.kernel}" + (f" (matched as {self.matched_kernel})"
                                               if self.matched_kernel != self.kernel else "")]
         lines += [f"  problem: {p}" for p in self.problems]
+        if self.rejected:  # nothing is matched on a Module that never reaches the cluster
+            return "\n".join(lines)
         if not self.matched:
             lines.append("  no mapping matches: nodes with this kernel are skipped silently (no module loaded)")
             return "\n".join(lines)
@@ -168,9 +171,13 @@ def match_kernel(module: dict, kernel: str) -> KernelMatch:
         try:
             hit = mapping_matches(mapping, kernel_key)
         except ValueError as exc:
+            # One true thing: the KMM webhook compiles every regexp and rejects the Module (docs/kmm.md
+            # webhook rule 6), so this Module never reaches the cluster; no match is tried after it.
             result.problems.append(f"mapping [{index}] regexp '{mapping.get('regexp')}' does not compile in RE2 "
-                                   f"({exc}): KMM stops at it with an error")
-            return result  # the operator returns the error: later mappings are never tried
+                                   f"({exc}): the KMM webhook rejects this Module, so no node gets the module "
+                                   "until the regexp is fixed")
+            result.rejected = True
+            return result
         if hit:
             result.index, result.mapping = index, copy.deepcopy(mapping)
             break
