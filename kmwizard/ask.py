@@ -18,7 +18,7 @@ from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import KmwizardError, Severity, has_errors, sorted_findings
 from kmwizard.flow import Question, questions_for, steps_for
 from kmwizard.questions import (apply_text, choice_options, default_output_dir, default_text, display_text,
-                                example_text, field_help, is_choice, is_multiline, plan_text)
+                                example_text, field_help, is_choice, is_multiline, plan_text, replace_diff)
 from kmwizard.render import Rendering, remote_fetches, render
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -295,6 +295,7 @@ class PromptWizard:
         self.say(plan_text(plan))
         force = False
         if plan.overwrites:
+            self.say("What changes in the files it replaces:\n" + replace_diff(plan))
             force = self.prompter.confirm("overwrite", f"Replace {len(plan.overwrites)} existing file(s)?", False)
             if not force:
                 self.say("Nothing written.")

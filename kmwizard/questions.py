@@ -128,3 +128,26 @@ def plan_text(plan: "WritePlan") -> str:
         secret = "  (secrets: 0600)" if planned.file.secret else ""
         lines.append(f"  {state:9} {planned.file.mode:04o} {planned.file.path}{secret}")
     return "\n".join(lines)
+
+
+def replace_diff(plan: "WritePlan", max_lines: int = 60) -> str:
+    """What writing would change in the files it replaces, as unified diffs (not for secrets)."""
+    import difflib
+
+    parts = []
+    for planned in plan.overwrites:
+        if planned.file.secret:
+            parts.append(f"{planned.target}: holds secrets, its changes are not shown")
+            continue
+        try:
+            old = planned.target.read_text(encoding="utf-8")
+            new = planned.file.content.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            parts.append(f"{planned.target}: binary or unreadable, replaced whole")
+            continue
+        lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{planned.target} (now)",
+                                          f"{planned.target} (written)", n=2, lineterm=""))
+        if len(lines) > max_lines:
+            lines = lines[:max_lines] + [f"… {len(lines) - max_lines} more diff lines"]
+        parts.append("\n".join(lines))
+    return "\n".join(parts)

@@ -30,6 +30,7 @@ from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
 from kmwizard.questions import field_help
+from kmwizard.screens.extras import ExtrasMixin
 from kmwizard.screens.fields import key_of
 from kmwizard.screens.footer import StableFooter
 from kmwizard.screens.form import FormMixin
@@ -49,7 +50,7 @@ class StepScroll(VerticalScroll):
     can_focus = False
 
 
-class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
+class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int]):
     CSS_PATH = "wizard.tcss"
     TITLE = "kmwizard"
     SUB_TITLE = "kernel modules for OpenShift"
@@ -66,6 +67,10 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
         Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
         Binding("f9", "toggle_preview", "Preview", id="kmwizard.toggle_preview", priority=True),
+        # Not in the footer (F1 lists them): a focused TextArea keeps its own ctrl+z.
+        Binding("ctrl+z", "undo_field", "Undo", id="kmwizard.undo", show=False),
+        Binding("ctrl+r", "reset_field", "Reset to default", id="kmwizard.reset", show=False),
+        Binding("ctrl+f", "search_preview", "Search the preview", id="kmwizard.search", show=False),
     ]
 
     answers: var[Answers] = var(Answers, init=False)
@@ -87,6 +92,8 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
         self._compact_steps = False
+        self._undo: dict[str, list[str]] = {}       # one-line field id -> its earlier texts (ctrl+z)
+        self._last_text: dict[str, str] = {}
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------
@@ -202,6 +209,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, App[int]):
         if self.narrow:  # the findings live in the preview column, hidden behind the form
             self.query_one("#main").add_class("-preview-big")
         panel.focus()
+
+    def action_search_preview(self) -> None:
+        if self.narrow:
+            self.query_one("#main").add_class("-preview-big")
+        self.query_one(PreviewPane).action_search()
 
     def action_toggle_preview(self) -> None:
         """Narrow terminals: swap the form and the preview. Wide ones: the preview in the form's place."""

@@ -15,7 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from kmwizard import output
 from kmwizard.answers import Answers
-from kmwizard.questions import default_output_dir, plan_text
+from kmwizard.questions import default_output_dir, plan_text, replace_diff
 from kmwizard.findings import KmwizardError, has_errors
 from kmwizard.render import Rendering
 
@@ -113,8 +113,8 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
             except KmwizardError as exc:
                 text.update(Content(f"{exc.message}\n  fix: {exc.fix}"))
             else:
-                extra = ("\nExisting files would be replaced: tick the box to confirm."
-                         if self.plan.overwrites else "")
+                extra = ("\nExisting files would be replaced: tick the box to confirm. What changes:\n"
+                         + replace_diff(self.plan) if self.plan.overwrites else "")
                 text.update(Content(plan_text(self.plan) + extra))
         force = self.query_one("#write-force", Checkbox)
         force.display = bool(self.plan and self.plan.overwrites)

@@ -6,9 +6,12 @@ so both front ends read typed text the same way.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from textual.containers import Vertical
+from textual.suggester import Suggester
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select
@@ -42,6 +45,37 @@ def select_options(question: Question, answers: Answers) -> list[tuple[Content, 
     return [(Content(label), value) for label, value in choice_options(question, answers)]
 
 
+class PathSuggester(Suggester):
+    """Completes the last component of a local path from the file system (→ accepts, as in a shell)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_path(value)
+
+
+def complete_path(value: str) -> str | None:
+    """The first existing path that extends value ('/' added to a directory), or None."""
+    if not value or "://" in value or value.startswith(("http", "git@")):
+        return None
+    head, _, stem = value.rpartition("/")
+    directory = Path(os.path.expanduser(head + "/" if head or value.startswith("/") else "."))
+    try:
+        names = sorted(entry.name for entry in os.scandir(directory) if entry.name.startswith(stem))
+    except OSError:
+        return None
+    for name in names:
+        if name.startswith(".") and not stem.startswith("."):
+            continue
+        candidate = (head + "/" if head or value.startswith("/") else "") + name
+        if (directory / name).is_dir():
+            candidate += "/"
+        if candidate != value:
+            return candidate
+    return None
+
+
 def make_input(question: Question, answers: Answers) -> Widget:
     wid = field_id(question.key)
     if is_choice(question):
@@ -53,7 +87,9 @@ def make_input(question: Question, answers: Answers) -> Widget:
                         tab_behavior="focus", placeholder=placeholder(question, answers))
         area.add_class("multiline")
         return area
-    return Input(display_text(question, answers), placeholder=placeholder(question, answers), id=wid)
+    suggester = PathSuggester() if question.widget == "path" else None
+    return Input(display_text(question, answers), placeholder=placeholder(question, answers), id=wid,
+                 suggester=suggester)
 
 
 class FieldRow(Vertical):

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import OptionList, Static, Tab, Tabs
+from textual.widgets import Input, OptionList, Static, Tab, Tabs
 from textual.widgets.option_list import Option
 
 from kmwizard.findings import Finding, Severity, sorted_findings
@@ -88,6 +88,13 @@ def tab_label(file: OutputFile) -> str:
     return file.title or PurePosixPath(file.path).name
 
 
+def _find_all(text: str, term: str):
+    start = text.find(term)
+    while start != -1:
+        yield start
+        start = text.find(term, start + len(term))
+
+
 def finding_text(finding: Finding) -> str:
     text = f"{SEVERITY_MARK[finding.severity]} {finding.where}: {finding.message}"
     return text + (f"\n  fix: {finding.fix}" if finding.fix else "")
@@ -102,20 +109,74 @@ class PreviewPane(Vertical):
     PreviewPane #preview-scroll { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 1; }
     PreviewPane #preview-scroll:focus { background: $boost; }
     PreviewPane #preview-text { width: auto; padding: 0 1; text-wrap: nowrap; }
+    PreviewPane #preview-search { display: none; }
+    PreviewPane.-searching #preview-search { display: block; }
     """
-    BINDINGS = [Binding("w", "toggle_wrap", "Wrap", show=False, id="kmwizard.preview_wrap")]
+    BINDINGS = [Binding("w", "toggle_wrap", "Wrap", show=False, id="kmwizard.preview_wrap"),
+                Binding("c", "app.copy_file", "Copy", show=False, id="kmwizard.preview_copy"),
+                Binding("slash", "search", "Search", show=False, id="kmwizard.preview_search")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.files: tuple[OutputFile, ...] = ()
         self.selected_path: str | None = None
         self._rebuilding = False
+        self._match = 0  # which search match is current
 
     def compose(self):
         yield Tabs(id="preview-tabs")
         yield Static("", id="preview-status", markup=False)
+        yield Input(placeholder="search the file (Enter: next match, Esc: close)", id="preview-search")
         with VerticalScroll(id="preview-scroll"):
             yield Static("", id="preview-text", markup=False)
+
+    # --- search (/ in the preview, ctrl+f anywhere) -------------------------------------
+
+    def action_search(self) -> None:
+        self.add_class("-searching")
+        self.query_one("#preview-search", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "preview-search":
+            event.stop()
+            self._match = 0
+            self._show_matches()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "preview-search":
+            event.stop()
+            self._match += 1
+            self._show_matches()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.has_class("-searching"):
+            event.stop()
+            self.remove_class("-searching")
+            self.query_one("#preview-search", Input).value = ""
+            self._show_selected()
+            self.query_one("#preview-scroll").focus()
+
+    def _show_matches(self) -> None:
+        """Every match of the search marked, the current one scrolled into view."""
+        term = self.query_one("#preview-search", Input).value
+        file = self._current()
+        if file is None:
+            return
+        content = highlighted(file, self._wrap_width())
+        text = str(content).lower()
+        starts = [i for i in _find_all(text, term.lower())] if term else []
+        if not starts:
+            self.query_one("#preview-text", Static).update(content)
+            if term:
+                self.set_status(f"{file.path}: no match for {term!r}")
+            return
+        current = self._match % len(starts)
+        for index, start in enumerate(starts):
+            content = content.stylize("black on yellow" if index == current else "reverse", start, start + len(term))
+        self.query_one("#preview-text", Static).update(content)
+        line = text.count("\n", 0, starts[current])
+        self.query_one("#preview-scroll").scroll_to(y=max(0, line - 3), animate=False)
+        self.set_status(f"{file.path}: match {current + 1} of {len(starts)} for {term!r}")
 
     def action_toggle_wrap(self) -> None:
         """Long lines wrap (the default) or scroll sideways, as the YAML's indentation reads best."""

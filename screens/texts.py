@@ -32,8 +32,11 @@ def general_help(app: App) -> str:
     return "\n".join([
         "Walk the steps on the left (F8 next, F7 back, or select one); the preview on the right shows every "
         "file that will be written, updated as you type, with secrets masked. Errors and warnings are listed "
-        "under it: select one (F6, then Enter) to jump to the field at fault.",
+        "under it: select one (F6, then Enter) to jump to the field at fault; F6 again fills the screen with them. "
+        "Below 100 columns F9 swaps the form for the preview.",
         "", "Keys:", *keys, "  ctrl+p command palette", "  ctrl+q quit", "",
+        "In the preview: / search (Enter: next match, Esc: close), w wrap long lines or not, c copy the file "
+        "(as shown, secrets masked) to the clipboard. In a path field, → takes the completion.", "",
         f"Remap keys by binding id in {keymap_path()} (e.g. kmwizard.write: ctrl+s).",
         "Focus a field and press F1 for its help.",
     ])

@@ -3,6 +3,7 @@ fetches nothing, a preview that follows the local trees it reads, findings that 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,13 @@ def builds(monkeypatch):
 
 def run(coro):
     asyncio.run(coro)
+
+
+async def laid_out(pilot, rounds: int = 3) -> None:
+    """Let the layout and the footer catch up (both follow a refresh after the change)."""
+    for _ in range(rounds):
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
 
 
 def test_first_screen_fetches_nothing_until_the_repositories_are_chosen(builds):
@@ -129,8 +137,8 @@ def test_a_finding_on_the_rendered_module_marks_its_step_and_field_and_f6_enter_
             assert labels["mappings"].startswith("✗") and not labels["method"].startswith("✗")
             await pilot.press("f6")
             await pilot.press("enter")
-            await pilot.pause()
-            await pilot.pause()
+            await laid_out(pilot)
+            await laid_out(pilot)
             assert app.current_step == "mappings"
             assert app.focused is app.query_one("#" + field_id("kmm.kernel_mappings"))
             row = app.query_one("#row-" + field_id("kmm.kernel_mappings")[2:])
@@ -160,11 +168,11 @@ def test_the_footer_keeps_its_order_and_every_tab_stop_shows_focus():
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await app.show_step("mappings")
-            await pilot.pause()
+            await laid_out(pilot)
             orders = set()
             for widget in list(app.screen.focus_chain):
                 widget.focus()
-                await pilot.pause()
+                await laid_out(pilot)
                 orders.add(tuple(footer_keys(app)))
                 assert type(widget).__name__ != "StepScroll", "an invisible tab stop"
             assert orders == {("f1", "f2", "f3", "f4", "f6", "f7", "f8", "f9")}
@@ -178,22 +186,22 @@ def test_enter_in_a_dialog_field_does_the_main_action(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("f4")
-            await pilot.pause()
+            await laid_out(pilot)
             app.screen.query_one("#preset-name").value = "by-enter"
             app.screen.query_one("#preset-name").focus()
             await pilot.press("enter")
-            await pilot.pause()
+            await laid_out(pilot)
             assert app.screen is app.screen_stack[0]
             from kmwizard.preset_store import preset_path
 
             assert preset_path("by-enter").is_file()
             await pilot.press("f2")
-            await pilot.pause()
+            await laid_out(pilot)
             app.screen.query_one("#write-dir").value = str(tmp_path / "out")
             app.screen.query_one("#write-dir").focus()
-            await pilot.pause()
+            await laid_out(pilot)
             await pilot.press("enter")
-            await pilot.pause()
+            await laid_out(pilot)
             assert (tmp_path / "out" / "module-kmm-ci.yaml").is_file()
 
     run(go())
@@ -212,15 +220,15 @@ def test_narrow_terminals_get_a_step_strip_and_f9_swaps_form_and_preview():
             assert form.region.width >= 70
             assert "1 error(s)" in str(app.query_one("#form-status").content)
             await pilot.press("f9")
-            await pilot.pause()
+            await laid_out(pilot)
             assert preview.region.width >= 70 and form.region.width == 0
             await pilot.press("f6")  # F6 focuses the findings; Enter jumps back to the form
             await pilot.press("enter")
-            await pilot.pause()
-            await pilot.pause()
+            await laid_out(pilot)
+            await laid_out(pilot)
             assert form.region.width >= 70 and app.current_step == "mappings"
             await pilot.resize_terminal(120, 40)
-            await pilot.pause()
+            await laid_out(pilot)
             labels = [str(o.prompt) for o in app.query_one("#steps").options]
             assert labels[0] == "  Method" and "✗ Kernel mappings" in labels
 
@@ -233,13 +241,14 @@ def test_findings_grow_with_their_text_and_f6_twice_fills_the_screen():
         app = kmm_app(kmm__kernel_mappings=({"regexp": "^(.+$"},))
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
+            await laid_out(pilot)
             panel = app.query_one("#findings")
             assert panel.region.height >= 2 + 4  # border + the error (3 lines) + its fix
             await pilot.press("f6", "f6")
-            await pilot.pause()
+            await laid_out(pilot)
             assert app.screen.maximized is panel and panel.region.height == SIZE[1] - 1
             await pilot.press("f6")
-            await pilot.pause()
+            await laid_out(pilot)
             assert app.screen.maximized is None
 
     run(go())
@@ -256,11 +265,11 @@ def test_the_preview_wraps_with_a_toggle_and_its_status_line_is_never_cut():
             assert text.region.width <= scroll.region.width  # wrapped: nothing beyond the edge
             scroll.focus()
             await pilot.press("w")
-            await pilot.pause()
+            await laid_out(pilot)
             assert text.virtual_region.width > scroll.region.width  # long lines now scroll sideways
             status = app.query_one("#preview-status")
             app.query_one("PreviewPane").set_status("x " * 100)
-            await pilot.pause()
+            await laid_out(pilot)
             assert status.region.height >= 3  # wrapped, not cut
 
     run(go())
@@ -301,7 +310,7 @@ def test_placeholders_say_default_or_example():
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await app.show_step("mappings")
-            await pilot.pause()
+            await laid_out(pilot)
             assert app.query_one("#" + field_id("kmm.image_repo_secret")).placeholder == \
                 "e.g. my-registry-pull-secret"
             image = app.query_one("#" + field_id("kmm.container_image")).placeholder
@@ -318,9 +327,82 @@ def test_the_kernel_tester_says_one_true_thing_about_a_regexp_that_does_not_comp
             await settle(pilot)
             await app.show_step("mappings")
             app.query_one("#kernel-test").value = "5.14.0-427.13.1.el9_4.x86_64"
-            await pilot.pause()
+            await laid_out(pilot)
             result = str(app.query_one("#kernel-result").content)
             assert "the KMM webhook rejects this Module" in result
             assert "silently" not in result and "no mapping matches" not in result
 
     run(go())
+
+
+def test_search_copy_undo_reset_and_path_completion(tmp_path, monkeypatch):
+    """Item 10: / searches the preview, c copies the shown file (OSC 52), ctrl+z undoes a one-line
+    field, ctrl+r resets a field to its default, path fields complete from the file system."""
+    from kmwizard.screens.fields import complete_path
+
+    (tmp_path / "signing-key.priv").write_text("k")
+    (tmp_path / "signing-dir").mkdir()
+    assert complete_path("signing-k") == "signing-key.priv"
+    assert complete_path(str(tmp_path / "signing-d")) == str(tmp_path / "signing-dir") + "/"
+    assert complete_path("https://github.com/x") is None
+
+    async def go():
+        app = kmm_app()
+        copied = []
+        monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.query_one("#preview-scroll").focus()
+            await pilot.press("slash", *"kmm_ci")
+            await laid_out(pilot)
+            status = str(app.query_one("#preview-status").content)
+            assert "match 1 of" in status and "'kmm_ci'" in status
+            await pilot.press("enter")
+            await laid_out(pilot)
+            assert "match 2 of" in str(app.query_one("#preview-status").content)
+            await pilot.press("escape")
+            await pilot.press("c")
+            assert copied and "kind: Module" in copied[0]
+            await app.show_step("target")
+            role = app.query_one("#" + field_id("role"))
+            role.focus()
+            role.value = "infra"
+            await laid_out(pilot)
+            role.value = "infra2"
+            await laid_out(pilot)
+            await pilot.press("ctrl+z")
+            await laid_out(pilot)
+            assert role.value == "infra" and app.answers.get("role") == "infra"
+            await pilot.press("ctrl+r")
+            await laid_out(pilot)
+            assert not app.answers.is_set("role") and role.value == ""
+
+    run(go())
+
+
+def test_screenshots_land_in_a_directory_that_exists_and_say_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/Downloads, as on a server
+    monkeypatch.chdir(tmp_path)
+
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            saved = app.deliver_screenshot()
+            await laid_out(pilot)
+            assert saved and Path(saved).parent == tmp_path and Path(saved).is_file()
+            assert any(saved in str(n.message) for n in app._notifications)
+
+    run(go())
+
+
+def test_write_shows_what_changes_in_files_it_replaces(tmp_path):
+    from kmwizard.output import plan
+    from kmwizard.preset_store import load_preset
+    from kmwizard.questions import replace_diff
+    from kmwizard.render import render
+
+    rendering = render(load_preset("kmm-ci"))
+    (tmp_path / "module-kmm-ci.yaml").write_text("kind: Module\nmetadata:\n  name: old-name\n")
+    text = replace_diff(plan(rendering, tmp_path))
+    assert "-  name: old-name" in text and "+  name: kmm-ci" in text
