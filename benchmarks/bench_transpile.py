@@ -127,7 +127,7 @@ def reference_size(root: Path, *, gzip_allowed: bool = True) -> int:
 CLI_WITH_LIBYAML = """
 import sys, yaml
 sys.path.insert(0, {repo!r})
-import kmwizard.render as render
+import kmwizard.rendering as render  # where dump_yaml's dumper lives
 class _CDumper(yaml.CSafeDumper):   # libyaml's emitter: same output, ~30x faster on long data URLs
     pass
 _CDumper.add_representer(str, render._str_representer)

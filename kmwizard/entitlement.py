@@ -33,12 +33,12 @@ import base64
 import binascii
 import re
 import shlex
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, Union
 
 from kmwizard.findings import Finding, error, info, warning
+from kmwizard.records import field, record
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
 EXPIRY_WARNING_DAYS = 30
@@ -50,7 +50,7 @@ _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EntitlementPayload:
     files: dict = field(default_factory=dict, repr=False)  # node path -> (bytes, mode); may hold keys
     secret_paths: frozenset = frozenset()                   # node paths whose content is key material
@@ -89,7 +89,7 @@ def entitlement_files(source: str, *, certs_dir: Optional[str] = None, yum_repo:
 
 # --- certs ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CertInfo:
     serial: int
     not_before: datetime

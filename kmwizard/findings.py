@@ -6,9 +6,10 @@ and how to fix it.  Front ends decide how to show them; the core never prints.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
+
+from kmwizard.records import record
 
 
 class Severity(str, Enum):
@@ -21,7 +22,7 @@ class Severity(str, Enum):
         return {"error": 0, "warning": 1, "info": 2}[self.value]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     severity: Severity
     where: str          # answer key ("kvc.module_repo") or "file:$.json.path"

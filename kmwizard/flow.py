@@ -7,11 +7,11 @@ both.  Choices, defaults, help and validation come from the key declarations in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from kmwizard.answers import Answers
 from kmwizard.keys import KEYS, KeySpec
+from kmwizard.records import record
 
 Condition = Callable[[Answers], bool]
 
@@ -40,7 +40,7 @@ def signs(answers: Answers) -> bool:
     return is_kmm(answers) and bool(answers.get("kmm.sign.enabled"))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Question:
     key: str
     prompt: str
@@ -65,7 +65,7 @@ class Question:
         return answers.get(self.key)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Step:
     id: str
     title: str

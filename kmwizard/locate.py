@@ -9,7 +9,6 @@ TUI marks and focuses that field.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Iterable, Optional
 
@@ -103,7 +102,7 @@ def locate(findings: Iterable[Finding], files: Iterable, answers) -> list[Findin
     for finding in findings:
         key = answer_key(finding.where, files, answers)
         if key is not None:
-            finding = dataclasses.replace(finding, where=key,
-                                          message=f"{finding.message} (in {finding.where})")
+            finding = Finding(finding.severity, key, f"{finding.message} (in {finding.where})", finding.fix,
+                              finding.code)
         located.append(finding)
     return located

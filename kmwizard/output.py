@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from kmwizard.findings import UsageError
+from kmwizard.records import record
 from kmwizard.rendering import OutputFile, Rendering
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlannedFile:
     file: OutputFile
     target: Path
@@ -23,7 +23,7 @@ class PlannedFile:
     unchanged: bool  # exists with the same bytes: rewriting it changes nothing
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WritePlan:
     directory: Path
     files: tuple[PlannedFile, ...]

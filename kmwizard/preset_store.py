@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -16,11 +15,12 @@ import yaml
 
 from kmwizard.answers import Answers
 from kmwizard.findings import UsageError
+from kmwizard.records import record
 
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PresetInfo:
     name: str
     description: str

@@ -6,17 +6,17 @@ here, at the bottom, so a method never imports the dispatcher (``kmwizard.render
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import yaml
 
 from kmwizard.findings import Finding, has_errors
+from kmwizard.records import field, record
 
 SECRET_MASK = "<redacted: {what} present, {size} bytes; written to the file with mode 0600, never shown>"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OutputFile:
     path: str                      # relative to the output directory, "/" separated
     content: bytes
@@ -39,7 +39,7 @@ class OutputFile:
             return f"<binary file, {len(self.content)} bytes>"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rendering:
     files: tuple[OutputFile, ...] = ()
     findings: tuple[Finding, ...] = ()

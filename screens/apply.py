@@ -1,8 +1,8 @@
 """Apply to the cluster: show which cluster, context and namespace; a server dry run with a
 diff first; then server-side apply with a result per object; then the rollout with a bar.
 
-Everything that talks to the cluster runs in a thread worker through the UI-neutral engine
-(``kmwizard.cluster.engine``), which is imported only when the user starts a cluster action:
+Everything that talks to the cluster runs in a thread worker through the UI-neutral cluster
+modules (``kmwizard.cluster.*``), which are imported only when the user starts a cluster action:
 opening the wizard never imports ``kubernetes``.
 """
 from __future__ import annotations
@@ -118,11 +118,12 @@ class ApplyScreen(ModalScreen[None]):
                 yield Button("Close", id="apply-close")
                 yield Button("Stop watching", id="apply-stop")
                 yield Button("Watch rollout", id="apply-watch")
+                yield Button("Why not loaded?", id="apply-explain")
                 yield Button("Dry run + diff", id="apply-dry-run", variant="primary")
                 yield Button("Apply", id="apply-apply", variant="warning")
 
     def on_mount(self) -> None:
-        from kmwizard.cluster.engine import resolve_kubeconfig  # cheap: no kubernetes import
+        from kmwizard.cluster.connection import resolve_kubeconfig  # cheap: no kubernetes import
 
         self.query_one("#apply-reboot-ok").display = False
         self.query_one("#apply-stop").display = False
@@ -204,16 +205,17 @@ class ApplyScreen(ModalScreen[None]):
         self.query_one("#apply-dry-run", Button).disabled = busy or not reachable
         self.query_one("#apply-apply", Button).disabled = busy or not planned or not reboot_ok
         self.query_one("#apply-watch", Button).disabled = busy or self.conn is None
+        self.query_one("#apply-explain", Button).disabled = busy or self.conn is None
         self.query_one("#apply-stop", Button).display = busy
 
     def _connection(self):
         """Connect (in the worker thread) unless already connected to the chosen target."""
-        from kmwizard.cluster import engine
+        from kmwizard.cluster import connection
 
         target = self.target()
         if self.conn is None or self.conn_key != target:
             kubeconfig, context, namespace = target
-            self.conn = engine.connect(kubeconfig, context, namespace)
+            self.conn = connection.connect(kubeconfig, context, namespace)
             self.conn_key = target
             self.ui(self.log_line, "Connected:\n" + self.conn.describe())
         return self.conn
@@ -266,27 +268,29 @@ class ApplyScreen(ModalScreen[None]):
             self._run(self._apply, "Applying…")
         elif button == "apply-watch":
             self._run(self._watch, "Watching the rollout…")
+        elif button == "apply-explain":
+            self._run(self._explain, "Walking the chain (read-only)…")
 
     def _dry_run(self) -> None:
-        from kmwizard.cluster import engine
+        from kmwizard.cluster import changes, discovery
 
         target = self.target()
         conn = self._connection()
-        facts = engine.discover(conn)
+        facts = discovery.discover(conn)
         say = lambda text: self.ui(self.log_line, text)  # noqa: E731
         say(f"cluster: Kubernetes {facts.server_version or '?'}, OpenShift "
             f"{facts.openshift_version or ('yes' if facts.openshift else 'no')}, KMM "
             f"{(facts.kmm_version or 'installed') if facts.kmm_installed else 'not installed'}")
-        problems = [*facts.findings, *engine.preflight(conn, self.manifests, facts)]
+        problems = [*facts.findings, *discovery.preflight(conn, self.manifests, facts)]
         for f in problems:
             say(f"{f.severity.value}: {f.where}: {f.message}" + (f"\n  fix: {f.fix}" if f.fix else ""))
-        report = engine.plan(conn, self.manifests)
+        report = changes.plan(conn, self.manifests)
         for result in report.results:
             say(f"{result.ref}: {result.action}" + (f" ({result.note})" if result.note else ""))
             text = result.diff()
             if text:
                 say(text.rstrip("\n"))
-        reboots = engine.reboot_warnings(conn, report.results)
+        reboots = changes.reboot_warnings(conn, report.results)
         for warning in reboots:
             say(f"warning: {warning.message()}")
         from kmwizard.findings import has_errors
@@ -309,7 +313,7 @@ class ApplyScreen(ModalScreen[None]):
         self.ui(done)
 
     def _apply(self) -> None:
-        from kmwizard.cluster import engine
+        from kmwizard.cluster import changes
 
         conn = self._connection()
         total = len(self.manifests)
@@ -323,7 +327,7 @@ class ApplyScreen(ModalScreen[None]):
             self.ui(self.log_line, line)
             self.ui(bar.advance, 1)
 
-        report = engine.apply(conn, self.manifests, progress=progress)
+        report = changes.apply(conn, self.manifests, progress=progress)
         applied, missing = len(report.applied), len(report.not_applied)
         summary = (f"Applied {applied} of {total} object(s)." if report.ok else
                    f"Stopped: {applied} object(s) applied, {missing} not applied (listed above).")
@@ -331,7 +335,7 @@ class ApplyScreen(ModalScreen[None]):
         self.ui(self.log_line, summary)
 
     def _watch(self) -> None:
-        from kmwizard.cluster import engine
+        from kmwizard.cluster import watch
 
         conn = self._connection()
         bar = self.query_one("#apply-progress", ProgressBar)
@@ -347,11 +351,22 @@ class ApplyScreen(ModalScreen[None]):
                 self.set_status(line)
             self.ui(show)
 
-        state = engine.watch_rollout(conn, self.manifests, progress=progress, timeout=3600)
+        state = watch.watch_rollout(conn, self.manifests, progress=progress, timeout=3600)
         for p in state:
             verdict = "done" if p.done else (f"failed: {p.failed}" if p.failed else
                                              "still pending: " + ", ".join(p.pending))
             self.ui(self.log_line, f"{p.target}: {verdict}")
+
+    def _explain(self) -> None:
+        """``status --explain`` in the dialog: each link of the chain, then the first broken one."""
+        from kmwizard.cluster import explain
+
+        results = explain.explain(self._connection(), self.manifests, timeout=60)
+        for ex in results:
+            self.ui(self.log_line, "\n".join(explain.format_explanation(ex)))
+        broken = [ex.broken for ex in results if ex.broken]
+        self.ui(self.set_status, f"First broken link: {broken[0].what}: {broken[0].detail}" if broken
+                else "No broken link found (see the log).")
 
     def action_close(self) -> None:
         self.stop.set()  # a watch in progress ends at its next progress report

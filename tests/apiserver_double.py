@@ -43,11 +43,16 @@ Implemented:
   type, a new Pod's ``Pending`` phase; Secret ``stringData`` is merged into ``data``).
 - Authentication/authorization: bearer tokens mapped to identities (user, groups, rules or ``"admin"``),
   and with TLS client certificates signed by the double's CA (CN user, O groups; ``system:masters`` admin);
-  401 for a missing or unknown token, 403 bodies as recorded; discovery, ``/version`` and the self reviews
-  (``selfsubjectreviews``, ``selfsubjectaccessreviews``, ``selfsubjectrulesreviews``, answered from the
-  token's rules) are open to every authenticated user.
-- Faults: ``fail_next()`` answers a status (500 by default), hangs, or closes the connection for matching
-  requests; ``stop()`` closes the listener and every open connection (clients then see connection refused);
+  401 for an unknown token; no credentials at all is ``system:anonymous`` (403 everywhere but ``/version`` and
+  the health paths, with the "cannot get path" message for discovery); 403 bodies as recorded; discovery,
+  ``/version`` and the self reviews (``selfsubjectreviews``, ``selfsubjectaccessreviews``,
+  ``selfsubjectrulesreviews``, answered from the token's rules) are open to every authenticated user.
+- Server-side apply that creates an object also needs the ``create`` right (403 with an empty reason).
+- Admission: NamespaceLifecycle (a deleted Namespace stays ``Terminating`` for a while and creates inside it
+  answer 403 with a ``NamespaceTerminating`` cause) and PodSecurity (a new Pod is checked against its
+  namespace's ``pod-security.kubernetes.io/enforce`` level: privileged containers, hostPath volumes, runAsUser 0).
+- Faults: ``fail_next()`` answers a status (500 by default), a 429 with ``Retry-After``, an ERROR event in a
+  watch stream, hangs, or closes the connection for matching requests; ``stop()`` closes the listener and every open connection (clients then see connection refused);
   the server also stops by itself after ``max_lifetime``.  Optional TLS with a self-signed CA made at start
   (``cryptography``), and a second unrelated CA to show a failed verification.
 - Helpers: ``write_kubeconfig()``, ``objects()``, ``get()``, ``put()``, ``remove()``, ``set_pod_log()``,
@@ -59,11 +64,10 @@ Not implemented (answers an error or is documented as different):
 - Aggregated discovery, OpenAPI (``/openapi/v2``, ``/openapi/v3``: 404), protobuf, CBOR, table output.
 - Admission beyond namespace existence; CEL rules (``x-kubernetes-validations``) are not evaluated; no
   request size limit (only the 1 MiB ConfigMap/Secret payload one); no quotas, no RBAC objects (Roles can be
-  stored but the rules live in the token map), no impersonation, no anonymous user (a request without a
-  token answers 401).
+  stored but the rules live in the token map), no impersonation.
 - Controllers: nothing runs unless a test registers a reactor with ``on()``.  No garbage collection, no
-  status writers, no default ServiceAccount; deleting a Namespace removes it and its objects at once (the real
-  one goes through ``Terminating``).  Objects with finalizers get a deletionTimestamp and stay until an update
+  status writers, no default ServiceAccount; a Terminating Namespace goes with its contents after
+  ``namespace_terminating_seconds`` (no finalizer protocol: ``spec.finalizers`` is not consulted).  Objects with finalizers get a deletionTimestamp and stay until an update
   clears the finalizers.
 - Strategic merge patch on core kinds is applied as a JSON merge patch (lists replaced; ``$patch`` and other
   directives answer 400).  Pod, Node, Event, the built-in groups' kinds and the optional CRDs have no schema
@@ -168,6 +172,12 @@ class Identity:
                     and (r_ns == "*" or r_ns == namespace)):
                 return True
         return False
+
+
+# Who a request without credentials is (the anonymous authenticator), and the non-resource paths the default
+# RBAC opens to it (ClusterRole system:public-info-viewer, bound to system:unauthenticated too).
+ANONYMOUS = Identity("system:anonymous", ("system:unauthenticated",), ())
+PUBLIC_PATHS = ("/version", "/healthz", "/livez", "/readyz")
 
 
 def default_tokens() -> dict:
@@ -363,7 +373,7 @@ _CRD_DOCS: dict = {}
 
 
 def _optional_types() -> dict:
-    """CRDs of OpenShift and OLM that kmwizard reads, without a schema (no CRD file is in ../shared)."""
+    """CRDs of OpenShift, OLM and KMM that kmwizard reads, without a schema (no CRD file is in ../shared)."""
     open_ = CORE_SCHEMAS["open"]
     return {
         "clusterversions": ResourceType("config.openshift.io", "v1", "clusterversions", "clusterversion",
@@ -373,6 +383,14 @@ def _optional_types() -> dict:
                                                "clusterserviceversion", "ClusterServiceVersion", True, open_,
                                                crd=True, short_names=["csv", "csvs"], categories=["olm"],
                                                subresources=["status"], verbs=list(CRD_VERBS)),
+        # KMM's per-node and per-Module bookkeeping (api/v1beta1 nodemodulesconfig_types.go: cluster-scoped,
+        # shortName nmc; moduleimagesconfig_types.go: namespaced, shortName mic); no CRD file in ../shared.
+        "nodemodulesconfigs": ResourceType("kmm.sigs.x-k8s.io", "v1beta1", "nodemodulesconfigs", "nodemodulesconfig",
+                                           "NodeModulesConfig", False, open_, crd=True, short_names=["nmc"],
+                                           subresources=["status"], verbs=list(CRD_VERBS)),
+        "moduleimagesconfigs": ResourceType("kmm.sigs.x-k8s.io", "v1beta1", "moduleimagesconfigs",
+                                            "moduleimagesconfig", "ModuleImagesConfig", True, open_, crd=True,
+                                            short_names=["mic"], subresources=["status"], verbs=list(CRD_VERBS)),
     }
 
 
@@ -1042,6 +1060,7 @@ class Fault:
     times: int
     hang_seconds: float
     message: str
+    retry_after: int = 1
 
 
 def _label_selector(selector: str):
@@ -1116,17 +1135,30 @@ class ApiServerDouble:
     """A local HTTP(S) server that answers like kube-apiserver v1.36.2 (see the module docstring).
 
     ``crds``: plurals of the installed CRDs (default: machineconfigs, machineconfigpools, modules); any CRD
-    file of ../shared/reference/crds, plus "clusterversions" (config.openshift.io/v1 ClusterVersion) and
-    "clusterserviceversions" (operators.coreos.com/v1alpha1 ClusterServiceVersion), which have no schema here.
+    file of ../shared/reference/crds, plus "clusterversions" (config.openshift.io/v1 ClusterVersion),
+    "clusterserviceversions" (operators.coreos.com/v1alpha1 ClusterServiceVersion), "nodemodulesconfigs" and
+    "moduleimagesconfigs" (kmm.sigs.x-k8s.io/v1beta1), which have no schema here.
     ``tokens``: bearer token -> Identity (default: ADMIN_TOKEN admin, NORBAC_TOKEN without rights).
     ``tls``: serve HTTPS with a self-signed CA generated at start (``ca_file``).
     ``max_lifetime``: seconds after which the server stops by itself.
     ``max_watch_seconds``: the longest a watch stays open (a client without timeoutSeconds gets this).
+    ``anonymous_auth``: a request without credentials is ``system:anonymous`` (the server's default,
+    ``--anonymous-auth=true``); False answers 401 as ``--anonymous-auth=false`` does.
+    ``namespace_terminating_seconds``: how long a deleted Namespace stays ``Terminating`` (the namespace
+    controller empties it first); creates inside it answer 403 NamespaceTerminating meanwhile.  ``None``: it
+    stays Terminating until ``finish_namespace_deletion()``.
+    ``pod_security_default``: the Pod Security level enforced where a namespace has no
+    ``pod-security.kubernetes.io/enforce`` label (vanilla Kubernetes: privileged; OpenShift syncs restricted).
     """
 
     def __init__(self, crds=DEFAULT_CRDS, tokens=None, tls: bool = False, namespaces=DEFAULT_NAMESPACES,
-                 max_lifetime: float = 300.0, max_watch_seconds: float = 10.0):
+                 max_lifetime: float = 300.0, max_watch_seconds: float = 10.0, anonymous_auth: bool = True,
+                 namespace_terminating_seconds: float = 0.3, pod_security_default: str = "privileged"):
         self.tokens = dict(default_tokens() if tokens is None else tokens)
+        self.anonymous_auth = anonymous_auth
+        self.namespace_terminating_seconds = namespace_terminating_seconds
+        self.pod_security_default = pod_security_default
+        self._finalizing: list = []      # timers that finish deleting Terminating namespaces
         self.tls = tls
         self.max_lifetime = max_lifetime
         self.max_watch_seconds = max_watch_seconds
@@ -1186,18 +1218,22 @@ class ApiServerDouble:
 
     def fail_next(self, action: str = "status", *, method: str | None = None, path: str | None = None,
                   status: int = 500, times: int = 1, hang_seconds: float = 30.0,
-                  message: str = "injected fault") -> None:
+                  message: str = "injected fault", retry_after: int = 1) -> None:
         """Make the next ``times`` matching requests fail.
 
         action: ``"status"`` answers ``status`` with a Status body (500 InternalError by default),
         ``"hang"`` answers nothing for ``hang_seconds`` (or until stop()) and then closes the connection,
-        ``"close"`` closes the connection without an answer.  ``method``/``path`` (a substring of the URL
+        ``"close"`` closes the connection without an answer.  ``"throttle"`` answers 429 as the max-in-flight
+        and priority-and-fairness filters do (plain text, ``Retry-After: retry_after``; filters/maxinflight.go
+        tooManyRequests).  ``"watch-error"``: a matching watch answers 200 and streams one ERROR event, then ends,
+        as the watch cache's errWatcher does (``status`` 504: "Too large resource version", seen after a restart;
+        410: "too old resource version").  ``method``/``path`` (a substring of the URL
         path) narrow which requests match.  The kubernetes client (urllib3) retries a GET, PUT or DELETE
         3 times after a timeout or a closed connection: use ``times=4`` to make such a call fail."""
-        if action not in ("status", "hang", "close"):
-            raise ValueError(f"fault action must be status, hang or close, not {action!r}")
+        if action not in ("status", "hang", "close", "throttle", "watch-error"):
+            raise ValueError(f"fault action must be status, hang, close, throttle or watch-error, not {action!r}")
         with self._lock:
-            self._faults.append(Fault(action, method, path, status, times, hang_seconds, message))
+            self._faults.append(Fault(action, method, path, status, times, hang_seconds, message, retry_after))
 
     def on(self, kind: str, callback, events=("ADDED",)) -> None:
         """Simulate a controller: call ``callback(double, event_type, obj)`` after every client write that
@@ -1206,6 +1242,13 @@ class ApiServerDouble:
         call ``put()``, ``remove()`` or ``set_pod_log()`` (and those may trigger further reactions)."""
         with self._lock:
             self._reactors.append((kind, callback, tuple(events)))
+
+    def finish_namespace_deletion(self, name: str) -> None:
+        """Let the namespace controller finish: a Terminating namespace and its contents go now."""
+        with self._lock:
+            key = ("namespaces", "", "", name)
+            if key in self._store:
+                self._delete_now(key)
 
     def set_pod_log(self, namespace: str, name: str, text: str) -> None:
         with self._lock:
@@ -1249,6 +1292,8 @@ class ApiServerDouble:
             self._changed.notify_all()
         if self._timer:
             self._timer.cancel()
+        for timer in self._finalizing:
+            timer.cancel()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -1456,9 +1501,11 @@ class ApiServerDouble:
             entry.time = _now()
         stored.managers = [m for m in stored.managers if m.fields]
 
-    def _match_fault(self, method: str, path: str):
+    def _match_fault(self, method: str, path: str, watch: bool = False):
         with self._lock:
             for fault in self._faults:
+                if fault.action == "watch-error" and not watch:
+                    continue
                 if (fault.method in (None, method)) and (fault.path is None or fault.path in path):
                     fault.times -= 1
                     if fault.times <= 0:
@@ -1701,7 +1748,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with double._lock:
             double.requests.append(self.record)
         double._local.reactions = []
-        fault = double._match_fault(method, path)
+        fault = double._match_fault(method, path, watch=query.get("watch") in ("true", "1"))
         if fault:
             double._local.reactions = None
             return self._fault(fault)
@@ -1737,6 +1784,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             local.reactions = None
 
     def _fault(self, fault: Fault):
+        if fault.action == "throttle":
+            # http.Error: text/plain, the message and a newline; the header tells when to come back.
+            return self._send(429, "Too many requests, please try again later.\n", "text/plain; charset=utf-8",
+                              headers=[("Retry-After", str(fault.retry_after)),
+                                       ("X-Content-Type-Options", "nosniff")])
+        if fault.action == "watch-error":
+            return self._watch_error(fault)
         if fault.action == "status":
             reasons = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests",
                        504: "Timeout", 502: "InternalError"}
@@ -1758,7 +1812,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.double.tokens.get(auth[len("Bearer "):].strip())
         peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         if not peer:
-            return None
+            # No credentials at all: the anonymous authenticator (--anonymous-auth=true, the default).
+            return ANONYMOUS if self.double.anonymous_auth else None
         fields = [pair for rdn in peer.get("subject", ()) for pair in rdn]
         user = next((v for k, v in fields if k == "commonName"), "")
         groups = tuple(v for k, v in fields if k == "organizationName") + ("system:authenticated",)
@@ -1769,7 +1824,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, method, path, query, raw, ctype, identity):
         double = self.double
+        self.identity = identity
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+        if identity is ANONYMOUS and not (method == "GET" and path in PUBLIC_PATHS) and not (
+                parts[:1] in (["api"], ["apis"]) and len(parts) > 3 - (parts[:1] == ["api"])):
+            # Non-resource paths other than the public-info ones are closed to anonymous users
+            # (system:discovery is bound to system:authenticated only): forbiddenMessage's "path" form.
+            raise ApiError(403, "Forbidden", f'forbidden: User "{identity.user}" cannot '
+                           f'{method.lower() if method != "GET" else "get"} path "{path}"', {})
         if method == "GET" and (path in ("/version", "/api", "/apis") or parts[:1] == ["api"] and len(parts) == 2
                                 or parts[:1] == ["apis"] and len(parts) in (2, 3)):
             with double._lock:
@@ -1803,7 +1865,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
                            "resource", {})
         # Reviews of one's own rights are open to every authenticated user (system:basic-user).
-        if not rt.virtual and not identity.allows(verb, group, f"{plural}/{sub}" if sub else plural, namespace):
+        if (not rt.virtual or identity is ANONYMOUS) and not identity.allows(verb, group, f"{plural}/{sub}" if sub else plural, namespace):
             resource = f"{plural}/{sub}" if sub else plural
             scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             reason = (f'User "{identity.user}" cannot {verb} resource "{resource}" in API group "{group}" {scope}')
@@ -1909,6 +1971,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
+    def _watch_error(self, fault: Fault):
+        """One ERROR event in a 200 stream, then the end (apiserver storage/cacher newErrWatcher)."""
+        if fault.status == 410:
+            status = ApiError(410, "Expired", f"too old resource version: 1 ({self.double._rv})")
+        else:
+            status = ApiError(504, "Timeout", f"Timeout: Too large resource version: {self.double._rv + 1000}, "
+                              f"current: {self.double._rv}", {"causes": [
+                                  {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                                  "retryAfterSeconds": 1})
+        data = json.dumps({"type": "ERROR", "object": status.body()}, separators=(",", ":")).encode() + b"\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
+        self.wfile.flush()
+        if self.record:
+            self.record.status = 200
+
     # -- writes ------------------------------------------------------------------------------------------
 
     def _body(self, raw, ctype):
@@ -1944,6 +2025,70 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if rt.namespaced and ("namespaces", "", "", namespace) not in self.double._store:
             raise namespace_not_found(namespace)
 
+    def _admit_create(self, rt, namespace, name):
+        """NamespaceLifecycle: no new objects in a Terminating namespace (admission/plugin/namespace/lifecycle
+        Admit; the Forbidden status gains a NamespaceTerminating cause)."""
+        if not rt.namespaced:
+            return
+        ns = self.double._store.get(("namespaces", "", "", namespace))
+        if ns is not None and (ns.obj.get("status") or {}).get("phase") == "Terminating":
+            prefix = f'{rt.qualified} "{name}"' if name else rt.qualified
+            raise ApiError(403, "Forbidden", f"{prefix} is forbidden: unable to create new content in namespace "
+                           f"{namespace} because it is being terminated",
+                           _details(name=name, group=rt.group, kind=rt.plural, causes=[
+                               {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being "
+                                "terminated", "field": "metadata.namespace"}]))
+
+    def _admit_pod_security(self, rt, obj, namespace):
+        """PodSecurity admission of a new Pod against its namespace's enforce level (pod-security-admission
+        policy checks privileged, hostPath volumes and runAsUser=0 only; the real list is longer)."""
+        if rt.kind != "Pod" or rt.group:
+            return
+        ns = self.double._store.get(("namespaces", "", "", namespace))
+        labels = (ns.obj["metadata"].get("labels") or {}) if ns else {}
+        level = labels.get("pod-security.kubernetes.io/enforce", self.double.pod_security_default)
+        if level == "privileged":
+            return
+        spec = obj.get("spec") or {}
+        found = []
+        for c in spec.get("containers") or []:
+            sc = c.get("securityContext") or {}
+            if sc.get("privileged"):
+                found.append(f'privileged (container "{c.get("name")}" must not set securityContext.privileged=true)')
+        volumes = [v.get("name") for v in spec.get("volumes") or [] if "hostPath" in v]
+        if volumes:
+            if level == "restricted":
+                found.append("restricted volume types (" + ", ".join(
+                    f'volume "{v}" uses restricted volume type "hostPath"' for v in volumes) + ")")
+            else:
+                found.append("hostPath volumes (" + ", ".join(f'volume "{v}"' for v in volumes) + ")")
+        if level == "restricted":
+            root = [c.get("name") for c in spec.get("containers") or []
+                    if (c.get("securityContext") or {}).get("runAsUser") == 0]
+            if root:
+                found.append("runAsUser=0 (" + ", ".join(f'container "{n}" must not set runAsUser=0' for n in root)
+                             + ")")
+        if found:
+            name = obj["metadata"].get("name", "")
+            raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: violates PodSecurity "{level}:latest": '
+                           + ", ".join(found), _details(name=name, kind="pods"))
+
+    def _terminate_namespace(self, key, obj):
+        """The namespace controller's part: the Namespace stays Terminating, then goes with its contents."""
+        double = self.double
+
+        def finish():
+            with double._lock:
+                if key in double._store:
+                    double._delete_now(key)
+
+        seconds = double.namespace_terminating_seconds
+        if seconds is not None:
+            timer = threading.Timer(seconds, finish)
+            timer.daemon = True
+            double._finalizing.append(timer)
+            timer.start()
+
     def _decode_fields(self, rt, obj, query) -> list:
         """Unknown fields on a non-apply write: 400 with fieldValidation=Strict, else pruned with warnings."""
         if rt.schema is None:
@@ -1976,7 +2121,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         warnings = self._decode_fields(rt, obj, query)
         with double._lock:
             self._require_namespace(rt, namespace)
+            self._admit_create(rt, namespace, meta.get("name", ""))
             self._finish(rt, obj)
+            self._admit_pod_security(rt, obj, namespace)
             key = (rt.plural, rt.group, namespace, meta["name"])
             if key in double._store:
                 raise ApiError(409, "AlreadyExists", f'{rt.qualified} "{meta["name"]}" already exists',
@@ -2061,7 +2208,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, render_object(rt, old.obj, old.managers), headers=warnings)
         if query.get("dryRun") == "All":
             return self._send(200, render_object(rt, new_obj, stored.managers), headers=warnings)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and rt.kind != "Namespace":
+            # (a Terminating Namespace is held by its spec.finalizers until the namespace controller is done)
             double._store[key] = stored
             double._delete_now(key)
             return self._send(200, render_object(rt, new_obj, stored.managers), headers=warnings)
@@ -2138,8 +2286,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if sub:
                     raise not_found(rt, name)
                 self._require_namespace(rt, namespace)
+                self._admit_create(rt, namespace, name)
                 obj = merge_applied({}, applied, rt.schema)
                 self._finish(rt, obj)
+                if not self.identity.allows("create", rt.group, rt.plural, namespace):
+                    # An apply that creates is authorized as a create too, after validation and with the
+                    # RBAC authorizer's empty reason (endpoints/handlers/patch.go withAuthorization).
+                    raise ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: ',
+                                   _details(name=name, group=rt.group, kind=rt.plural))
+                self._admit_pod_security(rt, obj, namespace)
                 stored = double._new_stored(rt, obj, [Manager(manager, "Apply", rt.api_version, _now(),
                                                               set(applied_set), sub or "")])
                 if not dry:
@@ -2202,7 +2357,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                                f"{meta.get('resourceVersion')}", _details(name=name, group=rt.group, kind=rt.plural))
             if rt.kind == "Namespace" or meta.get("finalizers"):
-                # Graceful deletion answers the object.  Namespaces go at once here (no namespace controller).
+                # Graceful deletion answers the object.  A Namespace stays Terminating for
+                # namespace_terminating_seconds, then goes with everything in it (the namespace controller).
                 obj = copy.deepcopy(stored.obj)
                 obj["metadata"].setdefault("deletionTimestamp", _now())
                 obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
@@ -2211,7 +2367,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 body = render_object(rt, obj, stored.managers)
                 if not dry:
                     if rt.kind == "Namespace":
-                        double._delete_now(key)
+                        if (stored.obj.get("status") or {}).get("phase") != "Terminating":
+                            double._commit(key, Stored(rt, obj, stored.managers), "MODIFIED")
+                            body = render_object(rt, obj, stored.managers)
+                            self._terminate_namespace(key, obj)
                     else:
                         double._commit(key, Stored(rt, obj, stored.managers), "MODIFIED")
                         body = render_object(rt, obj, stored.managers)

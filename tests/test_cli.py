@@ -241,3 +241,33 @@ def test_a_preset_saved_with_relative_paths_works_from_any_directory(tmp_path, m
     assert loaded.get("kvc.module_repo") == "https://example.com/r.git"  # URLs stay as they are
     assert not [f for f in render(loaded).findings if f.where.startswith("kmm.sign") and f.severity.value == "error"]
     assert "signing.priv" in path.read_text()
+
+
+@pytest.mark.parametrize("front_end", ["tui", "ask"])
+def test_the_program_hands_the_cli_its_front_ends(front_end, monkeypatch, capsys):
+    # kmwizard.main joins the front ends (the CLI imports neither): `kmwizard tui|ask` reaches the
+    # one named, with the answers of --preset/--set; the CLI alone refuses with a fix, no traceback.
+    import kmwizard.cli
+    import kmwizard.main
+
+    started = []
+    monkeypatch.setattr(kmwizard.cli, "_is_tty", lambda: True)
+    monkeypatch.setattr(kmwizard.main, f"run_{front_end}", lambda answers: started.append(answers) or 0)
+    assert kmwizard.main.main([front_end, "--preset", "kmm-ci", "--set", "role=infra"]) == 0
+    assert [(a.get("method"), a.get("role")) for a in started] == [("kmm", "infra")]
+    assert main([front_end]) == 2
+    assert f"cannot start `kmwizard {front_end}`" in capsys.readouterr().err
+
+
+def test_a_command_builds_only_its_parser_and_help_lists_them_all(capsys):
+    from kmwizard.cli import build_parser
+
+    full = build_parser()
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    for command in ("generate", "validate", "kernel-match", "apply", "diff", "delete"):
+        assert command in listing
+    # The parser a generate run builds parses generate exactly as the whole one does.
+    argv = ["generate", "--set", "role=infra", "-o", "out", "--force"]
+    assert vars(build_parser("generate").parse_args(argv)) == vars(full.parse_args(argv))
+    assert main(["generat"]) == 2 and "invalid choice: 'generat'" in capsys.readouterr().err

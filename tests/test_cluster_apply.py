@@ -13,7 +13,9 @@ import time
 import pytest
 
 from apiserver_double import ADMIN_TOKEN, apiserver, apiserver_factory  # noqa: F401
-from kmwizard.cluster import engine
+from kmwizard.cluster import changes, connection, discovery, watch
+from kmwizard.cluster import status as cluster_status
+from kmwizard.cluster import verify as cluster_verify
 from kmwizard.cluster import errors as E
 
 MCO = "machineconfiguration.openshift.io/v1"
@@ -50,7 +52,7 @@ def kmm_set(**module_changes):
 
 
 def connect(double, **kwargs):
-    return engine.connect(str(double.kubeconfig_path), **kwargs)
+    return connection.connect(str(double.kubeconfig_path), **kwargs)
 
 
 def patches(double):
@@ -87,7 +89,7 @@ def seed_pool(double, machine_count=3, updated=1, with_mc=False, degraded_messag
 def test_apply_in_dependency_order_then_reapply_is_unchanged(apiserver):
     with connect(apiserver) as conn:
         seen = []
-        report = engine.apply(conn, KMM_SET, progress=seen.append)
+        report = changes.apply(conn, KMM_SET, progress=seen.append)
         assert report.ok, report.error
         assert [(str(r.ref), r.action) for r in report.results] == [
             ("Namespace drivers", "created"), ("Secret drivers/demo-pull", "created"),
@@ -102,7 +104,7 @@ def test_apply_in_dependency_order_then_reapply_is_unchanged(apiserver):
         assert [(m["manager"], m["operation"]) for m in stored["metadata"]["managedFields"]] == [("kmwizard", "Apply")]
         versions = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in apiserver.objects()}
 
-        again = engine.apply(conn, KMM_SET)
+        again = changes.apply(conn, KMM_SET)
         assert again.ok and [r.action for r in again.results] == ["unchanged"] * 4
         assert {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in apiserver.objects()} == versions
 
@@ -110,7 +112,7 @@ def test_apply_in_dependency_order_then_reapply_is_unchanged(apiserver):
 def test_server_dry_run_changes_nothing(apiserver):
     with connect(apiserver) as conn:
         before = apiserver.objects()
-        report = engine.plan(conn, KMM_SET)
+        report = changes.plan(conn, KMM_SET)
         assert report.ok, report.error
         assert [r.action for r in report.results] == ["would be created"] * 4
         # the objects inside the namespace the run would create cannot be checked by the server
@@ -118,10 +120,10 @@ def test_server_dry_run_changes_nothing(apiserver):
         assert apiserver.objects() == before
         assert all(r.query.get("dryRun") == "All" for r in patches(apiserver))
 
-        engine.apply(conn, KMM_SET)
+        changes.apply(conn, KMM_SET)
         before = apiserver.objects()
         n = len(patches(apiserver))
-        changed = engine.plan(conn, kmm_set(moduleName="demo-v2"))
+        changed = changes.plan(conn, kmm_set(moduleName="demo-v2"))
         assert [r.action for r in changed.results] == ["unchanged"] * 3 + ["would be configured"]
         assert apiserver.objects() == before
         assert all(r.query.get("dryRun") == "All" for r in patches(apiserver)[n:])
@@ -129,15 +131,15 @@ def test_server_dry_run_changes_nothing(apiserver):
 
 def test_diff_shows_changes_with_secrets_masked(apiserver):
     with connect(apiserver) as conn:
-        engine.apply(conn, KMM_SET)
-        diffs, failure = engine.diff(conn, KMM_SET)
+        changes.apply(conn, KMM_SET)
+        diffs, failure = changes.diff(conn, KMM_SET)
         assert failure is None and [d.text for d in diffs] == [""] * 4
 
         new_secret = copy.deepcopy(PULL_SECRET)
         new_secret["data"][".dockerconfigjson"] = "bmV3LXNlY3JldC12YWx1ZQ=="
         changed = kmm_set(moduleName="demo-v2")
         changed[2] = new_secret
-        diffs, failure = engine.diff(conn, changed)
+        diffs, failure = changes.diff(conn, changed)
         assert failure is None
         texts = {str(d.ref): d.text for d in diffs}
         assert texts["Namespace drivers"] == "" and texts["ConfigMap drivers/demo-dockerfile"] == ""
@@ -151,21 +153,21 @@ def test_diff_shows_changes_with_secrets_masked(apiserver):
 
 def test_conflict_names_managers_and_fields_then_force_takes_them(apiserver):
     with connect(apiserver) as conn:
-        assert engine.apply(conn, KMM_SET).ok
+        assert changes.apply(conn, KMM_SET).ok
         other = copy.deepcopy(MODULE)
         other["spec"]["moduleLoader"]["container"]["modprobe"]["moduleName"] = "demo-other"
         res = conn.resource(KMM, "Module")
         res.server_side_apply(body=other, name="demo", namespace="drivers", field_manager="someone-else",
                               force_conflicts=True)
 
-        report = engine.apply(conn, KMM_SET)
+        report = changes.apply(conn, KMM_SET)
         err = report.error
         assert isinstance(err, E.ApplyConflict) and err.exit_code == 3
         assert err.owners == {"someone-else": [".spec.moduleLoader.container.modprobe.moduleName"]}
         assert "--force-conflicts" in err.fix
         assert [r.action for r in report.results] == ["unchanged", "unchanged", "unchanged", "failed"]
 
-        forced = engine.apply(conn, KMM_SET, force_conflicts=True)
+        forced = changes.apply(conn, KMM_SET, force_conflicts=True)
         assert forced.ok and forced.results[-1].action == "configured"
         assert patches(apiserver)[-1].query.get("force") == "true"
         live = apiserver.get(KMM, "Module", "demo", "drivers")
@@ -184,9 +186,9 @@ def test_invalid_objects_are_explained_with_field_paths(apiserver, mutate, field
     bad = copy.deepcopy(MODULE)
     mutate(bad)
     with connect(apiserver) as conn:
-        engine.apply(conn, [NAMESPACE, DOCKERFILE, PULL_SECRET])
+        changes.apply(conn, [NAMESPACE, DOCKERFILE, PULL_SECRET])
         for dry in (True, False):
-            report = engine.apply(conn, [NAMESPACE, bad], dry_run=dry)
+            report = changes.apply(conn, [NAMESPACE, bad], dry_run=dry)
             assert isinstance(report.error, E.Invalid), report.error
             assert any(f == field for f, _ in report.error.causes), report.error.causes
             assert field in report.error.message and words in report.error.message
@@ -198,7 +200,7 @@ def test_machineconfig_with_wrong_type_is_explained(apiserver):
     bad = copy.deepcopy(MACHINECONFIG)
     bad["spec"]["kernelArguments"] = "nosmt"
     with connect(apiserver) as conn:
-        report = engine.apply(conn, [bad])
+        report = changes.apply(conn, [bad])
     assert isinstance(report.error, E.Invalid)
     assert "spec.kernelArguments has the wrong type" in report.error.message
 
@@ -208,11 +210,11 @@ def test_machineconfig_with_wrong_type_is_explained(apiserver):
 def test_kmm_missing(apiserver_factory):
     double = apiserver_factory(crds={"machineconfigs", "machineconfigpools"})
     with connect(double) as conn:
-        facts = engine.discover(conn)
+        facts = discovery.discover(conn)
         assert facts.openshift and not facts.kmm_installed
-        problems = engine.preflight(conn, KMM_SET, facts)
+        problems = discovery.preflight(conn, KMM_SET, facts)
         assert [f.code for f in problems] == ["cluster-no-kmm"]
-        report = engine.apply(conn, KMM_SET)
+        report = changes.apply(conn, KMM_SET)
     assert isinstance(report.error, E.NotInstalled)
     assert report.error.message.startswith("the KMM operator is not installed in this cluster")
     assert [r.action for r in report.results] == ["created", "created", "created", "failed"]
@@ -221,21 +223,22 @@ def test_kmm_missing(apiserver_factory):
 def test_not_openshift(apiserver_factory):
     double = apiserver_factory(crds={"modules"})
     with connect(double) as conn:
-        facts = engine.discover(conn)
+        facts = discovery.discover(conn)
         assert not facts.openshift and facts.kmm_installed
-        assert [f.code for f in engine.preflight(conn, [MACHINECONFIG], facts)] == ["cluster-no-mco"]
-        report = engine.apply(conn, [MACHINECONFIG])
+        assert [f.code for f in discovery.preflight(conn, [MACHINECONFIG], facts)] == ["cluster-no-mco"]
+        report = changes.apply(conn, [MACHINECONFIG])
     assert report.error.message.startswith(
         "this is not an OpenShift cluster: MachineConfigs need the Machine Config Operator")
 
 
 def test_forbidden_names_the_missing_right_and_reports_partial_apply(apiserver, tmp_path):
     apiserver.add_token("dev-token", "dev", rules=[(v, "*", "*", "*") for v in ("get", "list", "watch")]
-                        + [("patch", "", "namespaces", ""), ("patch", "", "secrets", "drivers")])
+                        + [(v, "", "namespaces", "") for v in ("patch", "create")]
+                        + [(v, "", "secrets", "drivers") for v in ("patch", "create")])
     path = apiserver.write_kubeconfig(tmp_path / "dev.kubeconfig", token="dev-token", context="dev-ctx")
-    with engine.connect(str(path)) as conn:
+    with connection.connect(str(path)) as conn:
         assert conn.target.context == "dev-ctx"
-        report = engine.apply(conn, KMM_SET)
+        report = changes.apply(conn, KMM_SET)
     err = report.error
     assert isinstance(err, E.Forbidden)
     assert "user dev may not patch configmaps (core API group) in namespace drivers" in err.message
@@ -251,7 +254,7 @@ def test_forbidden_names_the_missing_right_and_reports_partial_apply(apiserver, 
 def test_server_error_midway_reports_applied_and_not_applied(apiserver):
     apiserver.fail_next(method="PATCH", path="/modules/demo", status=500, message="etcdserver: leader changed")
     with connect(apiserver) as conn:
-        report = engine.apply(conn, KMM_SET + [MACHINECONFIG])
+        report = changes.apply(conn, KMM_SET + [MACHINECONFIG])
     assert [r.action for r in report.results] == ["created"] * 3 + ["failed", "not applied"]
     assert "etcdserver: leader changed" in report.error.message and "HTTP 500" in report.error.message
     assert [str(r.ref) for r in report.not_applied] == ["Module drivers/demo", "MachineConfig 99-worker-demo"]
@@ -271,10 +274,11 @@ def test_timeout_names_server_and_context_and_stops_the_apply(apiserver):
     apiserver.fail_next("hang", method="PATCH", path="/modules/demo", hang_seconds=5)
     with connect(apiserver, request_timeout=0.5) as conn:
         started = time.monotonic()
-        report = engine.apply(conn, KMM_SET)
+        report = changes.apply(conn, KMM_SET)
         assert time.monotonic() - started < 4
     assert isinstance(report.error, E.Unreachable)
     assert "did not answer in time" in report.error.message and apiserver.url in report.error.message
+    assert "--request-timeout" in report.error.fix        # the flag that sets the per-request limit
     assert [r.action for r in report.results] == ["created", "created", "created", "failed"]
 
 
@@ -282,21 +286,21 @@ def test_tls_verification_uses_the_kubeconfig_ca(apiserver_factory, tmp_path):
     double = apiserver_factory(tls=True)
     with connect(double) as conn:                       # the right CA
         assert conn.tls_verify and conn.target.server.startswith("https://")
-        assert engine.apply(conn, [NAMESPACE]).ok
+        assert changes.apply(conn, [NAMESPACE]).ok
     wrong = double.write_kubeconfig(tmp_path / "wrong-ca", ca="wrong")
     with pytest.raises(E.Unreachable) as info:
-        engine.connect(str(wrong))
+        connection.connect(str(wrong))
     assert "TLS verification of" in info.value.message and double.url in info.value.message
     assert "never turns verification off" in info.value.fix
     insecure = double.write_kubeconfig(tmp_path / "insecure", ca="insecure")
-    with engine.connect(str(insecure)) as conn:         # the user's own choice, and said so
+    with connection.connect(str(insecure)) as conn:         # the user's own choice, and said so
         assert not conn.tls_verify and "TLS verification off" in conn.describe()
 
 
 def test_rejected_credentials_are_explained_without_the_token(apiserver, tmp_path):
     path = apiserver.write_kubeconfig(tmp_path / "stale", token="stale-token-123")
     with pytest.raises(E.ClusterError) as info:
-        engine.connect(str(path))
+        connection.connect(str(path))
     assert "does not accept your credentials (401 Unauthorized)" in info.value.message
     assert "oc login" in info.value.fix and "stale-token-123" not in str(info.value)
 
@@ -313,9 +317,9 @@ def test_unknown_context_is_a_usage_error(apiserver):
 
 def test_preflight_finds_missing_module_references(apiserver):
     with connect(apiserver) as conn:
-        engine.apply(conn, [NAMESPACE])
-        facts = engine.discover(conn)
-        problems = engine.preflight(conn, [MODULE, DOCKERFILE], facts)
+        changes.apply(conn, [NAMESPACE])
+        facts = discovery.discover(conn)
+        problems = discovery.preflight(conn, [MODULE, DOCKERFILE], facts)
     assert [(f.code, f.where) for f in problems] == [
         ("cluster-missing-reference", "Module drivers/demo:$.spec.imageRepoSecret.name")]
     assert "Secret demo-pull does not exist in namespace drivers" in problems[0].message
@@ -325,12 +329,12 @@ def test_delete_removes_only_kmwizard_objects_and_keeps_namespaces(apiserver):
     foreign = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "drivers"},
                "data": {"a": "b"}}
     with connect(apiserver) as conn:
-        engine.apply(conn, KMM_SET)
+        changes.apply(conn, KMM_SET)
         apiserver.put(foreign)
-        dry = engine.delete(conn, KMM_SET + [foreign], dry_run=True)
+        dry = changes.delete(conn, KMM_SET + [foreign], dry_run=True)
         assert len(apiserver.objects(namespace="drivers")) == 4
         assert {str(r.ref): r.action for r in dry.results}["Module drivers/demo"] == "would be deleted"
-        report = engine.delete(conn, KMM_SET + [foreign])
+        report = changes.delete(conn, KMM_SET + [foreign])
         actions = {str(r.ref): r.action for r in report.results}
     assert actions == {"Module drivers/demo": "deleted", "ConfigMap drivers/demo-dockerfile": "deleted",
                        "ConfigMap drivers/theirs": "kept", "Secret drivers/demo-pull": "deleted",
@@ -340,8 +344,8 @@ def test_delete_removes_only_kmwizard_objects_and_keeps_namespaces(apiserver):
 
     system = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openshift-kmm"}}
     with connect(apiserver) as conn:
-        engine.apply(conn, [system])
-        report = engine.delete(conn, [NAMESPACE, system], include_namespaces=True)
+        changes.apply(conn, [system])
+        report = changes.delete(conn, [NAMESPACE, system], include_namespaces=True)
     assert {str(r.ref): r.action for r in report.results} == {"Namespace drivers": "deleted",
                                                              "Namespace openshift-kmm": "kept"}
     assert apiserver.get("v1", "Namespace", "openshift-kmm") is not None
@@ -350,14 +354,14 @@ def test_delete_removes_only_kmwizard_objects_and_keeps_namespaces(apiserver):
 def test_status_reports_presence_sync_and_rollout(apiserver):
     seed_pool(apiserver, machine_count=3, updated=1)
     with connect(apiserver) as conn:
-        engine.apply(conn, KMM_SET + [MACHINECONFIG])
-        report = engine.status(conn, KMM_SET + [MACHINECONFIG])
+        changes.apply(conn, KMM_SET + [MACHINECONFIG])
+        report = cluster_status.status(conn, KMM_SET + [MACHINECONFIG])
         assert all(o.present and o.managed and o.in_sync for o in report.objects)
         pool = next(p for p in report.rollout if p.target == "MachineConfigPool worker")
         assert (pool.done_count, pool.total, pool.done) == (1, 3, False)
-        drifted = engine.status(conn, kmm_set(moduleName="other") + [MACHINECONFIG])
+        drifted = cluster_status.status(conn, kmm_set(moduleName="other") + [MACHINECONFIG])
         assert [o.in_sync for o in drifted.objects] == [True, True, True, False, True]
-        everything = engine.status(conn)
+        everything = cluster_status.status(conn)
         assert sorted(str(o.ref) for o in everything.objects) == ["MachineConfig 99-worker-demo",
                                                                   "Module drivers/demo"]
 
@@ -365,12 +369,12 @@ def test_status_reports_presence_sync_and_rollout(apiserver):
 def test_reboot_warning_counts_the_pool_nodes(apiserver):
     seed_pool(apiserver, machine_count=5, updated=5)
     with connect(apiserver) as conn:
-        warnings = engine.reboot_warnings(conn, engine.plan(conn, [MACHINECONFIG]).results)
+        warnings = changes.reboot_warnings(conn, changes.plan(conn, [MACHINECONFIG]).results)
         assert len(warnings) == 1 and warnings[0].nodes == 5 and warnings[0].pool == "worker"
         assert "drain and reboot every node of pool worker, one at a time: 5 node(s)" in warnings[0].message()
-        engine.apply(conn, [MACHINECONFIG])
-        assert engine.reboot_warnings(conn, engine.plan(conn, [MACHINECONFIG]).results) == []
-        removal = engine.reboot_warnings(conn, engine.delete(conn, [MACHINECONFIG], dry_run=True).results)
+        changes.apply(conn, [MACHINECONFIG])
+        assert changes.reboot_warnings(conn, changes.plan(conn, [MACHINECONFIG]).results) == []
+        removal = changes.reboot_warnings(conn, changes.delete(conn, [MACHINECONFIG], dry_run=True).results)
         assert removal[0].message().startswith("Deleting MachineConfig 99-worker-demo makes the Machine Config "
                                                "Operator drain and reboot every node of pool worker")
         assert apiserver.get(MCO, "MachineConfig", "99-worker-demo") is not None
@@ -396,8 +400,8 @@ def test_wait_follows_the_pool_as_its_status_changes(apiserver):
     seed_pool(apiserver, machine_count=3, updated=1)
     seen = []
     with connect(apiserver) as conn:
-        engine.apply(conn, [MACHINECONFIG])
-        thread, box = run_in_thread(lambda: engine.watch_rollout(conn, [MACHINECONFIG], progress=seen.append,
+        changes.apply(conn, [MACHINECONFIG])
+        thread, box = run_in_thread(lambda: watch.watch_rollout(conn, [MACHINECONFIG], progress=seen.append,
                                                                  timeout=20, poll=5))
         time.sleep(0.4)
         seed_pool(apiserver, machine_count=3, updated=2)
@@ -416,7 +420,7 @@ def test_wait_stops_on_a_degraded_pool(apiserver):
     seed_pool(apiserver, machine_count=3, updated=1, degraded_message="Node worker-2 is reporting: unexpected "
                                                                         "on-disk state validating against rendered")
     with connect(apiserver) as conn:
-        state = engine.watch_rollout(conn, [MACHINECONFIG], timeout=5, poll=1)
+        state = watch.watch_rollout(conn, [MACHINECONFIG], timeout=5, poll=1)
     assert "unexpected on-disk state" in state[0].failed
 
 
@@ -424,7 +428,7 @@ def test_wait_timeout_says_what_is_pending(apiserver):
     seed_pool(apiserver, machine_count=3, updated=1)
     with connect(apiserver) as conn:
         started = time.monotonic()
-        state = engine.watch_rollout(conn, [MACHINECONFIG], timeout=1.2, poll=1)
+        state = watch.watch_rollout(conn, [MACHINECONFIG], timeout=1.2, poll=1)
         assert time.monotonic() - started < 5
     assert not state[0].done and not state[0].failed
     assert "2 of 3 nodes of pool worker not updated yet (each drains and reboots in turn)" in state[0].pending
@@ -432,11 +436,11 @@ def test_wait_timeout_says_what_is_pending(apiserver):
 
 def test_wait_follows_a_module_load(apiserver):
     with connect(apiserver) as conn:
-        engine.apply(conn, KMM_SET)
+        changes.apply(conn, KMM_SET)
         for i in (1, 2):
             apiserver.put({"apiVersion": "v1", "kind": "Node", "metadata": {
                 "name": f"worker-{i}", "labels": {"node-role.kubernetes.io/worker": ""}}})
-        thread, box = run_in_thread(lambda: engine.watch_rollout(conn, [MODULE], timeout=20, poll=1))
+        thread, box = run_in_thread(lambda: watch.watch_rollout(conn, [MODULE], timeout=20, poll=1))
         time.sleep(0.3)
         apiserver.put({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "demo.1", "namespace": "drivers"},
                        "involvedObject": {"kind": "Module", "name": "demo", "namespace": "drivers"},
@@ -470,7 +474,7 @@ def finish_pods(double, results: dict, deadline=10.0):
     message its script would write.  The double runs no pods: this is the simulated part."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        pods = double.objects(kind="Pod", namespace=engine.VERIFY_NAMESPACE)
+        pods = double.objects(kind="Pod", namespace=cluster_verify.VERIFY_NAMESPACE)
         if len(pods) == len(results):
             break
         time.sleep(0.05)
@@ -488,7 +492,7 @@ def test_verify_runs_privileged_pods_reads_results_and_deletes_them(apiserver):
     seed_nodes(apiserver, ["worker-1", "worker-2"])
     seed_nodes(apiserver, ["master-0"], role="master")
     with connect(apiserver) as conn:
-        thread, box = run_in_thread(lambda: engine.verify(conn, [MACHINECONFIG], modules=["simple-kmod"],
+        thread, box = run_in_thread(lambda: cluster_verify.verify(conn, [MACHINECONFIG], modules=["simple-kmod"],
                                                           timeout=10, poll=0.1))
         pods = finish_pods(apiserver, {"worker-1": ("loaded simple_kmod\n", "Succeeded", 0),
                                        "worker-2": ("missing simple_kmod\n", "Succeeded", 0)})
@@ -504,14 +508,15 @@ def test_verify_runs_privileged_pods_reads_results_and_deletes_them(apiserver):
     assert container["command"][-1] == "simple_kmod" and "chroot /host lsmod" in container["command"][2]
     assert spec["volumes"][0]["hostPath"]["path"] == "/"
     assert apiserver.objects(kind="Pod") == []                                # pods removed
-    assert apiserver.get("v1", "Namespace", engine.VERIFY_NAMESPACE) is None  # and the namespace it made
+    left = apiserver.get("v1", "Namespace", cluster_verify.VERIFY_NAMESPACE)   # and the namespace it made
+    assert left is None or left["metadata"].get("deletionTimestamp")          # (Terminating for a while)
 
 
 def test_verify_deletes_pods_on_timeout_and_on_ctrl_c(apiserver):
     seed_pool(apiserver)
     seed_nodes(apiserver, ["worker-1", "worker-2"])
     with connect(apiserver) as conn:
-        checks = engine.verify(conn, [MACHINECONFIG], modules=["demo"], timeout=0.3, poll=0.1)
+        checks = cluster_verify.verify(conn, [MACHINECONFIG], modules=["demo"], timeout=0.3, poll=0.1)
         assert all("no result within" in c.error for c in checks)
         assert apiserver.objects(kind="Pod") == []
 
@@ -522,7 +527,9 @@ def test_verify_deletes_pods_on_timeout_and_on_ctrl_c(apiserver):
             if message.startswith("created pod"):
                 raise KeyboardInterrupt
         with pytest.raises(KeyboardInterrupt):
-            engine.verify(conn, [MACHINECONFIG], modules=["demo"], timeout=5, poll=0.1, progress=interrupt)
+            cluster_verify.verify(conn, [MACHINECONFIG], modules=["demo"], timeout=5, poll=0.1, progress=interrupt)
+    # (the first run's namespace may still be Terminating: the second run waits for it to go)
+    created = [m for m in created if "is being deleted (Terminating" not in m]
     assert created[0].startswith("created pod") and any(m.startswith("deleted pod") for m in created)
     assert apiserver.objects(kind="Pod") == []
 
@@ -608,12 +615,12 @@ def test_no_test_reads_the_real_kubeconfig(apiserver, tmp_path, monkeypatch):
 
     # the fixture moved HOME and KUBECONFIG into tmp_path
     assert os.environ["KUBECONFIG"].startswith(str(tmp_path)) and os.environ["HOME"].startswith(str(tmp_path))
-    assert engine.resolve_kubeconfig() == os.environ["KUBECONFIG"]
+    assert connection.resolve_kubeconfig() == os.environ["KUBECONFIG"]
     # and an explicit --kubeconfig wins over a broken default one
     (tmp_path / "home" / ".kube").mkdir()
     (tmp_path / "home" / ".kube" / "config").write_text("{not yaml")
     monkeypatch.delenv("KUBECONFIG")
-    with engine.connect(str(apiserver.kubeconfig_path)) as conn:
+    with connection.connect(str(apiserver.kubeconfig_path)) as conn:
         assert conn.source == str(apiserver.kubeconfig_path)
 
 
@@ -708,18 +715,18 @@ def test_discover_reads_openshift_and_kmm_versions(apiserver_factory, tmp_path, 
                                namespaces=DEFAULT_NAMESPACES + ("openshift-kmm",))
     seed_versions(double)
     with connect(double) as conn:
-        facts = engine.discover(conn)
+        facts = discovery.discover(conn)
     assert (facts.openshift, facts.kmm_installed) == (True, True)
     assert (facts.openshift_version, facts.kmm_version) == ("4.16.9", "2.4.1") and facts.findings == []
 
     # a user who may read the operator's namespace only still gets the KMM version
     double.add_token("ns-reader", "ns-reader", rules=[("get", "config.openshift.io", "clusterversions", ""),
                                                        ("list", "operators.coreos.com", "*", "openshift-kmm")])
-    with engine.connect(str(double.write_kubeconfig(tmp_path / "ns", token="ns-reader"))) as conn:
-        assert engine.discover(conn).kmm_version == "2.4.1"
+    with connection.connect(str(double.write_kubeconfig(tmp_path / "ns", token="ns-reader"))) as conn:
+        assert discovery.discover(conn).kmm_version == "2.4.1"
     double.add_token("nobody", "nobody")
-    with engine.connect(str(double.write_kubeconfig(tmp_path / "none", token="nobody"))) as conn:
-        facts = engine.discover(conn)
+    with connection.connect(str(double.write_kubeconfig(tmp_path / "none", token="nobody"))) as conn:
+        facts = discovery.discover(conn)
     assert facts.openshift_version is None and facts.kmm_version is None
     assert {f.code for f in facts.findings} == {"cluster-version-unread", "cluster-kmm-version-unread"}
 
@@ -731,7 +738,8 @@ def test_discover_reads_openshift_and_kmm_versions(apiserver_factory, tmp_path, 
     assert "note: kmm.kmm_version=2.4 (from the cluster)" in err
     code = main(["apply", "--dry-run=server", "--preset", "kmm-ci", "--kubeconfig", str(double.kubeconfig_path)])
     err = capsys.readouterr().err
-    assert code == 0 and "openshift_version=4.16" not in err and "kmm.kmm_version=2.4 (from the cluster)" in err
+    assert code == 0 and "note: openshift_version=4.16" not in err and "kmm.kmm_version=2.4 (from the cluster)" in err
+    assert "warning: openshift_version: the cluster runs OpenShift 4.16.9" in err   # the pin differs: said
 
 
 def test_cli_reports_applied_and_not_applied_after_a_failure(apiserver, cli, monkeypatch):
@@ -739,7 +747,7 @@ def test_cli_reports_applied_and_not_applied_after_a_failure(apiserver, cli, mon
     def fault_after_plan(conn, results):
         apiserver.fail_next(method="PATCH", path="/modules/demo", status=500, message="etcdserver: request timed out")
         return []
-    monkeypatch.setattr(engine, "reboot_warnings", fault_after_plan)
+    monkeypatch.setattr(changes, "reboot_warnings", fault_after_plan)
     code, out, err = cli(["apply", "--kubeconfig", str(apiserver.kubeconfig_path)], KMM_SET)
     assert code == 3 and "etcdserver: request timed out" in err
     assert "applied: Namespace drivers, Secret drivers/demo-pull, ConfigMap drivers/demo-dockerfile\n" in err
@@ -749,27 +757,27 @@ def test_cli_reports_applied_and_not_applied_after_a_failure(apiserver, cli, mon
 
 def test_wait_after_delete_follows_the_module_unload(apiserver):
     with connect(apiserver) as conn:
-        engine.apply(conn, KMM_SET)
+        changes.apply(conn, KMM_SET)
         node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-1", "labels": {
             "node-role.kubernetes.io/worker": "", "kmm.node.kubernetes.io/drivers.demo.ready": ""}}}
         apiserver.put(node)
-        engine.delete(conn, [MODULE])
-        state = engine.watch_rollout(conn, [MODULE], removed=True, timeout=1, poll=1)
+        changes.delete(conn, [MODULE])
+        state = watch.watch_rollout(conn, [MODULE], removed=True, timeout=1, poll=1)
         assert not state[0].done and state[0].pending == ["KMM has not unloaded the module from worker-1 yet"]
         del node["metadata"]["labels"]["kmm.node.kubernetes.io/drivers.demo.ready"]
         apiserver.put(node, manager="kmm-operator")
-        assert engine.watch_rollout(conn, [MODULE], removed=True, timeout=5, poll=1)[0].done
+        assert watch.watch_rollout(conn, [MODULE], removed=True, timeout=5, poll=1)[0].done
 
 
 def test_adding_a_version_to_an_applied_module_is_refused_before_anything_is_sent(apiserver):
     """KMM's webhook rejects adding or removing moduleLoader.container.version on an existing Module;
     the double has no webhook, so only kmwizard's own check can stop it (docs: kmm.md)."""
     with connect(apiserver) as conn:
-        assert engine.apply(conn, KMM_SET).ok
+        assert changes.apply(conn, KMM_SET).ok
         versioned = copy.deepcopy(MODULE)
         versioned["spec"]["moduleLoader"]["container"]["version"] = "v2"
         n = len(patches(apiserver))
-        report = engine.plan(conn, [versioned, DOCKERFILE, PULL_SECRET, NAMESPACE])
+        report = changes.plan(conn, [versioned, DOCKERFILE, PULL_SECRET, NAMESPACE])
         assert isinstance(report.error, E.Invalid) and "version" in report.error.message
         assert "delete and recreate" in report.error.fix
         assert [r.action for r in report.results][-1] == "failed"
@@ -804,7 +812,7 @@ def test_cli_verify_says_when_nodes_could_not_be_checked(apiserver, cli):
                    "metadata": {"name": "w0", "labels": {"node-role.kubernetes.io/worker": ""}}})
     kc = ["--kubeconfig", str(apiserver.kubeconfig_path)]
     code, out, err = cli(["verify", "--timeout", "1", "--module", "demo", *kc], [MACHINECONFIG])
-    assert code == 1 and "w0: ERROR" in out
+    assert code == 4 and "w0: ERROR could not check" in out    # its own exit code, apart from "not loaded" (1)
     assert "0/1 node(s) have the module loaded; 1 could not be checked" in err
 
 
@@ -814,10 +822,10 @@ def test_include_namespaces_deletes_only_namespaces_kmwizard_created(apiserver):
     theirs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
     apiserver.put(theirs)
     with connect(apiserver) as conn:
-        assert engine.apply(conn, KMM_SET + [theirs]).ok
-        again = engine.apply(conn, KMM_SET + [theirs])            # the mark survives a second apply
+        assert changes.apply(conn, KMM_SET + [theirs]).ok
+        again = changes.apply(conn, KMM_SET + [theirs])            # the mark survives a second apply
         assert [r.action for r in again.results] == ["unchanged"] * 5
-        report = engine.delete(conn, KMM_SET + [theirs], include_namespaces=True)
+        report = changes.delete(conn, KMM_SET + [theirs], include_namespaces=True)
     actions = {str(r.ref): r.action for r in report.results}
     assert actions["Namespace drivers"] == "deleted" and actions["Namespace team"] == "kept"
     assert "existed before kmwizard" in next(r.note for r in report.results if r.ref.name == "team")

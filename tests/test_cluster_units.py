@@ -7,6 +7,7 @@ translation, the diff and the rollout math.  No cluster, no test double, no kube
 from __future__ import annotations
 
 import copy
+import re
 import json
 import socket
 import subprocess
@@ -267,7 +268,9 @@ def test_recorded_pool_status_mid_rollout():
     prog = pool_progress(pool, "99-worker-demo")
     assert (prog.done_count, prog.total, prog.done, prog.failed) == (1, 3, False, "")
     assert prog.fraction == pytest.approx(1 / 3)
-    assert any("not yet rendered pool worker with 99-worker-demo" in p for p in prog.pending)
+    # the MCO rendered a config with it (spec), the machines still run the old one (status)
+    assert any(re.search(r"has rendered rendered-worker-\w+; its machines still run rendered-worker-\w+", p)
+               for p in prog.pending), prog.pending
     assert any("2 of 3 nodes of pool worker not updated" in p for p in prog.pending)
     assert "All nodes are updating" in prog.events[0]
     later = pool_progress(recorded_pool("concurrent status merge-patch"), "99-worker-demo")
@@ -291,9 +294,13 @@ def test_pool_done_only_when_our_config_is_rendered_and_every_node_updated():
     # all counts complete, but for the previous rendered config: not done, and not shown as 3/3
     stale = pool_progress(finished(pool, with_mc=False), "99-worker-demo")
     assert not stale.done and stale.done_count == 0
-    # after a delete, the rendered config must no longer list it
-    assert pool_progress(finished(pool, with_mc=False), "99-worker-demo", removed=True).done
+    # after a delete, the rendered config (target and, once every machine runs it, status) must not list it
+    without = finished(pool, with_mc=False)
+    without["spec"]["configuration"] = copy.deepcopy(without["status"]["configuration"])
+    assert pool_progress(without, "99-worker-demo", removed=True).done
     assert not pool_progress(finished(pool), "99-worker-demo", removed=True).done
+    # the MCO rendered without it, machines still on the old config: counts are not enough
+    assert not pool_progress(finished(pool) | {"spec": without["spec"]}, "99-worker-demo", removed=True).done
 
 
 def test_degraded_pool_fails_with_its_message():
@@ -330,14 +337,16 @@ def test_module_progress_counts_labels_and_events():
 # --- imports, kubeconfig resolution ----------------------------------------------------------------
 
 def test_importing_the_commands_does_not_import_kubernetes():
-    code = ("import sys, kmwizard.cluster.commands, kmwizard.cluster.engine; "
+    code = ("import sys, kmwizard.cluster.commands, kmwizard.cluster.engine, kmwizard.cluster.connection, "
+            "kmwizard.cluster.discovery, kmwizard.cluster.changes, kmwizard.cluster.watch, kmwizard.cluster.status, "
+            "kmwizard.cluster.verify; "
             "assert 'kubernetes' not in sys.modules, 'kubernetes imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_kubeconfig_precedence(tmp_path):
-    from kmwizard.cluster.engine import resolve_kubeconfig
+    from kmwizard.cluster.connection import resolve_kubeconfig
     from kmwizard.findings import UsageError
 
     flag, env, home = tmp_path / "flag", tmp_path / "env", tmp_path / "home"
@@ -358,7 +367,7 @@ def test_kubeconfig_precedence(tmp_path):
 # --- what the cluster tells about versions ----------------------------------------------------------
 
 def test_openshift_version_from_clusterversion():
-    from kmwizard.cluster.engine import _cluster_version
+    from kmwizard.cluster.discovery import _cluster_version
 
     cv = {"apiVersion": "config.openshift.io/v1", "kind": "ClusterVersion", "metadata": {"name": "version"},
           "status": {"desired": {"version": "4.17.2"},
@@ -371,7 +380,7 @@ def test_openshift_version_from_clusterversion():
 
 def test_cluster_versions_fill_only_unset_answers():
     from kmwizard.answers import Answers
-    from kmwizard.cluster.engine import ClusterFacts, fill_answer_defaults
+    from kmwizard.cluster.discovery import ClusterFacts, fill_answer_defaults
 
     facts = ClusterFacts(openshift_version="4.16.9", kmm_version="2.4.1")
     assert facts.answer_defaults() == {"openshift_version": "4.16", "kmm.kmm_version": "2.4"}
@@ -424,7 +433,7 @@ def test_reboot_confirmation(monkeypatch, capsys):
     import io
 
     from kmwizard.cluster import commands
-    from kmwizard.cluster.engine import RebootWarning
+    from kmwizard.cluster.changes import RebootWarning
     from kmwizard.findings import KmwizardError, UsageError
 
     warning = [RebootWarning("99-worker-x", "worker", 4, "would be configured")]
@@ -451,7 +460,7 @@ def test_reboot_confirmation(monkeypatch, capsys):
                                      b"\x7fELF\x02\xd0\xff", b""])
 def test_a_malformed_kubeconfig_is_a_usage_error_naming_it(tmp_path, content):
     """Whatever the client's loader raises on a broken file becomes one message naming the file."""
-    from kmwizard.cluster.engine import connect
+    from kmwizard.cluster.connection import connect
     from kmwizard.findings import UsageError
 
     path = tmp_path / "kubeconfig"

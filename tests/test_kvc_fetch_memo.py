@@ -29,7 +29,7 @@ def _count_git(monkeypatch) -> list:
             calls.append(args)
         return real(args, *a, **k)
 
-    monkeypatch.setattr(fetch.subprocess, "run", spy)
+    monkeypatch.setattr(subprocess, "run", spy)  # fetch imports subprocess where it runs git
     return calls
 
 

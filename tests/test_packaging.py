@@ -92,3 +92,26 @@ def test_wheel_keeps_every_import_name_under_kmwizard(tmp_path):
     assert not any(n.startswith(("screens/", "presets/", "tests/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "kmwizard = kmwizard.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+# What a short command must not import: each costs milliseconds of a start-up measured against a
+# bare `import yaml` (benchmarks/bench_cli_startup.py).  Data classes in the core use kmwizard.records.
+COSTLY = ("dataclasses", "hashlib", "subprocess", *HEAVY)
+
+
+def test_generate_and_validate_import_only_what_they_use(tmp_path):
+    from kmwizard.cli import main
+    from kvc_trees import build_kvc_tree
+
+    fakeroot, _ = build_kvc_tree(tmp_path)
+    assert main(["generate", "--preset", "kmm-ci", "-o", str(tmp_path / "kmm")]) == 0
+    (module,) = (tmp_path / "kmm").glob("module-*.yaml")
+    for argv in (["generate", "--set", f"kvc.fakeroot={fakeroot}", "-o", str(tmp_path / "kvc")],
+                 ["validate", str(module)]):
+        code = ("import contextlib, io, sys\n"
+                "from kmwizard.main import main\n"
+                "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+                f"    code = main({argv!r})\n"
+                f"print(code, [m for m in {COSTLY!r} if m in sys.modules])\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+        assert out.stdout.split(" ", 1) == ["0", "[]\n"], (argv[0], out.stdout, out.stderr)

@@ -137,6 +137,12 @@ async def _day2(double, answers):
         await until_idle(pilot, screen)
         assert "MachineConfigPool worker: done" in log_text(screen)
         assert screen.query_one("#apply-progress").percentage == 1.0
+        # "Why not loaded?" runs status --explain (kmwizard/cluster/explain.py) and shows the chain
+        await pilot.click("#apply-explain")
+        await until_idle(pilot, screen)
+        assert "MachineConfig 99-worker-demo:" in log_text(screen)
+        assert "[ok] pool worker rendered config" in log_text(screen)
+        assert "broken link" in str(screen.query_one("#apply-status").content)
 
 
 def test_command_palette_offers_the_main_actions():

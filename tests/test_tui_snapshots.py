@@ -47,15 +47,23 @@ def at_step(step: str, *, focus: str | None = None, keys: tuple[str, ...] = (), 
             widget.cursor_blink = False
         await settle(pilot)
         await app.show_step(step)
+        for widget in [*app.query(Input).results(), *app.query(TextArea).results()]:
+            widget.cursor_blink = False  # the step's own widgets are mounted only now
         if focus:
             app.query_one(focus).focus()
         if keys:
             await pilot.press(*keys)
         await settle(pilot)
         if to_end:  # typing scrolls the form while the answer grows: settle on its final position
-            await pilot.pause(0.1)
-            app.query_one(f"#step-{step}").scroll_end(animate=False)
-            await pilot.pause()
+            column, last = app.query_one(f"#step-{step}"), None
+            for _ in range(40):  # until the layout (the answer's height, the findings') stops changing
+                await pilot.pause(0.05)
+                column.scroll_end(animate=False)
+                await pilot.wait_for_scheduled_animations()
+                now = (column.max_scroll_y, column.scroll_y, app.query_one("#findings").size)
+                if now == last:
+                    break
+                last = now
     return run_before
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 from kmwizard import __version__
 from kmwizard.findings import (Finding, KmwizardError, Severity, UsageError, error, has_errors, info,
                                sorted_findings)
-from kmwizard.inputs import answer_parent, answers_from_args, read_text_arg
+from kmwizard.textfiles import read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -53,6 +53,7 @@ def _is_tty() -> bool:
 # --- commands -----------------------------------------------------------------------
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from kmwizard.inputs import answers_from_args
     from kmwizard.render import render
 
     rendering = render(answers_from_args(args))
@@ -80,6 +81,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from kmwizard import output
+    from kmwizard.inputs import answers_from_args
     from kmwizard.render import render
 
     answers = answers_from_args(args)
@@ -160,7 +162,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import yaml
 
     from kmwizard.kmm.dockerfile import lint_dockerfile
-    from kmwizard.kvc.render import LISTING_HEADER
+    from kmwizard.kvc.lint import LISTING_HEADER
 
     findings: list[Finding] = []
     documents: list[tuple[str, object]] = []
@@ -227,6 +229,8 @@ def _interactive(args: argparse.Namespace, front_end: str) -> int:
     if not _is_tty():
         sys.stderr.write(NO_TTY_MESSAGE + "\n")
         return EXIT_USAGE
+    from kmwizard.inputs import answers_from_args
+
     answers = answers_from_args(args)
     # The front ends are handed in by kmwizard.main: the CLI does not import them.
     run = (getattr(args, "front_ends", None) or {}).get(front_end)
@@ -255,7 +259,31 @@ def _kmm_version(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The commands declared in build_parser itself; a run of one of them builds only its parser.
+CORE_COMMANDS = ("tui", "ask", "generate", "preview", "validate", "presets", "keys")
+_NO_ANSWERS = ("validate", "presets", "keys")
+
+
+class _SkippedParser:
+    """Stands in for the parser of a command this run does not use: declaring it does nothing."""
+
+    def __getattr__(self, _name):
+        return lambda *args, **kwargs: self
+
+
+class _OneCommand:
+    """The subparsers action, building only ``command``'s parser: start-up is a large part of a
+    short command's CPU time, and argparse spends it on every parser declared."""
+
+    def __init__(self, subparsers, command: str) -> None:
+        self.subparsers, self.command = subparsers, command
+
+    def add_parser(self, name: str, **kwargs):
+        return self.subparsers.add_parser(name, **kwargs) if name == self.command else _SkippedParser()
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command`` (one of CORE_COMMANDS) only what running it needs."""
     parser = argparse.ArgumentParser(
         prog="kmwizard",
         description="Generate, check and apply out-of-tree kernel modules for OpenShift: kmods-via-containers "
@@ -264,7 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 findings with errors (diff: changes), 2 usage, 3 cluster, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"kmwizard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    parent = answer_parent()
+    if command in CORE_COMMANDS:
+        sub = _OneCommand(sub, command)
+    if command in _NO_ANSWERS:
+        parent = None  # not used: saves importing the answers and key declarations
+    else:
+        from kmwizard.inputs import answer_parent
+
+        parent = answer_parent()
 
     p = sub.add_parser("tui", parents=[parent], help="the interactive wizard (Textual), optionally pre-filled")
     p.set_defaults(func=cmd_tui)
@@ -296,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="list every answer key with its type, default and help")
     p.add_argument("--method", choices=("kvc", "kmm"))
     p.set_defaults(func=cmd_keys)
+    if command in CORE_COMMANDS:
+        return parser
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
     from kmwizard.cli.kmm import add_parsers as add_kmm_parsers
@@ -330,7 +367,7 @@ def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str,
     code) that start the interactive wizards; kmwizard.main passes them."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
+        parser = build_parser(argv[0] if argv and argv[0] in CORE_COMMANDS else None)
         if not argv:
             if not _is_tty():
                 sys.stderr.write(NO_TTY_MESSAGE + "\n")

@@ -66,6 +66,39 @@ class NotInstalled(ClusterError):
     """The kind's API group is not served: KMM or the MCO is not installed."""
 
 
+class NamespaceTerminating(ClusterError):
+    """403 from the NamespaceLifecycle admission plugin: the namespace is being deleted and refuses new objects
+    until the namespace controller has emptied it (seconds to minutes); a retry after that succeeds."""
+
+    def __init__(self, message: str, fix: str, *, namespace: str = ""):
+        super().__init__(message, fix)
+        self.namespace = namespace
+
+
+class NotLoggedIn(ClusterError):
+    """403 for ``system:anonymous``: the request carried no credentials the server recognised as such."""
+
+
+class PodSecurityRejected(ClusterError):
+    """403 from PodSecurity admission: the namespace's enforce level does not admit the pod."""
+
+
+class Retryable(ClusterError):
+    """The server asked to come back later (429, or a 503/504 while it starts or its cache catches up).
+
+    ``retry_after``: seconds the server asked for (Retry-After header or details.retryAfterSeconds), or None.
+    ``any_request``: True when the server refused before doing anything (429), so even a create may be sent again.
+    """
+
+    def __init__(self, message: str, fix: str, *, retry_after: float | None = None, any_request: bool = False):
+        super().__init__(message, fix)
+        self.retry_after, self.any_request = retry_after, any_request
+
+
+class ServerError(ClusterError):
+    """A 5xx the server gave without asking to retry (etcd leader change, a restarting aggregated API)."""
+
+
 class Missing(ClusterError):
     """404: an object (or the namespace it lives in) does not exist."""
 
@@ -87,6 +120,10 @@ def status_body(exc) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+# Non-resource requests (discovery: GET /apis) are refused as "cannot get path" (apiserver
+# endpoints/handlers/responsewriters/errors.go forbiddenMessage).
+_FORBIDDEN_PATH = re.compile(r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) path "(?P<path>[^"]*)"')
+ANONYMOUS = "system:anonymous"
 _FORBIDDEN = re.compile(
     r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)"'
     r'(?: in API group "(?P<group>[^"]*)")?'
@@ -115,39 +152,90 @@ def missing_kind(api_version: str, kind: str) -> NotInstalled:
     return NotInstalled(message, fix)
 
 
+# What kmwizard only ever reads: a grant for these never needs more than reading.
+READ_ONLY_RESOURCES = {"nodes", "machineconfigpools", "events", "nodemodulesconfigs", "moduleimagesconfigs",
+                       "clusterversions", "clusterserviceversions", "pods/log"}
+READ_VERBS = "get,list,watch"
+
+
 def _grant_fix(user: str, verb: str, resource: str, group: str, namespace: str) -> str:
     res = f"{resource}.{group}" if group else resource
-    role = f"kmwizard-{resource}"
+    role = f"kmwizard-{resource.replace('/', '-')}"
+    if resource in READ_ONLY_RESOURCES or (resource == "namespaces" and verb in READ_VERBS.split(",")):
+        verbs = READ_VERBS    # least privilege: kmwizard only reads these
+    else:
+        verbs = KMWIZARD_VERBS
     if user.startswith("system:serviceaccount:"):
         subject = "--serviceaccount=" + ":".join(user.split(":")[2:4])
     else:
         subject = f"--user={user}"
     if namespace:
-        fix = (f"ask a cluster admin for a Role granting {verb} (kmwizard uses {KMWIZARD_VERBS}) on {res} in "
-               f"namespace {namespace}: `oc create role {role} --verb={KMWIZARD_VERBS} --resource={res} "
+        fix = (f"ask a cluster admin for a Role granting {verb} (kmwizard uses {verbs}) on {res} in "
+               f"namespace {namespace}: `oc create role {role} --verb={verbs} --resource={res} "
                f"-n {namespace}` and `oc create rolebinding {role} --role={role} {subject} -n {namespace}`")
         if not group and resource in {"configmaps", "secrets", "serviceaccounts", "pods", "events"}:
             fix += f"; the built-in ClusterRole `edit` bound in {namespace} also grants it"
         return fix
-    return (f"ask a cluster admin for a ClusterRole granting {verb} (kmwizard uses {KMWIZARD_VERBS}) on {res}: "
-            f"`oc create clusterrole {role} --verb={KMWIZARD_VERBS} --resource={res}` and "
+    return (f"ask a cluster admin for a ClusterRole granting {verb} (kmwizard uses {verbs}) on {res}: "
+            f"`oc create clusterrole {role} --verb={verbs} --resource={res}` and "
             f"`oc create clusterrolebinding {role} --clusterrole={role} {subject}`"
             + ("; MachineConfigs usually need cluster-admin" if resource == "machineconfigs" else ""))
 
 
 def from_status(status: dict, *, code: int, target: Target | None = None, action: str = "",
-                ref: ObjectRef | None = None) -> ClusterError:
+                ref: ObjectRef | None = None, retry_after: float | None = None) -> ClusterError:
     """A ClusterError for an API ``Status`` answer (or a non-Status error body)."""
     reason = status.get("reason", "")
     message = status.get("message") or f"HTTP {code}"
     details = status.get("details") or {}
+    if retry_after is None and details.get("retryAfterSeconds"):
+        retry_after = float(details["retryAfterSeconds"])
     causes = details.get("causes") or []
     what = str(ref) if ref else (details.get("name") or "")
     doing = " ".join(part for part in (action, what) if part) or "the request"  # "connecting", not "connecting the request"
     where = f" on {target.describe()}" if target else ""
 
     if code == 403 or reason == "Forbidden":
-        m = _FORBIDDEN.search(message)
+        terminating = next((c for c in causes if c.get("reason") == "NamespaceTerminating"), None)
+        if terminating is not None:
+            # admission/plugin/namespace/lifecycle: creates in a Terminating namespace are refused
+            ns = (terminating.get("message") or "").split(" ")[1:2]
+            ns = ns[0] if ns else (ref.namespace if ref else "")
+            return NamespaceTerminating(
+                f"{doing}: namespace {ns} is being deleted (Terminating){where}: the server accepts nothing new in "
+                "it until it is gone", f"wait until `oc get namespace {ns}` answers NotFound, then run again "
+                "(the namespace controller removes its contents first)", namespace=ns)
+        if "violates PodSecurity" in message:
+            level = re.search(r'violates PodSecurity "([^"]*)"', message)
+            ns = ref.namespace if ref else ""
+            return PodSecurityRejected(
+                f"{doing}: Pod Security admission refuses the pod in namespace {ns}{where}: "
+                f"{message.split('is forbidden: ', 1)[-1]}",
+                f"the namespace enforces {level.group(1) if level else 'a restricted level'}; kmwizard's check pods "
+                f"need `pod-security.kubernetes.io/enforce=privileged` on namespace {ns} (ask an admin: `oc label "
+                f"namespace {ns} pod-security.kubernetes.io/enforce=privileged --overwrite`), or delete the "
+                "namespace so kmwizard creates its own, labelled one")
+        m = _FORBIDDEN.search(message) or _FORBIDDEN_PATH.search(message)
+        if m is None and message.rstrip().endswith("is forbidden:"):
+            # Server-side apply of a new object is authorized as "create" too, and that refusal carries
+            # no reason (endpoints/handlers/patch.go withAuthorization).
+            resource, group = details.get("kind", ""), details.get("group", "")
+            namespace = ref.namespace if ref and ref.namespace else ""
+            res = f"{resource}.{group}" if group else resource
+            return Forbidden(f"{doing}: you may not create {res or 'this kind'}"
+                             + (f" in namespace {namespace}" if namespace else "") + f"{where} (server-side apply of "
+                             "a new object needs the create right as well as patch)",
+                             _grant_fix("$(oc whoami)", "create", resource, group, namespace),
+                             verb="create", resource=resource, group=group,
+                             namespace=namespace)
+        if m and m["user"] == ANONYMOUS:
+            return NotLoggedIn(f"{doing}: you are not logged in (no token or certificate was sent): the server{where} "
+                               f"treats the request as {ANONYMOUS}", "log in (`oc login ...`) or pick a --context "
+                               "whose user has a token or a client certificate (`oc config view --minify`)")
+        if m and "path" in m.groupdict():
+            return Forbidden(f"{doing}: user {m['user']} may not {m['verb']} {m['path']}{where}",
+                             "ask a cluster admin to bind the built-in ClusterRole system:discovery (API discovery "
+                             "is open to every logged-in user on a default cluster)", user=m["user"], verb=m["verb"])
         if m:
             user, verb, resource = m["user"], m["verb"], m["resource"]
             group, namespace = m["group"] or "", m["namespace"] or ""
@@ -211,8 +299,14 @@ def from_status(status: dict, *, code: int, target: Target | None = None, action
         return Invalid(f"{doing}: the API server rejected the request: {message}",
                        "fix the answers that produce this object", [("", message)])
 
+    if code == 429 or (code in (503, 504) and retry_after is not None):
+        return Retryable(f"{doing}: the API server{where} asked to retry later (HTTP {code}"
+                         f"{' ' + reason if reason else ''}): {message}",
+                         "retry in a minute; a server that just restarted or is overloaded answers so for a while",
+                         retry_after=retry_after, any_request=code == 429)
+
     if code in (429, 500, 502, 503, 504):
-        return ClusterError(f"{doing}: the API server{where} failed (HTTP {code}{' ' + reason if reason else ''}): "
+        return ServerError(f"{doing}: the API server{where} failed (HTTP {code}{' ' + reason if reason else ''}): "
                             f"{message}", "retry later; if it persists, check the API server and its webhooks")
 
     return ClusterError(f"{doing}: HTTP {code} {reason}: {message}".rstrip(),
@@ -226,7 +320,13 @@ def translate(exc: BaseException, *, target: Target | None = None, action: str =
         return exc
     status = getattr(exc, "status", None)
     if isinstance(status, int) and status > 0:
-        return from_status(status_body(exc), code=status, target=target, action=action, ref=ref)
+        body = status_body(exc)
+        if not body and getattr(exc, "reason", None):
+            # A watch's ERROR event: the client raises with the Status's "reason: message" and no body.
+            text = str(exc.reason)
+            body = {"reason": text.split(":", 1)[0], "message": text.split(": ", 1)[-1]}
+        return from_status(body, code=status, target=target, action=action, ref=ref,
+                           retry_after=_retry_after_header(exc))
 
     cls = type(exc).__name__
     if cls == "ResourceNotFoundError":
@@ -245,7 +345,8 @@ def translate(exc: BaseException, *, target: Target | None = None, action: str =
                            "the kubeconfig's TLS settings as they are and never turns verification off")
     if "Timeout" in name or "timed out" in text:
         return Unreachable(f"{doing}{where} did not answer in time: {_short(text)}",
-                           "check the network path to the API server (VPN, proxy) and retry, or raise --timeout")
+                           "check the network path to the API server (VPN, proxy) and retry, or raise --request-timeout "
+                           "(seconds per request)")
     if "Refused" in text or "refused" in text or "NewConnectionError" in name or "NameResolution" in name:
         return Unreachable(f"{doing}cannot connect to {where}: {_short(text)}",
                            "check that the cluster is up and that the kubeconfig's server URL is right "
@@ -254,6 +355,16 @@ def translate(exc: BaseException, *, target: Target | None = None, action: str =
         return Unreachable(f"{doing}{where} closed the connection: {_short(text)}",
                            "retry; if it persists, check proxies and load balancers in front of the API server")
     return Unreachable(f"{doing}talking to {where} failed: {name}: {_short(text)}", "retry")
+
+
+def _retry_after_header(exc) -> float | None:
+    """Seconds from a Retry-After header (the API server sends whole seconds), capped at a minute."""
+    headers = getattr(exc, "headers", None) or {}
+    try:
+        value = headers.get("Retry-After")
+        return min(60.0, max(0.0, float(value))) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -234,6 +234,46 @@ def module_references(module: dict) -> list[Reference]:
     return found
 
 
+def local_problems(manifests: list[dict]) -> list:
+    """What is wrong with the manifests before any request: objects without a name, and references a
+    Module makes by an empty name (the client would fail on them with its own ValueError, or KMM would
+    look for a Secret called "")."""
+    from kmwizard.findings import error
+
+    found = []
+    for m in manifests:
+        meta = m.get("metadata") or {}
+        if not str(meta.get("name") or "").strip():
+            found.append(error(f"{m.get('kind', '?')} (no name)", f"a {m.get('kind', '?')} manifest has an empty "
+                               "metadata.name: the API server cannot store an object without a name",
+                               "give it a name in the answers", code="cluster-empty-name"))
+        if m.get("kind") != "Module":
+            continue
+        spec = m.get("spec") or {}
+        for where, node in _named_nodes(spec):
+            if isinstance(node, dict) and "name" in node and not str(node.get("name") or "").strip():
+                found.append(error(f"Module {meta.get('namespace')}/{meta.get('name')}:{where}",
+                                   f"{where} is empty: the Module names a Secret or ConfigMap without a name",
+                                   "set the name in the answers, or leave the reference out", code="cluster-empty-name"))
+    return found
+
+
+def _named_nodes(spec: dict):
+    """(JSON path, node) of every by-name reference in a Module spec."""
+    yield "$.spec.imageRepoSecret.name", spec.get("imageRepoSecret")
+    container = (spec.get("moduleLoader") or {}).get("container") or {}
+    bases = [("$.spec.moduleLoader.container", container)] + [
+        (f"$.spec.moduleLoader.container.kernelMappings[{i}]", mp) for i, mp in
+        enumerate(container.get("kernelMappings") or []) if isinstance(mp, dict)]
+    for base, node in bases:
+        build, sign = node.get("build") or {}, node.get("sign") or {}
+        yield f"{base}.build.dockerfileConfigMap.name", build.get("dockerfileConfigMap")
+        for i, secret in enumerate(build.get("secrets") or []):
+            yield f"{base}.build.secrets[{i}].name", secret
+        yield f"{base}.sign.keySecret.name", sign.get("keySecret")
+        yield f"{base}.sign.certSecret.name", sign.get("certSecret")
+
+
 def pool_of(machineconfig: dict) -> str | None:
     """The MachineConfigPool a MachineConfig lands in: by convention the pool named after its role."""
     return ((machineconfig.get("metadata") or {}).get("labels") or {}).get("machineconfiguration.openshift.io/role")

@@ -8,8 +8,9 @@ values against these declarations; nothing else hard-codes key names' types.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
+
+from kmwizard.records import record
 
 
 class Answers(Protocol):
@@ -25,7 +26,7 @@ Default = Any  # a plain value, or Callable[[Answers], Any]
 Validator = Callable[[Any, "Answers"], Optional[str]]  # returns an error message or None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeySpec:
     key: str
     kind: str

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Iterable
 
 from kmwizard.findings import Finding, KmwizardError, error, info, warning
 from kmwizard.keys.kmm import SAFE_WORD as _SAFE_WORD
 from kmwizard.kmm.variables import references
+from kmwizard.records import field, record
 
 KMM_BUILD_ARGS = ("KERNEL_FULL_VERSION", "KERNEL_VERSION", "MOD_NAME", "MOD_NAMESPACE", "DTK_AUTO")
 SOURCE_DIR = "/usr/src/module"
@@ -117,14 +117,14 @@ def _install_devel_lines(more: bool = False) -> list[str]:
 
 # --- parsing ------------------------------------------------------------------------
 
-@dataclass
+@record
 class Instruction:
     line: int          # 1-based line of the instruction's first line
     keyword: str       # upper case
     args: str
 
 
-@dataclass
+@record
 class Stage:
     index: int
     base: str

@@ -12,12 +12,12 @@ substituted (``containerImage`` also gets ``MOD_NAME`` and ``MOD_NAMESPACE``).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Optional
 
 import re2
 
 from kmwizard.kmm.variables import KERNEL_VARIABLES, kernel_variables, normalize_kernel, substitute
+from kmwizard.records import field, record
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # we report the error ourselves
@@ -89,7 +89,7 @@ def merge_sign(container_sign: Optional[dict], mapping_sign: Optional[dict]) -> 
     return merged
 
 
-@dataclass
+@record
 class KernelMatch:
     kernel: str                          # as given
     matched_kernel: str                  # what KMM compares (trailing '+' trimmed)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +17,7 @@ from kmwizard.kmm.dockerfile import generate_dockerfile
 from kmwizard.kmm.kernel_match import match_kernel
 from kmwizard.keys.kmm import INTERNAL_REGISTRY, OPERATOR_NAMESPACE, parse_version
 from kmwizard.kmm.lint import lint_configmap, lint_documents
+from kmwizard.records import replace
 from kmwizard.rendering import SECRET_MASK, OutputFile, Rendering, manifest_file
 
 MODULE_API = "kmm.sigs.x-k8s.io/v1beta1"
@@ -66,8 +66,8 @@ def render_kmm(answers) -> Rendering:
     if answers.get("kmm.acm_hub"):
         # The hub sends the Module to the spokes (the hub itself too, as local-cluster): applying
         # it here as well would make kmwizard and ACM fight over one object. Shown, not written.
-        module_file = dataclasses.replace(module_file, manifest=None, write=False,
-                                          title="Module (sent by the hub; not applied)")
+        module_file = replace(module_file, manifest=None, write=False,
+                              title="Module (sent by the hub; not applied)")
     files.append(module_file)
     if answers.get("kmm.acm_hub"):
         mcm = {"apiVersion": HUB_API, "kind": "ManagedClusterModule", "metadata": {"name": name},

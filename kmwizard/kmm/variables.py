@@ -7,8 +7,9 @@ empty without any error, and ``$MOD_NAME_v2`` reads the variable ``MOD_NAME_v2``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Optional
+
+from kmwizard.records import record
 
 KERNEL_VARIABLES = ("KERNEL_FULL_VERSION", "KERNEL_VERSION", "KERNEL_XYZ", "KERNEL_X", "KERNEL_Y", "KERNEL_Z")
 MODULE_VARIABLES = ("MOD_NAME", "MOD_NAMESPACE")
@@ -19,7 +20,7 @@ _REFERENCE = re.compile(r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>[^}]
 _UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     name: str
     braced: bool
@@ -81,7 +82,7 @@ _DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9
 _REPO_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ImageRef:
     repository: str
     tag: str = ""

@@ -20,20 +20,18 @@ the rename: treat the returned paths as read-only.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 from kmwizard.findings import KmwizardError
+from kmwizard.records import record
 
 Progress = Optional[Callable[[str], None]]
 
@@ -53,14 +51,14 @@ class FetchError(KmwizardError):
         self.where = where
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KvcSources:
     fakeroot: Path       # the tree both `make install` runs produced
     framework_dir: Path  # the framework sources that were installed
     module_dir: Path     # the module sources (its Dockerfiles live here)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Source:
     key: str        # answer key, for messages
     repo: str       # as the user gave it
@@ -143,6 +141,8 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
 
 
 def _entry(cache_dir: Optional[Path], framework: _Source, module: _Source) -> Path:
+    import hashlib  # here, not at the top: with kvc.fakeroot nothing is fetched (start-up time)
+
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     key = hashlib.sha256(json.dumps([CACHE_FORMAT, framework.state, module.state]).encode()).hexdigest()[:32]
     return cache / "kvc" / key
@@ -262,6 +262,8 @@ def _is_git_checkout(path: Path) -> bool:
 
 
 def _probe_toplevel(path: Path) -> bool:
+    import subprocess
+
     probe = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
                            text=True, env=_git_env(), stdin=subprocess.DEVNULL, timeout=30)
     return probe.returncode == 0 and Path(probe.stdout.strip()).resolve() == path
@@ -272,6 +274,8 @@ def _rev_parse(path: Path, ref: str) -> Optional[str]:
 
 
 def _probe_rev_parse(path: Path, ref: str) -> Optional[str]:
+    import subprocess
+
     probe = subprocess.run(["git", "-C", str(path), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
                            capture_output=True, text=True, env=_git_env(), stdin=subprocess.DEVNULL, timeout=30)
     return probe.stdout.strip() if probe.returncode == 0 else None
@@ -279,6 +283,8 @@ def _probe_rev_parse(path: Path, ref: str) -> Optional[str]:
 
 def tree_fingerprint(root: Path) -> str:
     """Changes whenever a file under root is added, removed, edited or re-moded (.git ignored)."""
+    import hashlib
+
     digest = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
@@ -348,7 +354,7 @@ def _make_install(source: _Source, directory: Path, fakeroot: Path, progress: Pr
               "$(CONFDIR), without sudo), or build the tree yourself and set kvc.fakeroot")
 
 
-@dataclass
+@record
 class _Result:
     returncode: int
     output: str
@@ -356,6 +362,8 @@ class _Result:
 
 def _run(args: list[str], source: _Source, display: str, timeout: float, *, cwd: Optional[Path] = None,
          check: bool = True) -> _Result:
+    import subprocess
+
     env = _git_env()
     for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # a caller's make must not steer the repos' make
         env.pop(name, None)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
 from kmwizard.findings import Finding, error, info, warning
+from kmwizard.records import record
 
 REQUIRED = ("KMOD_CONTAINER_BUILD_CONTEXT", "KMOD_CONTAINER_BUILD_FILE", "KMOD_SOFTWARE_VERSION", "KMOD_NAMES")
 
@@ -24,7 +24,7 @@ _BARE_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
 _KMOD_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Assignment:
     key: str
     value: str      # the value bash would assign, when `literal`

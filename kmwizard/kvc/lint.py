@@ -19,6 +19,8 @@ from kmwizard.findings import Finding, KmwizardError, error, info, warning
 from kmwizard.kvc.ignition import accepted_spec_versions, supports_gzip
 from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name, validate_role
 
+# The first line of generate's <name>.files.txt listing: validate knows the file by it.
+LISTING_HEADER = "# mode  path  (what the node gets; links in the tree were dereferenced)"
 RENDERED_LIMIT = 1_572_864      # etcd request limit: the pool's rendered MachineConfig is one object
 RENDERED_WARN = int(RENDERED_LIMIT * 0.8)
 CLIENT_APPLY_LIMIT = 262_144    # kubectl/oc apply's last-applied annotation (256 KiB)

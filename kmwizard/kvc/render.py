@@ -13,6 +13,7 @@ import json
 from kmwizard.findings import Finding, info
 from kmwizard import entitlement
 from kmwizard.kvc import fetch, ignition, instance, lint, machineconfig, transpile
+from kmwizard.kvc.lint import LISTING_HEADER
 from kmwizard.rendering import OutputFile, Rendering, manifest_file
 
 REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
@@ -91,9 +92,6 @@ def _redacted(mc: dict, secret_paths: set[str]) -> dict:
         if entry["path"] in secret_paths:
             entry["contents"] = {"source": REDACTED}
     return shown
-
-
-LISTING_HEADER = "# mode  path  (what the node gets; links in the tree were dereferenced)"
 
 
 def _listing(config: dict, secret_paths: set[str]) -> str:
