@@ -107,7 +107,7 @@ class ApplyScreen(ModalScreen[None]):
         with Vertical(classes="dialog", id="apply-dialog"):
             yield Label("Apply to the cluster", classes="title")
             with Horizontal(id="apply-target"):
-                yield Input(placeholder="kubeconfig file (e.g. ~/.kube/config)", id="apply-kubeconfig")
+                yield Input(placeholder="kubeconfig file path", id="apply-kubeconfig")
                 yield Select([], prompt="kubeconfig context", id="apply-context")
                 yield Input(placeholder="namespace", id="apply-namespace")
             yield Static("", id="apply-status", markup=False)

@@ -122,6 +122,7 @@ class PreviewPane(Vertical):
         self.selected_path: str | None = None
         self._rebuilding = False
         self._match = 0  # which search match is current
+        self._message = ""  # what shows while there is no file
 
     def compose(self):
         yield Tabs(id="preview-tabs")
@@ -192,7 +193,7 @@ class PreviewPane(Vertical):
         return width if width >= 20 else None
 
     def on_resize(self, _event) -> None:
-        if self._current() is not None and not self.has_class("-nowrap"):
+        if not self.has_class("-nowrap"):
             self._show_selected()
 
     def set_status(self, text: str) -> None:
@@ -257,14 +258,15 @@ class PreviewPane(Vertical):
         return None
 
     def show_message(self, text: str) -> None:
-        """Text in place of a file, while there is none to show."""
-        self.query_one("#preview-text", Static).update(Content(text))
+        """Text in place of a file, while there is none to show (folded: the text does not wrap)."""
+        self._message = text
+        self.query_one("#preview-text", Static).update(Content(wrap_lines(text, self._wrap_width() or 40)))
 
     def _show_selected(self) -> None:
         text = self.query_one("#preview-text", Static)
         file = self._current()
         if file is None:
-            text.update(Content("Nothing to show yet: the findings below say what is missing."))
+            self.show_message(self._message or "Nothing to show yet: the findings below say what is missing.")
             return
         note = f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
         self.set_status(note)

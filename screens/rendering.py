@@ -95,6 +95,8 @@ class RenderingMixin:
         self.set_timer(0.5, self._show_busy)
 
     async def on_rendered(self, message: Rendered) -> None:
+        if not self.query("#findings"):  # the app is closing: the render finished too late to show
+            return
         self._cache[message.key] = message.rendering
         while len(self._cache) > RENDER_CACHE_SIZE:
             self._cache.popitem(last=False)

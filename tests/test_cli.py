@@ -271,3 +271,16 @@ def test_a_command_builds_only_its_parser_and_help_lists_them_all(capsys):
     argv = ["generate", "--set", "role=infra", "-o", "out", "--force"]
     assert vars(build_parser("generate").parse_args(argv)) == vars(full.parse_args(argv))
     assert main(["generat"]) == 2 and "invalid choice: 'generat'" in capsys.readouterr().err
+
+
+def test_answer_options_without_a_command_start_the_wizard(monkeypatch):
+    """Issue 13: `kmwizard --preset X` behaves like `kmwizard tui --preset X` (the README's table says so)."""
+    import kmwizard.cli
+    import kmwizard.main
+
+    started = []
+    monkeypatch.setattr(kmwizard.cli, "_is_tty", lambda: True)
+    monkeypatch.setattr(kmwizard.main, "run_tui", lambda answers: started.append(answers) or 0)
+    assert kmwizard.main.main(["--preset", "kmm-ci", "--set", "role=infra"]) == 0
+    assert kmwizard.main.main(["--set=role=master"]) == 0
+    assert [(a.get("method"), a.get("role")) for a in started] == [("kmm", "infra"), ("kvc", "master")]

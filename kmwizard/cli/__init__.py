@@ -366,6 +366,8 @@ def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str,
     """Run one command line.  ``front_ends`` maps "tui" and "ask" to functions (answers -> exit
     code) that start the interactive wizards; kmwizard.main passes them."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].split("=", 1)[0] in ("--preset", "--answers", "-f", "--set"):
+        argv = ["tui", *argv]  # `kmwizard --preset X` is `kmwizard tui --preset X`, as the README's table says
     try:
         parser = build_parser(argv[0] if argv and argv[0] in CORE_COMMANDS else None)
         if not argv:
