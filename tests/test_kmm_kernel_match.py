@@ -78,12 +78,10 @@ def test_invalid_regexp_stops_the_search():
                 {"regexp": "^.+$", "containerImage": "quay.io/org/any:1"}]
     result = match_kernel(module(mappings), RHEL9_X86)
     assert not result.matched
-    assert result.problems and "RE2" in result.problems[0] and "\\e" in result.problems[0]
-    # Issue 13 item 14: one true thing. The webhook rejects such a Module (docs/kmm.md, webhook rule 6):
-    # the report says so and does not also claim that nodes are skipped silently.
+    assert result.problems and "Go's regexp" in result.problems[0] and "\\e" in result.problems[0]
+    # Issue 13 item 14: one true thing, not "stops at it" and then "skipped silently" as well.
     text = result.format()
-    assert "the KMM webhook rejects this Module" in text
-    assert "no mapping matches" not in text and "silently" not in text and "stops at it" not in text
+    assert "Go's regexp rejects it" in text and "no mapping matches" not in text and "silently" not in text
 
 
 def test_build_and_sign_merge_rules():
@@ -104,11 +102,13 @@ def test_build_and_sign_merge_rules():
                             "buildArgs": [{"name": "A", "value": "1"}, {"name": "B", "value": "override"},
                                           {"name": "C", "value": "3"}],
                             "secrets": [{"name": "s1"}, {"name": "s2"}]}
-    # filesToSign are appended, paths get the real kernel; the image tag gets the tag-safe one.
+    # filesToSign are appended; KMM substitutes sign fields with the normalized kernel (getRelevantSign),
+    # while the build gets the raw one: the paths differ, which is worth a warning.
     assert result.sign == {"keySecret": {"name": "key"}, "certSecret": {"name": "other-cert"},
-                           "filesToSign": ["/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64+rt/a.ko",
-                                           "/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64+rt/b.ko"],
+                           "filesToSign": ["/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64_rt/a.ko",
+                                           "/opt/lib/modules/5.14.0-427.13.1.el9_4.x86_64_rt/b.ko"],
                            "unsignedImage": "quay.io/org/unsigned:5.14.0-427.13.1.el9_4.x86_64_rt"}
+    assert result.warnings and "x86_64+rt/a.ko" in result.warnings[0] and "not signed" in result.warnings[0]
 
 
 def test_container_level_build_only():

@@ -267,7 +267,7 @@ def test_name_too_long_is_an_error():
 
 def test_fixed_tag_over_many_kernels_is_caught_in_rendered_output():
     rendering = render(kmm(**{"kmm.container_image": "quay.io/org/kmod:latest"}))
-    assert any(f.code == "kmm-image-tag-kernel" for f in rendering.findings if f.severity is Severity.ERROR)
+    assert any(f.code == "kmm-image-tag-kernel" for f in rendering.findings if f.severity is Severity.WARNING)
 
 
 def test_preflight_kernel_without_mapping_is_warned():
@@ -492,5 +492,5 @@ def test_with_an_acm_hub_the_module_is_sent_by_the_hub_not_applied_too():
     assert "ManagedClusterModule" in kinds and "Module" not in kinds
     assert not [f for f in rendering.written_files if f.path.startswith("module-")]
     assert [f for f in rendering.files if f.path.startswith("module-")], "still shown in the preview"
-    broken = render(kmm(**{"kmm.acm_hub": True, "kmm.kernel_mappings": [{"regexp": "^(?=x).+$"}]}))
-    assert "kmm-regexp-re2" in {f.code for f in broken.findings}  # the Module inside is still checked
+    broken = render(kmm(**{"kmm.acm_hub": True, "kmm.modules_loading_order": ["other", "kmm_ci_a"]}))
+    assert "kmm-loading-order" in {f.code for f in broken.findings}  # the Module inside is still checked

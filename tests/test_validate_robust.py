@@ -52,6 +52,10 @@ CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a-do
                                     "RUN make\nFROM ubi9\nARG KERNEL_FULL_VERSION\n"
                                     "COPY --from=builder /a.ko /opt/lib/modules/${KERNEL_FULL_VERSION}/\n"
                                     "RUN depmod -b /opt ${KERNEL_FULL_VERSION}\n"}}
+MODULE_DRA = {**MODULE, "spec": {**{k: v for k, v in MODULE_SPEC.items() if k != "devicePlugin"},
+                                 "dra": {"driverName": "gpu.example.com", "container": {"image": "q.io/d:1"},
+                                         "deviceClasses": [{"name": "a", "config": [{}], "selectors": [{}]}],
+                                         "volumes": [{"name": "v", "hostPath": {"path": "/run/x"}}]}}}
 HUB = {"apiVersion": "hub.kmm.sigs.x-k8s.io/v1beta1", "kind": "ManagedClusterModule", "metadata": {"name": "a"},
        "spec": {"spokeNamespace": "drivers", "selector": {"a": "b"}, "moduleSpec": MODULE_SPEC}}
 PREFLIGHT = {"apiVersion": "kmm.sigs.x-k8s.io/v1beta2", "kind": "PreflightValidationOCP", "metadata": {"name": "a"},
@@ -78,9 +82,9 @@ def _broken_variants(doc):
             yield f"{'.'.join(map(str, path))} = {wrong!r}", broken
 
 
-@pytest.mark.parametrize("doc", [MACHINECONFIG, IGNITION, MODULE, CONFIGMAP, HUB, PREFLIGHT],
-                         ids=["MachineConfig", "Ignition", "Module", "ConfigMap", "ManagedClusterModule",
-                              "PreflightValidationOCP"])
+@pytest.mark.parametrize("doc", [MACHINECONFIG, IGNITION, MODULE, MODULE_DRA, CONFIGMAP, HUB, PREFLIGHT],
+                         ids=["MachineConfig", "Ignition", "Module", "Module with DRA", "ConfigMap",
+                              "ManagedClusterModule", "PreflightValidationOCP"])
 def test_any_wrong_type_anywhere_gives_findings_not_a_traceback(doc):
     crashes, unhelpful = [], set()
     for label, broken in _broken_variants(doc):

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from kmwizard import __version__
-from kmwizard.findings import (Finding, KmwizardError, Severity, UsageError, error, has_errors, info,
-                               sorted_findings)
+from kmwizard.findings import (ClusterError, Finding, KmwizardError, Severity, UsageError, error, has_errors,
+                               info, sorted_findings)
 from kmwizard.textfiles import read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -124,9 +124,11 @@ def load_documents(path: Path, text: Optional[str] = None) -> list[tuple[str, ob
     return [(f"{name}[{i}]", d) for i, d in enumerate(docs)]
 
 
-def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None) -> list[Finding]:
+def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None, *,
+                       namespace: Optional[str] = None, crd_fields: Optional[dict] = None) -> list[Finding]:
     """Findings for (where, document) pairs: MachineConfigs and Ignition configs one by one, KMM
-    documents together (a Module's ConfigMap must be in its namespace)."""
+    documents together (a Module's ConfigMap must be in its namespace).  ``namespace``: where
+    files without one are applied; ``crd_fields``: the cluster's Module CRD fields."""
     from kmwizard.kmm.lint import dockerfile_configmap, is_kmm_kind, lint_documents
     from kmwizard.kvc.lint import lint_document as lint_kvc
 
@@ -147,7 +149,9 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
             findings.append(info(where, f"{kind} is not a kind kmwizard checks (it checks MachineConfigs, "
                                         "Ignition configs, KMM Modules and their Dockerfile ConfigMaps)",
                                  code="validate-unknown-kind"))
-    return findings + lint_documents(kmm, kmm_version)
+            if doc.get("apiVersion") == "v1" and kind in ("ConfigMap", "Secret"):
+                kmm.append((where, doc))  # its size still counts (the API server's 1 MiB limit)
+    return findings + lint_documents(kmm, kmm_version, namespace=namespace, crd_fields=crd_fields)
 
 
 def _expand_lists(pairs):
@@ -182,12 +186,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
             findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
                                   code="validate-syntax"))
             continue
-    findings.extend(validate_documents(documents, args.kmm_version))
+    namespace, crd_fields = args.namespace, None
+    if args.kubeconfig or args.context:
+        namespace, crd_fields, note = _live_module_crd(args)
+        findings.append(note)
+    findings.extend(validate_documents(documents, args.kmm_version, namespace=namespace, crd_fields=crd_fields))
     print_findings(findings)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = sum(f.severity is Severity.WARNING for f in findings)
     sys.stderr.write(f"{len(args.files)} file(s) checked: {errors} error(s), {warnings} warning(s)\n")
     return EXIT_FINDINGS if errors else EXIT_OK
+
+
+def _live_module_crd(args: argparse.Namespace) -> tuple[Optional[str], Optional[dict], Finding]:
+    """(namespace, Module CRD fields, a note saying which schema judges) from the cluster."""
+    from kmwizard.cluster import engine
+    from kmwizard.kmm.schema import live_fields
+
+    with engine.connect(args.kubeconfig, args.context, args.namespace) as conn:
+        namespace = conn.target.namespace
+        where = f"cluster {conn.target.server}"
+        try:
+            res = conn.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            crd = conn.call(res.get, name="modules.kmm.sigs.x-k8s.io", action="reading the Module CRD").to_dict()
+        except ClusterError as exc:
+            return namespace, None, info(where, f"could not read the cluster's Module CRD ({exc.message}): fields "
+                                         "are judged by kmwizard's built-in table", exc.fix, code="validate-crd-source")
+    versions = ", ".join(v.get("name", "?") for v in (crd.get("spec") or {}).get("versions") or [])
+    return namespace, live_fields(crd), info(where, f"fields are judged against the cluster's Module CRD "
+                                             f"(versions {versions}); files without a namespace against namespace "
+                                             f"{namespace}", code="validate-crd-source")
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -321,6 +349,13 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON manifests, or Dockerfiles ('-' for stdin)")
     p.add_argument("--kmm-version", metavar="X.Y", type=_kmm_version,
                    help="judge KMM objects by the rules of this operator version (e.g. 2.4)")
+    p.add_argument("-n", "--namespace", metavar="NS",
+                   help="the namespace files without metadata.namespace will be applied in (default: the "
+                        "context's with --kubeconfig/--context, else default)")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="read the cluster's Module CRD (fields newer than kmwizard) and namespace; nothing changes")
+    p.add_argument("--context", metavar="NAME",
+                   help="kubeconfig context for --kubeconfig (implies reading the cluster)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("presets", help="list or show built-in and user presets")

@@ -17,20 +17,37 @@ def add_parsers(subparsers, answer_parent: argparse.ArgumentParser) -> None:
         "kernel-match", parents=[answer_parent],
         help="show which KMM kernel mapping a node kernel gets, the image it resolves to, and its build/sign",
         description="Resolve node kernels against the kernel mappings of a Module, as KMM does: the first "
-                    "mapping that matches wins (regexps are RE2 and unanchored), variables such as "
-                    "${KERNEL_FULL_VERSION} are substituted, and per-mapping build/sign are merged over the "
+                    "mapping that matches wins (regexps are Go's regexp, unanchored; the node kernel loses one "
+                    "trailing '+'), variables such as ${KERNEL_FULL_VERSION} are substituted, and per-mapping "
+                    "build/sign are merged over the "
                     "container-level ones. The Module comes from the answers (--preset/--answers/--set) or from "
                     "a Module FILE.",
         epilog="Exit codes: 0 every kernel matches a mapping, 1 some kernel matches none (KMM skips those nodes "
-               "silently) or a regexp is invalid, 2 usage.")
+               "silently) or KMM fails for it (a regexp Go rejects, an unterminated ${, a kernel with fewer than "
+               "three fields), 2 usage.")
     p.add_argument("--kernel", "-k", action="append", required=True, metavar="KERNEL", help=KERNEL_HELP)
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="a YAML file holding a Module or ManagedClusterModule (instead of answers; '-' for stdin)")
     p.add_argument("--output", "-o", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument("-n", "--namespace", metavar="NS",
+                   help="the namespace a FILE's Module without metadata.namespace goes to (default: default); "
+                        "it is ${MOD_NAMESPACE}")
     p.set_defaults(func=cmd_kernel_match)
 
 
-def modules_from_file(name: str) -> list[dict]:
+def _dockerfiles(items: list) -> dict[str, str]:
+    """ConfigMap name -> Dockerfile text, for the ConfigMaps next to the Module (KMM passes DTK_AUTO
+    only when the Dockerfile names it)."""
+    found = {}
+    for item in items:
+        data = item.get("data") if item.get("kind") == "ConfigMap" else None
+        if isinstance(data, dict) and isinstance(data.get("dockerfile"), str):
+            found[str((item.get("metadata") or {}).get("name"))] = data["dockerfile"]
+    return found
+
+
+def modules_from_file(name: str) -> tuple[list[dict], dict[str, str]]:
+    """The Modules of a file, and the Dockerfiles of its ConfigMaps."""
     import yaml
 
     text = read_text_arg(name)
@@ -48,7 +65,7 @@ def modules_from_file(name: str) -> list[dict]:
         lines = "\n".join("  " + f.format() for f in problems)
         raise UsageError(f"{name} is not a well-formed Module:\n{lines}",
                          f"fix the fields named above (`kmwizard validate {name}` checks everything)")
-    return modules
+    return modules, _dockerfiles(items)
 
 
 def _shape_findings(doc: dict, name: str) -> list:
@@ -62,7 +79,7 @@ def _shape_findings(doc: dict, name: str) -> list:
     return findings
 
 
-def modules_from_answers(args: argparse.Namespace) -> list[dict]:
+def modules_from_answers(args: argparse.Namespace) -> tuple[list[dict], dict[str, str]]:
     from kmwizard.inputs import answers_from_args
     from kmwizard.render import render
 
@@ -76,7 +93,7 @@ def modules_from_answers(args: argparse.Namespace) -> list[dict]:
     if not modules:
         lines = "\n".join("  " + f.format() for f in rendering.findings)
         raise UsageError(f"the answers do not produce a Module:\n{lines}", "fix the findings above")
-    return modules
+    return modules, _dockerfiles(rendering.manifests)
 
 
 def cmd_kernel_match(args: argparse.Namespace) -> int:
@@ -85,13 +102,16 @@ def cmd_kernel_match(args: argparse.Namespace) -> int:
     if args.file and (getattr(args, "preset", None) or getattr(args, "answers", None) or getattr(args, "sets", None)):
         raise UsageError("give either a Module FILE or answers (--preset/--answers/--set), not both",
                          "drop one of them")
-    modules = modules_from_file(args.file) if args.file else modules_from_answers(args)
+    modules, dockerfiles = modules_from_file(args.file) if args.file else modules_from_answers(args)
     results, blocks = [], []
     for module in modules:
         meta = module.get("metadata") or {}
+        if module.get("kind") == "Module" and not meta.get("namespace"):  # where `oc apply` puts it
+            meta = {**meta, "namespace": args.namespace or "default"}
+            module = {**module, "metadata": meta}
         label = f"{module.get('kind')} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}" \
                 f"{meta.get('name', '?')}"
-        matches = [match_kernel(module, kernel) for kernel in args.kernel]
+        matches = [match_kernel(module, kernel, dockerfiles) for kernel in args.kernel]
         results.append({"module": label, "kernels": [m.to_dict() for m in matches]})
         blocks.append(label + "\n" + "\n".join(m.format() for m in matches))
         all_ok = all(m.matched and not m.problems for m in matches)

@@ -136,6 +136,39 @@ MAPPING_FIELDS = {"regexp", "literal", "container_image", "build", "sign", "in_t
                   "build_args", "files_to_sign"}
 
 
+def _image_template(value: Any, _answers: "Answers") -> Optional[str]:
+    """What KMM's webhook (validateImageFormat) and its substitution (envsubst) refuse."""
+    from kmwizard.keys.envsubst import SubstitutionError, envsubst, explain  # only when a value is checked
+
+    if not value:
+        return None
+    text = str(value)
+    try:
+        envsubst(text, {})
+    except SubstitutionError as exc:
+        what, fix = explain(exc)
+        return f"{text!r}: {what}; {fix}"
+    if ":" not in text and "@" not in text:
+        return f"{text!r} has no tag or digest: KMM's webhook rejects it; add e.g. :${{KERNEL_FULL_VERSION}}"
+    return None
+
+
+def _regexp(value: str, answers: "Answers") -> Optional[str]:
+    """regexp.Compile as KMM's webhook runs it, by the rules of the Go the target KMM is built with."""
+    from kmwizard.keys.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm  # not at start-up
+
+    try:
+        version = parse_version(str(answers.get("kmm.kmm_version")))
+    except (ValueError, KeyError, TypeError, IndexError):
+        version = None
+    try:
+        compile_go(value, go_version_for_kmm(version))
+    except GoRegexpError as exc:
+        return (f"regexp {value!r} does not compile in Go's regexp, which KMM uses: {exc}; "
+                f"{go_regexp_fix(value)}")
+    return None
+
+
 def _mappings(value: Any, _answers: "Answers") -> Optional[str]:
     if not value:
         return "at least one kernel mapping is needed (e.g. {regexp: '^.+$'} for every kernel)"
@@ -152,6 +185,10 @@ def _mappings(value: Any, _answers: "Answers") -> Optional[str]:
         for text in ("regexp", "literal", "container_image"):
             if item.get(text) is not None and not isinstance(item[text], str):
                 return f"mapping {i}: {text} is a string (quote it in YAML), got {item[text]!r}"
+        problem = (_regexp(item["regexp"], _answers) if item.get("regexp") else None) \
+            or _image_template(item.get("container_image"), _answers)
+        if problem:
+            return f"mapping {i}: {problem}"
         for listed in ("files_to_sign", "in_tree_modules_to_remove"):
             if listed in item and not (isinstance(item[listed], (list, tuple))
                                        and all(isinstance(v, str) for v in item[listed])):
@@ -263,7 +300,7 @@ KMM_KEYS: tuple[KeySpec, ...] = (
                  "(empty: kmm.container_image), build: false (use a prebuilt image for these kernels), "
                  "sign: false, build_args (list of {name, value}), files_to_sign, in_tree_modules_to_remove. "
                  "Nodes whose kernel matches no mapping are skipped silently: test with `kmwizard kernel-match`."),
-    KeySpec("kmm.container_image", "str",
+    KeySpec("kmm.container_image", "str", validate=_image_template,
             default=f"{INTERNAL_REGISTRY}/${{MOD_NAMESPACE}}/${{MOD_NAME}}:${{KERNEL_FULL_VERSION}}", methods=KMM,
             example="quay.io/myorg/${MOD_NAME}:${KERNEL_FULL_VERSION}",
             help="The module loader image for mappings without their own. KMM substitutes ${KERNEL_FULL_VERSION}, "

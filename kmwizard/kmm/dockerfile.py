@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterable
+from typing import Iterable, Optional
 
 from kmwizard.findings import Finding, KmwizardError, error, info, warning
 from kmwizard.keys.kmm import SAFE_WORD as _SAFE_WORD
@@ -185,15 +185,20 @@ def _declared_args(instructions: Iterable[Instruction]) -> set[str]:
 _NO_SHELL_BASES = re.compile(r"^(scratch|.*distroless.*)$", re.IGNORECASE)
 
 
-def lint_dockerfile(text: str, where: str, *, dir_name: str = "/opt",
+def lint_dockerfile(text: str, where: str, *, dir_name: Optional[str] = "/opt",
                     build_args: Iterable[str] = ()) -> list[Finding]:
-    """Findings for a module loader Dockerfile: what makes the build fail or the module never load."""
+    """Findings for a module loader Dockerfile: what makes the build fail or the module never load.
+
+    ``dir_name`` is the modprobe.dirName of the Module that builds with it; None when unknown (a
+    ConfigMap no Module in the same files names): then /opt, the CRD's default, is assumed and
+    a .ko directory elsewhere is only a warning."""
     findings: list[Finding] = []
     instructions, stages = parse(text)
     if not stages:
         return [error(where, "the Dockerfile has no FROM instruction", "start it with FROM (see docs/kmm.md)",
                       code="kmm-dockerfile-no-from")]
-    dir_name = dir_name.rstrip("/") or "/opt"
+    known_dir = dir_name is not None
+    dir_name = (dir_name or "/opt").rstrip("/") or "/opt"
     known = set(KMM_BUILD_ARGS) | set(build_args)
 
     # ARG before the first FROM is usable in FROM lines only.
@@ -240,16 +245,32 @@ def lint_dockerfile(text: str, where: str, *, dir_name: str = "/opt",
                               code="kmm-dockerfile-final-no-shell"))
     modules_dir = f"{dir_name}/lib/modules"
     places = [ins for ins in instructions if ins.keyword in ("COPY", "ADD", "RUN") and modules_dir in ins.args]
-    if not places:
+    elsewhere = [ins for ins in instructions if ins.keyword in ("COPY", "ADD", "RUN") and "/lib/modules/" in ins.args]
+    if not places and not known_dir and elsewhere:
+        findings.append(warning(f"{where}:line {elsewhere[0].line}", f"the .ko files go to a lib/modules directory "
+                                f"outside {modules_dir}: right only if the Module building with this ConfigMap sets "
+                                "modprobe.dirName to that root (no Module in these files names this ConfigMap, so "
+                                "the default /opt was assumed)", "validate the ConfigMap together with its Module",
+                                code="kmm-dockerfile-dirname-unknown"))
+    elif not places:
         findings.append(error(where, f"the Dockerfile never puts the .ko files under {modules_dir}/<kernel>/, "
-                              f"where KMM looks for them (modprobe.dirName is {dir_name})",
-                              f"COPY the .ko files to {modules_dir}/${{KERNEL_FULL_VERSION}}/ in the final stage",
-                              code="kmm-dockerfile-no-ko-copy"))
+                              f"where KMM looks for them (modprobe.dirName is {dir_name}"
+                              + ("" if known_dir else ", the default: no Module in these files names this ConfigMap")
+                              + ")", f"COPY the .ko files to {modules_dir}/${{KERNEL_FULL_VERSION}}/ in the final "
+                              "stage", code="kmm-dockerfile-no-ko-copy"))
     elif not any(re.search(re.escape(modules_dir) + r"/\$\{?KERNEL_(FULL_)?VERSION", ins.args) for ins in places):
         findings.append(warning(f"{where}:line {places[0].line}", f"the .ko files go to a fixed directory under "
                                 f"{modules_dir}/, not to {modules_dir}/${{KERNEL_FULL_VERSION}}/: the directory "
                                 "must equal each node's `uname -r`", "use ${KERNEL_FULL_VERSION} in the path",
                                 code="kmm-dockerfile-fixed-kernel-dir"))
+    for ins in final.instructions:
+        if ins.keyword == "RUN" and re.search(r"\bdepmod\b", ins.args) and " -b" in ins.args \
+                and not re.search(r"\$\{?KERNEL_(FULL_)?VERSION", ins.args):
+            findings.append(warning(f"{where}:line {ins.line}", "depmod -b without a kernel version indexes the "
+                                    "modules of the build host's `uname -r`, not of the node kernel: modules.dep "
+                                    "for the node kernel is missing", f"RUN depmod -b {dir_name} "
+                                    "${KERNEL_FULL_VERSION} (declare ARG KERNEL_FULL_VERSION in this stage)",
+                                    code="kmm-dockerfile-depmod-kernel"))
     if not any("depmod" in ins.args for ins in instructions if ins.keyword == "RUN"):
         findings.append(warning(where, "the Dockerfile never runs depmod: without modules.dep, modprobe cannot "
                                 "load modules that depend on each other", f"end with `RUN depmod -b {dir_name} "

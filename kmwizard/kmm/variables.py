@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from kmwizard.keys.envsubst import SubstitutionError, envsubst, explain, substitute  # noqa: F401 - KMM's substitution
+
 from kmwizard.records import record
 
 KERNEL_VARIABLES = ("KERNEL_FULL_VERSION", "KERNEL_VERSION", "KERNEL_XYZ", "KERNEL_X", "KERNEL_Y", "KERNEL_Z")
@@ -38,41 +40,37 @@ def references(template: str) -> list[Reference]:
     return found
 
 
-def normalize_kernel(kernel: str) -> str:
-    """The kernel string KMM matches: nodeInfo.kernelVersion without a trailing '+'."""
-    return kernel.strip().rstrip("+")
+def trim_kernel(kernel: str) -> str:
+    """The kernel KMM matches: nodeInfo.kernelVersion with exactly one trailing '+' trimmed
+    (strings.TrimSuffix in internal/controllers/module_reconciler.go)."""
+    kernel = kernel.strip()
+    return kernel[:-1] if kernel.endswith("+") else kernel
+
+
+def normalize_version(kernel: str) -> str:
+    """KMM's kernel.NormalizeVersion (internal/kernel/kernel.go): every character outside
+    [A-Za-z0-9._-] becomes '_'.  Variables are computed from this form."""
+    return _UNSAFE_TAG_CHARS.sub("_", kernel)
+
+
+class KernelVersionError(ValueError):
+    """KMM's KernelComponentsAsEnvVars refuses a kernel with fewer than three [.,-] fields."""
 
 
 def kernel_variables(kernel: str) -> dict[str, str]:
-    """KERNEL_* values for a node kernel (split on '.', ',' and '-' like KMM)."""
-    parts = re.split(r"[.,-]", kernel) + ["", "", ""]
-    safe = _UNSAFE_TAG_CHARS.sub("_", kernel)  # an image tag cannot hold '+' and friends
+    """KERNEL_* as utils.KernelComponentsAsEnvVars computes them from the (normalized) kernel."""
+    parts = re.split(r"[.,-]", kernel)
+    if len(parts) < 3:
+        raise KernelVersionError(f"invalid kernel version {kernel}: expected at least three components "
+                                 "(major.minor.patch)")
     return {
-        "KERNEL_FULL_VERSION": safe,
-        "KERNEL_VERSION": safe,
-        "KERNEL_XYZ": ".".join(p for p in parts[:3] if p),
+        "KERNEL_FULL_VERSION": kernel,
+        "KERNEL_VERSION": kernel,
+        "KERNEL_XYZ": ".".join(parts[:3]),
         "KERNEL_X": parts[0],
         "KERNEL_Y": parts[1],
         "KERNEL_Z": parts[2],
     }
-
-
-def substitute(template: str, values: dict[str, str]) -> str:
-    """envsubst as KMM runs it: unknown variables become empty; ${A:-x} / ${A-x} defaults honoured."""
-
-    def replace(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group("braced") or match.group("bare")
-        value = values.get(name, "")
-        op = match.group("op") or ""
-        if op.startswith(":-") and not value:
-            return op[2:]
-        if op.startswith("-") and name not in values:
-            return op[1:]
-        return value
-
-    return _REFERENCE.sub(replace, template or "")
 
 
 # --- image references ---------------------------------------------------------------
