@@ -38,7 +38,7 @@ def placeholder(question: Question, answers: Answers) -> str:
     # "default:" for a long value: then label and value are joined so the value shows.
     hint = default_hint(question, answers)
     label, _, value = hint.partition(" ")
-    return f"{label}{value}" if len(value) > 24 and " " not in value else hint
+    return f"{label}{value}" if label == "default:" and len(value) > 24 and " " not in value else hint
 
 
 def select_options(question: Question, answers: Answers) -> list[tuple[Content, Any]]:

@@ -138,18 +138,18 @@ def test_errors_lead_back_to_the_questions_at_fault(tmp_path):
 
 
 def test_errors_on_rendered_manifests_ask_their_question_again():
-    """A regexp RE2 rejects is found on the rendered Module (module-*.yaml:$...kernelMappings[0].regexp);
-    render names its answer, so "answer the questions with errors again" asks kmm.kernel_mappings."""
+    """A Module name too long for the KMM webhook is found on the rendered Module
+    (module-*.yaml:$.metadata.name); render names its answer, so "answer the questions with errors
+    again" asks kmm.name."""
     from kmwizard.preset_store import load_preset
 
-    bad = load_preset("kmm-ci").set("kmm.kernel_mappings", ({"regexp": "^(.+$"},))
-    # Kept at the question ("fix it later"), then found again after the walk and asked again.
-    code, prompter, text = run({"start": ["keep"],
-                                "kmm.kernel_mappings": ["- regexp: '^(.+$'", "- regexp: '^(.+$'", "- regexp: '^.+$'"],
-                                "action": ["fix", "quit"]}, bad)
+    long_name = "a" * 40
+    # Kept at the question (typed twice), then found again after the walk and asked again.
+    code, prompter, text = run({"start": ["keep"], "kmm.name": [long_name, long_name, "short"],
+                                "action": ["fix", "quit"]}, load_preset("kmm-ci"))
     assert code == 0, text
-    assert "error: kmm.kernel_mappings: regexp '^(.+$' does not compile" in text
-    assert prompter.asked.count("kmm.kernel_mappings") == 3  # typed, kept by typing it again, then fixed
+    assert f"error: kmm.name: name '{long_name}' (40) + namespace 'openshift-kmm'" in text
+    assert prompter.asked.count("kmm.name") == 3  # typed, kept by typing it again, then fixed
     assert prompter.asked.count("action") == 2  # fixed: the second menu offers writing
 
 

@@ -20,11 +20,19 @@ def errors(answers):
     return [f for f in render(answers).findings if f.severity is Severity.ERROR]
 
 
-def test_a_regexp_re2_rejects_names_kernel_mappings_and_keeps_the_path():
-    # The KMM webhook compiles every kernelMappings[].regexp (kmm/lint.py checks it the same way).
-    found = errors(load_preset("kmm-ci").set("kmm.kernel_mappings", ({"regexp": "^(.+$"},)))
-    assert [f.where for f in found] == ["kmm.kernel_mappings"]
-    assert "kernelMappings[0].regexp" in found[0].message and "module-kmm-ci.yaml" in found[0].message
+def test_a_finding_on_a_kernel_mapping_names_kernel_mappings_and_keeps_the_path():
+    # What KMM's webhook checks per kernelMappings[] entry (kmm/lint.py) lands on module-*.yaml:$...;
+    # the answer behind every entry is kmm.kernel_mappings.
+    from kmwizard.findings import error
+    from kmwizard.locate import locate
+    from kmwizard.render import OutputFile
+
+    module = OutputFile("module-x.yaml", b"", manifest={"kind": "Module"})
+    where = "module-x.yaml:$.spec.moduleLoader.container.kernelMappings[0].regexp"
+    assert answer_key(where, [module], None) == "kmm.kernel_mappings"
+    [found] = locate([error(where, "bad regexp", "fix it")], [module], None)
+    assert found.where == "kmm.kernel_mappings" and found.message == f"bad regexp (in {where})"
+    assert found.fix == "fix it" and found.severity is Severity.ERROR
 
 
 def test_a_name_too_long_for_the_webhook_names_kmm_name():

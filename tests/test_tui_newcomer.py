@@ -121,27 +121,27 @@ def test_a_file_added_to_the_fakeroot_shows_without_a_restart(tmp_path):
 
 
 def test_a_finding_on_the_rendered_module_marks_its_step_and_field_and_f6_enter_jumps():
-    """Item 2: the regexp error found on module-*.yaml names kmm.kernel_mappings (kmwizard.locate);
-    its step gets its ✗, the field is marked, and F6 then Enter (no arrow key) focuses the field."""
+    """Item 2: the name-length error found on module-*.yaml:$.metadata.name names kmm.name
+    (kmwizard.locate); its step gets its ✗, the field is marked, and F6 then Enter (no arrow key)
+    focuses the field."""
     from kmwizard.preset_store import load_preset
 
-    answers = load_preset("kmm-ci").set("kmm.kernel_mappings", ({"regexp": "^(.+$"},))
+    answers = load_preset("kmm-ci").set("kmm.name", "a" * 40)
 
     async def go():
         app = WizardApp(answers)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             wrong = [f for f in app.findings() if f.severity is Severity.ERROR]
-            assert [f.where for f in wrong] == ["kmm.kernel_mappings"]
+            assert [f.where for f in wrong] == ["kmm.name"] and "$.metadata.name" in wrong[0].message
             labels = {o.id: str(o.prompt) for o in app.query_one("#steps").options}
-            assert labels["mappings"].startswith("✗") and not labels["method"].startswith("✗")
+            assert labels["source"].startswith("✗") and not labels["method"].startswith("✗")
             await pilot.press("f6")
             await pilot.press("enter")
             await laid_out(pilot)
-            await laid_out(pilot)
-            assert app.current_step == "mappings"
-            assert app.focused is app.query_one("#" + field_id("kmm.kernel_mappings"))
-            row = app.query_one("#row-" + field_id("kmm.kernel_mappings")[2:])
+            assert app.current_step == "source"
+            assert app.focused is app.query_one("#" + field_id("kmm.name"))
+            row = app.query_one("#row-" + field_id("kmm.name")[2:])
             assert row.has_class("-error") and "✗" in str(row.query_one("Label").content)
 
     run(go())
