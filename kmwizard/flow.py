@@ -40,6 +40,10 @@ def signs(answers: Answers) -> bool:
     return is_kmm(answers) and bool(answers.get("kmm.sign.enabled"))
 
 
+def has_overlay(answers: Answers) -> bool:
+    return bool(answers.get("overlay"))
+
+
 @record(frozen=True)
 class Question:
     key: str
@@ -106,6 +110,8 @@ FLOW: tuple[Step, ...] = (
         Question("kvc.fakeroot", "Or an existing fakeroot tree (skips git and make)", "path", when=is_kvc),
         Question("kvc.build_file", "Dockerfile the node builds with", "text", when=is_kvc),
         Question("kvc.software_version", "KMOD_SOFTWARE_VERSION override (optional)", "text", when=is_kvc),
+        Question("kvc.overwrite_node_files", "Node files the tree may replace on purpose (comma separated)", "list",
+                 when=is_kvc),
         Question("kmm.namespace", "Namespace of the Module", "text", when=is_kmm),
         Question("kmm.name", "Module resource name", "text", when=is_kmm),
         Question("kmm.module_name", "Kernel module name (as modprobe knows it)", "text", when=is_kmm),
@@ -184,6 +190,10 @@ FLOW: tuple[Step, ...] = (
         Question("kvc.enable_style", "How is the KVC service enabled?", "select", when=is_kvc),
         Question("machineconfig.name", "MachineConfig name", "text", when=is_kvc),
     ), when=is_kvc),
+    Step("overlay", "Kept from the original", "Imported objects held fields the answers cannot express; they are "
+         "set on the generated objects as written here.", (
+             Question("overlay", "Fields kept verbatim (object, path, value)", "records", when=has_overlay),
+         ), when=has_overlay),
 )
 
 

@@ -16,10 +16,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return cli.main(argv, front_ends={"tui": run_tui, "ask": run_ask})
 
 
-def run_tui(answers) -> int:
+def run_tui(answers, **options) -> int:
+    """``options``: ``imported``/``imported_from`` of `tui --from` (the F10 comparison)."""
     from kmwizard.screens.app import run_app  # textual loads only for the TUI
 
-    return run_app(answers)
+    return run_app(answers, **options)
 
 
 def run_ask(answers) -> int:

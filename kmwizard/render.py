@@ -7,10 +7,13 @@ it, so what the user sees is what gets written and applied.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
-from kmwizard.findings import KmwizardError, error, has_errors, sorted_findings
+import yaml
+
+from kmwizard.findings import Finding, KmwizardError, error, has_errors, sorted_findings
 # The types a rendering is made of; re-exported because callers read them with render().
 from kmwizard.rendering import SECRET_MASK, OutputFile, Rendering, dump_yaml, manifest_file  # noqa: F401
 
@@ -30,10 +33,67 @@ def render(answers) -> Rendering:
     except KmwizardError as exc:
         return Rendering(findings=tuple(sorted_findings([*problems, error(
             getattr(exc, "where", "") or method, exc.message, exc.fix, code="render-failed")])))
+    files, overlay_findings = apply_overlay(result.files, answers.get("overlay"))
+    found = list(result.findings)
+    changed = [f for f, before in zip(files, result.files) if f is not before]
+    if changed:
+        # what the overlay set is held to the same rules as the rest: lint those objects again
+        paths = tuple(f.path for f in changed)
+        found = [f for f in found if not f.where.startswith(paths)] + _lint(answers, files, paths)
     from kmwizard.locate import locate  # findings on rendered files name the answer to change
 
-    return Rendering(files=result.files, notes=result.notes, install_subdir=result.install_subdir,
-                     findings=tuple(sorted_findings([*problems, *locate(result.findings, result.files, answers)])))
+    return Rendering(files=files, notes=result.notes, install_subdir=result.install_subdir,
+                     findings=tuple(sorted_findings([*problems, *locate(found, files, answers), *overlay_findings])))
+
+
+def _lint(answers, files, paths: tuple[str, ...]) -> list[Finding]:
+    """The method's linter on the objects the overlay changed."""
+    manifests = [(f.path, f.manifest) for f in files if f.manifest is not None]
+    if answers.get("method") == "kvc":
+        from kmwizard.kvc.lint import lint_machineconfig
+
+        return [finding for path, obj in manifests if path in paths for finding in lint_machineconfig(
+            obj, where=path, openshift_version=answers.get("openshift_version"), day=answers.get("day"))]
+    from kmwizard.kmm.lint import lint_documents
+
+    return [f for f in lint_documents(manifests, answers.get("kmm.kmm_version")) if f.where.startswith(paths)]
+
+
+def apply_overlay(files: tuple[OutputFile, ...], records) -> tuple[tuple[OutputFile, ...], list[Finding]]:
+    """The files with the answer file's overlay records set on their objects (see kmwizard.overlay);
+    a record naming no generated object, or a path that cannot be followed, is an error naming it."""
+    if not records:
+        return files, []
+    from kmwizard import overlay
+
+    findings: list[Finding] = []
+    by_object: dict[str, list[tuple[int, dict]]] = {}
+    for i, record in enumerate(records):
+        by_object.setdefault(record["object"], []).append((i, record))
+    out = []
+    for file in files:
+        obj = file.manifest
+        wanted = by_object.pop(overlay.object_id(obj), None) if obj is not None else None
+        if not wanted:
+            out.append(file)
+            continue
+        changed, shown = copy.deepcopy(obj), yaml.safe_load(file.preview) if file.preview else None
+        for i, record in wanted:
+            try:
+                changed = overlay.apply(changed, [record])
+                if shown is not None:
+                    shown = overlay.apply(shown, [record])
+            except overlay.OverlayError as exc:
+                findings.append(error(f"overlay[{i}].path", f"{record['object']}: {exc}",
+                                      "fix the path or remove the record", code="overlay-path"))
+        out.append(manifest_file(file.path, changed, title=file.title, secret=file.secret, preview_obj=shown))
+    for name, wanted in by_object.items():
+        for i, _record in wanted:
+            generated = ", ".join(overlay.object_id(f.manifest) for f in files if f.manifest is not None)
+            findings.append(error(f"overlay[{i}].object", f"no generated object is {name} (generated: {generated})",
+                                  "name one of the generated objects, or remove the record",
+                                  code="overlay-object"))
+    return tuple(out), findings
 
 
 # The answers that name local files or trees a render reads (besides the answers themselves).

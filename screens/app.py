@@ -71,12 +71,16 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         Binding("ctrl+z", "undo_field", "Undo", id="kmwizard.undo", show=False),
         Binding("ctrl+r", "reset_field", "Reset to default", id="kmwizard.reset", show=False),
         Binding("ctrl+f", "search_preview", "Search the preview", id="kmwizard.search", show=False),
+        # After `tui --from`: F10, as F9 swaps the form and the preview (issue 13's narrow layout).
+        Binding("f10", "import_changes", "Changes", id="kmwizard.import_changes", priority=True, show=False),
     ]
 
     answers: var[Answers] = var(Answers, init=False)
 
-    def __init__(self, answers: Answers | None = None, *, keymap_file: Path | None = None) -> None:
+    def __init__(self, answers: Answers | None = None, *, keymap_file: Path | None = None,
+                 imported=None, imported_from: str = "") -> None:
         super().__init__()
+        self.imported, self.imported_from = imported, imported_from  # an ImportPlan (tui --from)
         self.set_reactive(WizardApp.answers, answers or Answers())
         self.rendering: Rendering | None = None     # the latest render of the current answers
         self.shown: Rendering | None = None         # what the preview shows (last one with files)
@@ -142,6 +146,8 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self.call_after_refresh(self._refresh_presets)
         self.set_interval(INPUT_POLL_SECONDS, self._check_inputs)
         self.query_one("#steps", OptionList).highlighted = 0
+        if self.imported is not None:
+            self.call_after_refresh(self.action_import_changes)
 
     def _load_keymap(self) -> None:
         """User key remapping: {binding id: keys} in $XDG_CONFIG_HOME/kmwizard/keymap.yaml."""
@@ -305,6 +311,25 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
 
         self.push_screen(DockerfileScreen(text, path, editable=editable, note=note), done)
 
+    def action_import_changes(self) -> None:
+        """What generating the current answers changes against the imported objects (tui --from)."""
+        if self.imported is None:
+            self.notify("Nothing was imported: start with `kmwizard tui --from FILE` to compare", timeout=4)
+            return
+        from kmwizard.screens.import_changes import ImportChangesScreen
+
+        self.push_screen(ImportChangesScreen(self.imported, self.answers, self.imported_from))
+
+    def action_migrate(self) -> None:
+        """KVC -> KMM (the command palette's "Migrate to KMM"): the answers are replaced on confirmation."""
+        from kmwizard.screens.migrate_dialog import MigrateScreen
+
+        def done(answers: Answers | None) -> None:
+            if answers is not None:
+                self.load_answers(answers, "the KMM answers of the migration (F2 writes them)")
+
+        self.push_screen(MigrateScreen(self.answers), done)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"do-write": self.action_write, "do-apply": self.action_apply,
                    "do-save": self.action_save_preset, "do-dockerfile": self.action_dockerfile}
@@ -325,6 +350,12 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
                             self.action_save_preset)
         yield SystemCommand("Dockerfile", "View or edit the Dockerfile (F5)", self.action_dockerfile)
         yield SystemCommand("Findings", "Focus the findings panel (F6)", self.action_findings)
+        if self.answers.get("method") == "kvc":
+            yield SystemCommand("Migrate to KMM", "Turn these KVC answers into a KMM Module, with the steps to "
+                                "switch", self.action_migrate)
+        if self.imported is not None:
+            yield SystemCommand("Imported: changes", "What generating changes against the imported objects (F10)",
+                                self.action_import_changes)
         for sid in self._steps:
             title = {s.id: s.title for s in flow.FLOW}.get(sid, "Review")
             yield SystemCommand(f"Go to step: {title}", f"Show the {title} step",
@@ -332,8 +363,9 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
 
 
 
-def run_app(answers: Answers) -> int:
-    """Run the wizard on this terminal; the exit code for the CLI."""
-    app = WizardApp(answers)
+def run_app(answers: Answers, *, imported=None, imported_from: str = "") -> int:
+    """Run the wizard on this terminal; the exit code for the CLI.  ``imported``: the ImportPlan of
+    `tui --from`, whose changes F10 shows."""
+    app = WizardApp(answers, imported=imported, imported_from=imported_from)
     app.run()
     return app.return_code or 0

@@ -245,3 +245,13 @@ def tree_of(fakeroot: Path) -> dict[str, tuple[bytes, int]]:
             node = "/" + full.relative_to(fakeroot).as_posix()
             tree[node] = (full.read_bytes(), full.stat().st_mode & 0o7777)
     return tree
+
+
+def make_entitlement_certs(directory: Path) -> Path:
+    """A self-signed certificate and its key as an entitled host's /etc/pki/entitlement holds them
+    (<serial>.pem, <serial>-key.pem), made by openssl; callers skip when openssl is missing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-subj", "/CN=kmwizard-test", "-newkey", "rsa:2048",
+                    "-keyout", str(directory / "4242-key.pem"), "-out", str(directory / "4242.pem"), "-days", "200"],
+                   check=True, capture_output=True)
+    return directory

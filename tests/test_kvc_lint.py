@@ -183,8 +183,7 @@ def test_gzip_before_4_10(tmp_path):
     assert not has_errors(lint_ignition(config, where=CONFIG_AT, openshift_version="4.10"))
 
 
-@pytest.mark.parametrize("release, version", [("4.6", "3.2.0"), ("4.12", "3.4.0"), ("4.19", "3.6.0"),
-                                              ("4.14", "2.2.0")])
+@pytest.mark.parametrize("release, version", [("4.6", "3.2.0"), ("4.12", "3.4.0"), ("4.19", "3.6.0")])
 def test_spec_version_not_accepted(good_config, release, version):
     config = {**good_config, "ignition": {"version": version}}
     found = only(errors(lint_ignition(config, where=CONFIG_AT, openshift_version=release)), "ign-version")

@@ -70,10 +70,10 @@ def _paths(node, path=()):
         yield from _paths(child, path + (key,))
 
 
-def _broken_variants(doc):
+def _broken_variants(doc, wrong_values=WRONG):
     """(label, copy of doc) with one node replaced by one wrongly typed value, for every node and value."""
     for path in _paths(doc):
-        for wrong in WRONG:
+        for wrong in wrong_values:
             broken = copy.deepcopy(doc)
             node = broken
             for step in path[:-1]:

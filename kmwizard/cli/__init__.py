@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from kmwizard import __version__
 from kmwizard.findings import (ClusterError, Finding, KmwizardError, Severity, UsageError, error, has_errors,
-                               info, sorted_findings)
+                               info, sorted_findings, warning)
 from kmwizard.textfiles import read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -125,10 +125,12 @@ def load_documents(path: Path, text: Optional[str] = None) -> list[tuple[str, ob
 
 
 def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[str] = None, *,
-                       namespace: Optional[str] = None, crd_fields: Optional[dict] = None) -> list[Finding]:
+                       namespace: Optional[str] = None, crd_fields: Optional[dict] = None,
+                       openshift_version: Optional[str] = None) -> list[Finding]:
     """Findings for (where, document) pairs: MachineConfigs and Ignition configs one by one, KMM
     documents together (a Module's ConfigMap must be in its namespace).  ``namespace``: where
-    files without one are applied; ``crd_fields``: the cluster's Module CRD fields."""
+    files without one are applied; ``crd_fields``: the cluster's Module CRD fields.  MachineConfigs
+    are judged for ``openshift_version``, or for every release when it is None."""
     from kmwizard.kmm.lint import dockerfile_configmap, is_kmm_kind, lint_documents
     from kmwizard.kvc.lint import lint_document as lint_kvc
 
@@ -142,7 +144,7 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
                                   "Dockerfile", code="validate-not-object"))
         elif is_kmm_kind(doc) or dockerfile_configmap(doc):
             kmm.append((where, doc))
-        elif (found := lint_kvc(doc, where)) is not None:
+        elif (found := lint_kvc(doc, where, openshift_version=openshift_version)) is not None:
             findings.extend(found)
         else:
             kind = doc.get("kind") or "unknown"
@@ -186,11 +188,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             findings.append(error(str(path), f"not valid YAML or JSON: {exc}", "fix the syntax at the place shown",
                                   code="validate-syntax"))
             continue
-    namespace, crd_fields = args.namespace, None
+    namespace, crd_fields, openshift_version = args.namespace, None, args.openshift_version
     if args.kubeconfig or args.context:
-        namespace, crd_fields, note = _live_module_crd(args)
+        namespace, crd_fields, note, cluster_version = _live_module_crd(args)
         findings.append(note)
-    findings.extend(validate_documents(documents, args.kmm_version, namespace=namespace, crd_fields=crd_fields))
+        if cluster_version:
+            openshift_version, version_note = _judged_release(args.openshift_version, cluster_version)
+            findings.append(version_note)
+    findings.extend(validate_documents(documents, args.kmm_version, namespace=namespace, crd_fields=crd_fields,
+                                       openshift_version=openshift_version))
     print_findings(findings)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = sum(f.severity is Severity.WARNING for f in findings)
@@ -198,24 +204,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if errors else EXIT_OK
 
 
-def _live_module_crd(args: argparse.Namespace) -> tuple[Optional[str], Optional[dict], Finding]:
-    """(namespace, Module CRD fields, a note saying which schema judges) from the cluster."""
-    from kmwizard.cluster import engine
+def _judged_release(given: Optional[str], cluster_version: str) -> tuple[Optional[str], Finding]:
+    """The release MachineConfigs are judged for, with --kubeconfig: --openshift-version if given,
+    else the cluster's (x.y of its ClusterVersion) when kmwizard knows its rules."""
+    from kmwizard.kvc.releases import LAST_MINOR, minor_of
+
+    xy = ".".join(cluster_version.split(".")[:2])
+    if given:
+        same = given == xy
+        make = info if same else warning
+        return given, make("cluster", f"the cluster runs OpenShift {cluster_version}; MachineConfigs are judged for "
+                           f"--openshift-version {given}", "" if same else f"drop --openshift-version to judge for {xy}",
+                           code="validate-openshift-version")
+    try:
+        minor = minor_of(xy)
+    except KmwizardError:
+        minor = None
+    if minor is None or minor > LAST_MINOR:
+        return None, info("cluster", f"the cluster runs OpenShift {cluster_version}, whose rules kmwizard does not "
+                          "know: MachineConfigs are judged for every release it knows",
+                          code="validate-openshift-version")
+    return xy, info("cluster", f"MachineConfigs are judged for the cluster's OpenShift {xy} ({cluster_version})",
+                    code="validate-openshift-version")
+
+
+def _live_module_crd(args: argparse.Namespace) -> tuple[Optional[str], Optional[dict], Finding, Optional[str]]:
+    """(namespace, Module CRD fields, a note saying which schema judges, the cluster's OpenShift
+    version or None) from the cluster."""
+    from kmwizard.cluster import discovery, engine
     from kmwizard.kmm.schema import live_fields
 
     with engine.connect(args.kubeconfig, args.context, args.namespace) as conn:
         namespace = conn.target.namespace
         where = f"cluster {conn.target.server}"
+        cluster_version = discovery.discover(conn).openshift_version
         try:
             res = conn.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
             crd = conn.call(res.get, name="modules.kmm.sigs.x-k8s.io", action="reading the Module CRD").to_dict()
         except ClusterError as exc:
             return namespace, None, info(where, f"could not read the cluster's Module CRD ({exc.message}): fields "
-                                         "are judged by kmwizard's built-in table", exc.fix, code="validate-crd-source")
+                                         "are judged by kmwizard's built-in table", exc.fix,
+                                         code="validate-crd-source"), cluster_version
     versions = ", ".join(v.get("name", "?") for v in (crd.get("spec") or {}).get("versions") or [])
     return namespace, live_fields(crd), info(where, f"fields are judged against the cluster's Module CRD "
                                              f"(versions {versions}); files without a namespace against namespace "
-                                             f"{namespace}", code="validate-crd-source")
+                                             f"{namespace}", code="validate-crd-source"), cluster_version
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -257,6 +290,13 @@ def _interactive(args: argparse.Namespace, front_end: str) -> int:
     if not _is_tty():
         sys.stderr.write(NO_TTY_MESSAGE + "\n")
         return EXIT_USAGE
+    if front_end == "tui" and (args.from_files or args.from_cluster is not None):
+        if args.preset or args.answers:
+            raise UsageError("--from/--from-cluster start from imported objects: --preset and --answers cannot "
+                             "be given too", "drop --preset/--answers (use --set to change imported answers)")
+        from kmwizard.cli.imports import tui_on_import
+
+        return tui_on_import(args)
     from kmwizard.inputs import answers_from_args
 
     answers = answers_from_args(args)
@@ -285,6 +325,19 @@ def _kmm_version(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a KMM version: write X.Y as `oc get csv -n openshift-kmm` "
                                          "shows it, e.g. 2.4")
     return text
+
+
+def _openshift_version(text: str) -> str:
+    from kmwizard.kvc.releases import LAST_MINOR, minor_of
+
+    try:
+        minor = minor_of(text)
+    except KmwizardError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.fix}") from None
+    if minor > LAST_MINOR:
+        raise argparse.ArgumentTypeError(f"{text!r}: kmwizard knows the rules of OpenShift 4.6 to 4.{LAST_MINOR}; "
+                                         f"judge with --openshift-version 4.{LAST_MINOR}, the newest it knows")
+    return f"4.{minor}"
 
 
 # The commands declared in build_parser itself; a run of one of them builds only its parser.
@@ -330,6 +383,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         parent = answer_parent()
 
     p = sub.add_parser("tui", parents=[parent], help="the interactive wizard (Textual), optionally pre-filled")
+    if command in (None, "tui"):
+        from kmwizard.cli.imports import add_tui_import_arguments
+
+        add_tui_import_arguments(p)
     p.set_defaults(func=cmd_tui)
     p = sub.add_parser("ask", parents=[parent], help="the same wizard as plain prompts (serial consoles, screen readers)")
     p.set_defaults(func=cmd_ask)
@@ -349,6 +406,9 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help="YAML or JSON manifests, or Dockerfiles ('-' for stdin)")
     p.add_argument("--kmm-version", metavar="X.Y", type=_kmm_version,
                    help="judge KMM objects by the rules of this operator version (e.g. 2.4)")
+    p.add_argument("--openshift-version", metavar="X.Y", type=_openshift_version,
+                   help="judge MachineConfigs by what this OpenShift release accepts (e.g. 4.14); without it "
+                        "every release from 4.6 on is judged")
     p.add_argument("-n", "--namespace", metavar="NS",
                    help="the namespace files without metadata.namespace will be applied in (default: the "
                         "context's with --kubeconfig/--context, else default)")
@@ -370,8 +430,10 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         return parser
 
     from kmwizard.cluster.commands import add_parsers as add_cluster_parsers
+    from kmwizard.cli.imports import add_parsers as add_import_parsers
     from kmwizard.cli.kmm import add_parsers as add_kmm_parsers
 
+    add_import_parsers(sub, parent)
     add_kmm_parsers(sub, parent)
     add_cluster_parsers(sub, parent)
     return parser

@@ -101,6 +101,12 @@ def ssh_public_key(value: Any, _answers: "Answers") -> Optional[str]:
     return None
 
 
+def _overlay_records(value: Any, answers: "Answers") -> Optional[str]:
+    from kmwizard.overlay import check_records
+
+    return check_records(value, answers)
+
+
 # --- defaults that depend on other answers ----------------------------------------
 
 def default_mc_name(*, role: str, module_name: str) -> str:
@@ -145,6 +151,12 @@ COMMON_KEYS: tuple[KeySpec, ...] = (
             validate=yum_repo_url,
             help="The baseurl of a yum repository carrying kernel-devel and kernel-headers for the nodes' "
                  "exact kernel (and for every kernel an upgrade brings)."),
+    KeySpec("overlay", "records", default=(), validate=_overlay_records,
+            example="[{object: MachineConfig/99-worker-kvc-simple-kmod, path: spec.config.passwd.users[name=core]"
+                    ".groups, value: [sudo]}]",
+            help="Written by `kmwizard import`: fields of the imported objects that the other answers cannot "
+                 "express, kept verbatim. Each {object: Kind/name, path: field path, value} is set on the "
+                 "generated object, so generating reproduces the original. Remove a record to drop the field."),
 )
 
 KVC_KEYS: tuple[KeySpec, ...] = (
@@ -163,6 +175,10 @@ KVC_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kvc.fakeroot", "str", default="", methods=("kvc",),
             help="Use this existing tree (as made by make install into a fakeroot) instead of fetching and "
                  "installing the repositories."),
+    KeySpec("kvc.overwrite_node_files", "list", default=(), methods=("kvc",), example="/etc/crio/crio.conf.d/99-x",
+            help="Node files (such as /etc/passwd, /etc/kubernetes/..., /etc/crio/...) the tree may replace on "
+                 "purpose. Without this a tree that installs one is refused: replacing them breaks logins, the "
+                 "kubelet or the container runtime."),
     KeySpec("kvc.enable_style", "choice", choices=("auto", "require-unit", "template-instance"), default="auto",
             methods=("kvc",),
             help="How the service gets enabled. require-unit: a small require-kvc-<name>.service that "

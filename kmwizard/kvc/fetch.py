@@ -35,7 +35,7 @@ from kmwizard.records import record
 
 Progress = Optional[Callable[[str], None]]
 
-CACHE_FORMAT = "kvc-fetch-1"  # bump when the layout or the build steps change
+CACHE_FORMAT = "kvc-fetch-2"  # bump when the layout or the build steps change
 GIT_TIMEOUT = 180.0
 MAKE_TIMEOUT = 120.0
 TAIL_LINES = 15
@@ -183,7 +183,8 @@ def _build(framework: _Source, module: _Source, entry: Path, progress: Progress,
         fakeroot = work / "fakeroot"
         fakeroot.mkdir()
         for name, source in (("framework", framework), ("module", module)):
-            _make_install(source, dirs[name], fakeroot, progress)
+            _make_install(source, dirs[name], fakeroot, progress, hide=work)
+        _relative_links(fakeroot)
         if not any(fakeroot.iterdir()):
             raise FetchError(module.key, "`make install DESTDIR=<fakeroot>/usr/local CONFDIR=<fakeroot>/etc/` "
                              f"installed nothing from {framework.describe()} and {module.describe()}",
@@ -340,7 +341,39 @@ def _checkout(source: _Source, dest: Path, progress: Progress) -> Path:
           f"fix {source.key[:-len('_repo')]}_ref")
 
 
-def _make_install(source: _Source, directory: Path, fakeroot: Path, progress: Progress) -> None:
+def _relative_links(fakeroot: Path) -> None:
+    """``ln -s $(DESTDIR)/lib/x $(DESTDIR)/bin/y`` writes the build directory's absolute path into the
+    link; the tree is renamed into the cache afterwards, so such links become relative ones."""
+    names = {str(fakeroot), os.path.realpath(fakeroot)}
+    for dirpath, dirnames, filenames in os.walk(fakeroot):
+        for name in dirnames + filenames:
+            link = os.path.join(dirpath, name)
+            if not os.path.islink(link):
+                continue
+            target = os.readlink(link)
+            for root in names:
+                if target == root or target.startswith(root + "/"):
+                    os.unlink(link)
+                    os.symlink(os.path.relpath(os.path.join(fakeroot, target[len(root):].lstrip("/")), dirpath),
+                               link)
+                    break
+
+
+def forget(fakeroot: Path) -> None:
+    """Drop the cached build of ``fakeroot`` (from obtain_sources) whose tree turned out unusable,
+    so the next run builds it again (a fix in the repository at the same ref is then picked up)."""
+    entry = Path(fakeroot).parent
+    with _memo_lock:
+        _memo.pop(str(entry), None)
+    if entry.parent.name == "kvc" and (entry / "fakeroot").is_dir():
+        trash = entry.with_name(entry.name + f".old-{os.getpid()}-{threading.get_ident()}")
+        with contextlib.suppress(OSError):
+            os.rename(entry, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _make_install(source: _Source, directory: Path, fakeroot: Path, progress: Progress, *,
+                  hide: Optional[Path] = None) -> None:
     if progress:
         progress(f"make install in {_redact(source.repo)}")
     args = ["make", "install", f"DESTDIR={fakeroot}/usr/local", f"CONFDIR={fakeroot}/etc/"]
@@ -348,8 +381,13 @@ def _make_install(source: _Source, directory: Path, fakeroot: Path, progress: Pr
     result = _run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *args], source, "make install", MAKE_TIMEOUT,
                   cwd=directory, check=False)
     if result.returncode != 0:
-        _fail(source, f"make install DESTDIR=<fakeroot>/usr/local CONFDIR=<fakeroot>/etc/ (in {directory})",
-              result.output.replace(str(fakeroot), "<fakeroot>"),
+        # name the user's answer, never kmwizard's build directory in the cache
+        output = result.output.replace(str(fakeroot), "<fakeroot>")
+        where = "the repository" if source.kind == "local" else "a fresh checkout"
+        if hide is not None:
+            output = output.replace(str(hide), "<build>")
+        _fail(source, f"make install DESTDIR=<fakeroot>/usr/local CONFDIR=<fakeroot>/etc/ (in {where})",
+              output,
               "fix the repository's Makefile (its install target must only write below $(DESTDIR) and "
               "$(CONFDIR), without sudo), or build the tree yourself and set kvc.fakeroot")
 

@@ -6,57 +6,81 @@ import re
 from typing import Iterable, Literal
 
 from kmwizard.findings import KmwizardError
+from kmwizard.kvc import releases
 
 EnableStyle = Literal["require-unit", "template-instance"]
 ENABLE_STYLES = ("require-unit", "template-instance")
 
-_VERSION = re.compile(r"^4\.(\d{1,2})(?:\.\d+)?$")
-
-
 def _minor(openshift_version: str) -> int:
-    match = _VERSION.match(str(openshift_version).strip())
-    if not match or int(match.group(1)) < 6:
-        raise KmwizardError(
-            f"openshift_version {openshift_version!r} is not an OpenShift 4 release from 4.6 on",
-            "write it like \"4.14\" (MachineConfigs with Ignition 3 need OpenShift 4.6 or later)")
-    return int(match.group(1))
+    return releases.minor_of(openshift_version)
 
 
 def spec_version_for(openshift_version: str) -> str:
     """The Ignition spec version Butane's openshift variant emits for this release; the MCO of that
     release accepts it (table in docs/kvc-machineconfig.md section 4)."""
-    minor = _minor(openshift_version)
-    if minor <= 7:
-        return "3.1.0"      # 4.6 accepts 3.0-3.1 only; 4.7 would take 3.2 but 3.1 is what its docs use
-    if minor <= 13:
-        return "3.2.0"      # 4.13 accepts 3.4 but translates it down to 3.2 anyway
-    if minor <= 18:
-        return "3.4.0"
-    return "3.5.0"          # 4.19+ (3.6 is rejected)
+    return releases.butane_spec_version(_minor(openshift_version))
 
 
 def accepted_spec_versions(openshift_version: str) -> tuple[str, ...]:
     """Ignition 3 spec versions the MCO of this release accepts in a MachineConfig."""
-    minor = _minor(openshift_version)
-    top = 1 if minor == 6 else 2 if minor <= 12 else 4 if minor <= 18 else 5
-    return tuple(f"3.{n}.0" for n in range(top + 1))
+    return releases.ignition3_versions(_minor(openshift_version))
 
 
 def supports_gzip(openshift_version: str) -> bool:
     # Before 4.10 the MCO writes compressed contents verbatim on day 2 (BZ 1970218).
-    return _minor(openshift_version) >= 10
+    return not releases.writes_gzip_verbatim(_minor(openshift_version))
 
 
-def enable_style_default(openshift_version: str) -> EnableStyle:
-    """How to start ``kmods-via-containers@<name>.service`` at boot on this release.
+def enable_style_default(openshift_version: str, day: int | None = None) -> EnableStyle:
+    """The style ``auto`` picks: one that enables ``kmods-via-containers@<name>.service`` on every
+    path that applies the config on this release.
 
-    Ignition enables units through a systemd preset file. For a template instance it writes
-    ``enable kmods-via-containers@.service <name>``, a preset form systemd reads only from v240 on
-    (Ignition itself warns below 240, coreos/ignition#586). RHCOS up to 4.12 is RHEL 8 based
-    (systemd 239), so the docs' require-unit workaround is the default there; RHCOS 4.13 and later are
-    RHEL 9 based (systemd 252), where enabling the instance directly is what the later docs do.
+    Ignition (first boot, and every node that joins later) enables an instance with a preset line
+    systemd reads from v240 on: RHCOS 4.13+.  The daemon (day 2) enables an instance without
+    contents up to 4.19 and skips it from 4.20.  So enabling the instance directly is safe on
+    4.13-4.19 only; elsewhere the docs' require-unit, which has contents, works on both paths.
     """
-    return "template-instance" if _minor(openshift_version) >= 13 else "require-unit"
+    return "template-instance" if not enable_style_problem("template-instance", openshift_version, day) \
+        else "require-unit"
+
+
+def enable_style_problem(style: str, openshift_version: str, day: int | None = None) -> str | None:
+    """Why ``style`` does not enable the instance on some path that applies the config, or None.
+
+    Day 1 configs are applied by Ignition (install, and nodes that join later); day 2 configs by
+    the daemon on the existing nodes and by Ignition on nodes that join later.
+    """
+    if style == "require-unit":
+        return None         # a unit with contents and no template: every path enables it
+    minor = _minor(openshift_version)
+    if not releases.preset_enables_instance(minor):
+        return (f"on OpenShift {releases.label(minor)} (RHCOS on RHEL 8, systemd "
+                f"{releases.systemd_version(minor)}) Ignition's preset line for a template instance is "
+                "ignored (systemd reads it from v240 on, RHCOS 4.13+), so nodes that boot with this config "
+                "may never enable the unit")
+    if day != 1 and not releases.daemon_enables_without_contents(minor):
+        return (f"on OpenShift {releases.label(minor)} the machine-config-daemon enables a unit on day 2 only "
+                "when it has contents or a unit file of exactly that name exists (OCPBUGS-56648, from "
+                "4.20); a template instance without contents is skipped, so the module never loads on the "
+                "running nodes")
+    return None
+
+
+def choose_enable_style(requested: str, openshift_version: str, day: int | None) -> EnableStyle:
+    """The style to generate for ``kvc.enable_style``; an explicit style that cannot work is an error."""
+    if requested in (None, "", "auto"):
+        return enable_style_default(openshift_version, day)
+    if requested not in ENABLE_STYLES:
+        raise KmwizardError(f"kvc.enable_style {requested!r} is not one of auto, {', '.join(ENABLE_STYLES)}",
+                            "use auto (kmwizard picks what works for the release)")
+    problem = enable_style_problem(requested, openshift_version, day)
+    if problem:
+        failure = KmwizardError(f"kvc.enable_style {requested}: {problem}",
+                                "set kvc.enable_style to require-unit or auto (a require-kvc-<name>.service "
+                                "with contents works on every release and path)")
+        failure.where = "kvc.enable_style"
+        raise failure
+    return requested
 
 
 MODULE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -147,7 +147,7 @@ def set_value(text: str, key: str, value: str) -> str:
 def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str] = "Dockerfile.rhel",
                    software_version: Optional[str] = None, overrides: Optional[Mapping[str, str]] = None,
                    overrides_where: str = "entitlement.source",
-                   tree_given: bool = False) -> tuple[dict[str, bytes], list[Finding]]:
+                   overrides_why: str = "", tree_given: bool = False) -> tuple[dict[str, bytes], list[Finding]]:
     """Replacement contents for the instance conf (keyed by node path; empty when nothing
     changes) and the findings: one per change, errors for what cannot work.
 
@@ -186,7 +186,7 @@ def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str
                                            "set by kvc.software_version; it must equal `modinfo -F version` of "
                                            "each built .ko or the unit rebuilds on every start and fails")
     for key, value in (overrides or {}).items():
-        wanted[key] = (value, overrides_where, f"needed by {overrides_where}")
+        wanted[key] = (value, overrides_where, overrides_why or f"needed by {overrides_where}")
 
     text = original
     for key, (value, key_where, why) in wanted.items():
@@ -206,13 +206,43 @@ def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str
                                     f"{context.value!r} to {new!r}: the git:// protocol no longer works "
                                     "(GitHub turned it off in 2022)", code="kvc-conf-changed"))
 
-    findings.extend(_check(parse_conf(text), node_path, where, Path(fakeroot), origin))
+    findings.extend(check_conf(parse_conf(text), node_path, where, FakerootTree(Path(fakeroot)), origin))
     changed = {node_path: text.encode("utf-8")} if text != original else {}
     return changed, findings
 
 
-def _check(conf: dict[str, Assignment], node_path: str, where: str, fakeroot: Path,
-           origin: str = "the module repository") -> list[Finding]:
+class FakerootTree:
+    """Node paths answered from a fakeroot directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def is_dir(self, node_path: str) -> bool:
+        return (self.root / node_path.lstrip("/")).is_dir()
+
+    def is_file(self, node_path: str) -> bool:
+        return (self.root / node_path.lstrip("/")).is_file()
+
+
+class DeliveredTree:
+    """Node paths answered from the files a MachineConfig delivers (directories are implied)."""
+
+    def __init__(self, paths) -> None:
+        self.files = set(paths)
+
+    def is_dir(self, node_path: str) -> bool:
+        prefix = node_path.rstrip("/") + "/"
+        return any(p.startswith(prefix) for p in self.files)
+
+    def is_file(self, node_path: str) -> bool:
+        return node_path in self.files
+
+
+def check_conf(conf: dict[str, Assignment], node_path: str, where: str, tree,
+               origin: str = "the module repository") -> list[Finding]:
+    """The instance conf's rules: required keys, module names, the build context (podman's rules)
+    and the build file.  ``tree`` answers is_dir/is_file for node paths (FakerootTree,
+    DeliveredTree)."""
     findings = []
     for key in REQUIRED:
         item = conf.get(key)
@@ -236,12 +266,22 @@ def _check(conf: dict[str, Assignment], node_path: str, where: str, fakeroot: Pa
     context = conf.get("KMOD_CONTAINER_BUILD_CONTEXT")
     if context is not None and context.literal and context.value:
         findings.extend(_check_context(context.value, conf.get("KMOD_CONTAINER_BUILD_FILE"), node_path, where,
-                                       fakeroot))
+                                       tree))
+    build_file = conf.get("KMOD_CONTAINER_BUILD_FILE")
+    if build_file is not None and build_file.literal and build_file.value.split("/")[-1] == "Dockerfile.fedora":
+        findings.append(error(where, f"{node_path}: KMOD_CONTAINER_BUILD_FILE {build_file.value!r} builds on Fedora, "
+                                     "which cannot install kernel-devel for the RHCOS kernel",
+                              "use the RHEL build file (Dockerfile.rhel in kvc-simple-kmod)", code="kvc-conf-build-file"))
+    elif build_file is not None and build_file.literal and build_file.value.startswith("/") and \
+            not tree.is_file(build_file.value):
+        findings.append(warning(where, f"{node_path}: KMOD_CONTAINER_BUILD_FILE {build_file.value!r} is not delivered "
+                                       "by this config; the build fails unless every node already has it",
+                                "deliver the file too, or name one in the build context", code="kvc-conf-build-file"))
     return findings
 
 
 def _check_context(value: str, build_file: Optional[Assignment], node_path: str, where: str,
-                   fakeroot: Path) -> list[Finding]:
+                   tree) -> list[Finding]:
     """What podman on the node does with the build context (buildah's rules)."""
     label = f"{node_path}: KMOD_CONTAINER_BUILD_CONTEXT {value!r}"
     if value.startswith(("ssh://", "git@")) or re.match(r"^[\w.-]+@[\w.-]+:", value):
@@ -267,13 +307,12 @@ def _check_context(value: str, build_file: Optional[Assignment], node_path: str,
                                  "append .git to a git repository's URL", code="kvc-conf-context"))
         return found
     if value.startswith("/"):
-        on_node = fakeroot / value.lstrip("/")
-        if not on_node.is_dir():
+        if not tree.is_dir(value):
             return [warning(where, f"{label} is a directory that this config does not deliver; the build "
                                    "fails unless every node already has it",
                             "use a git URL, or deliver the directory in the tree", code="kvc-conf-context")]
         if build_file is not None and build_file.literal and build_file.value and \
-                not build_file.value.startswith("/") and not (on_node / build_file.value).is_file():
+                not build_file.value.startswith("/") and not tree.is_file(f"{value.rstrip('/')}/{build_file.value}"):
             return [error(where, f"{node_path}: KMOD_CONTAINER_BUILD_FILE {build_file.value!r} is not in the "
                                  f"build context {value}", "deliver it there or fix the name",
                           code="kvc-conf-build-file")]

@@ -13,10 +13,12 @@ import json
 import posixpath
 import re
 import zlib
-from typing import Any
+from typing import Any, Iterable
 
-from kmwizard.findings import Finding, KmwizardError, error, info, warning
-from kmwizard.kvc.ignition import accepted_spec_versions, supports_gzip
+from kmwizard.findings import Finding, error, info, warning
+from kmwizard.kvc import lint_conf, lint_release
+from kmwizard.kvc.releases import IGNITION2_VERSIONS
+from kmwizard.kvc.node_files import node_file_reason
 from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name, validate_role
 
 # The first line of generate's <name>.files.txt listing: validate knows the file by it.
@@ -38,6 +40,7 @@ VOLATILE_TOPS = {"tmp", "run"}
 
 _IGNITION_KEYS = {"ignition", "passwd", "storage", "systemd", "kernelArguments"}
 _FILE_KEYS = {"path", "mode", "overwrite", "contents", "append", "user", "group"}
+_FILE_KEYS_V2 = _FILE_KEYS | {"filesystem"}   # spec 2: filesystem: root instead of overwrite
 
 
 def _at(where: str, suffix: str = "") -> str:
@@ -167,20 +170,12 @@ def decode_data_url(source: str) -> bytes:
 
 # --- Ignition -----------------------------------------------------------------------------------
 
-def _minor(openshift_version: str | None) -> int | None:
-    if openshift_version is None:
-        return None
-    try:
-        supports_gzip(openshift_version)       # validates the version
-    except KmwizardError:
-        return None
-    return int(str(openshift_version).split(".")[1])
-
-
 def lint_ignition(config: Any, *, where: str, openshift_version: str | None = None,
-                  day: int | None = None) -> list[Finding]:
-    """Findings for an Ignition 3 config as delivered by a MachineConfig."""
+                  day: int | None = None, node_files_allowed: Iterable[str] = ()) -> list[Finding]:
+    """Findings for an Ignition config as delivered by a MachineConfig.  ``node_files_allowed``:
+    node files (node_files.NODE_FILES...) the config replaces on purpose."""
     out: list[Finding] = []
+    rules: list = []      # release-dependent rules, judged per release at the end
     if not isinstance(config, dict):
         return [error(_at(where), f"the Ignition config must be a mapping, got {config!r}",
                       "write it as {ignition: {version: 3.2.0}, storage: {files: [...]}}", "ign-type")]
@@ -189,16 +184,16 @@ def lint_ignition(config: Any, *, where: str, openshift_version: str | None = No
         out.append(error(_at(where, ".ignition.version"), "ignition.version is missing",
                          "set it to the spec version for your OpenShift release, e.g. 3.4.0 for 4.14",
                          "ign-version"))
-    elif not re.match(r"^3\.\d+\.\d+$", version):
+    elif not re.match(r"^[23]\.\d+\.\d+(-experimental)?$", version):
         out.append(error(_at(where, ".ignition.version"), f"ignition.version {version!r} is not an "
-                         "Ignition 3 spec version; kmwizard checks 3.x configs only",
-                         "convert spec 2 configs with Butane", "ign-version"))
-    elif openshift_version and _minor(openshift_version) is not None:
-        accepted = accepted_spec_versions(openshift_version)
-        if version not in accepted:
-            out.append(error(_at(where, ".ignition.version"), f"ignition.version {version} is not accepted "
-                             f"by the MCO of OpenShift {openshift_version} (accepts {', '.join(accepted)})",
-                             f"use {accepted[-1] if version > accepted[-1] else accepted[0]}", "ign-version"))
+                         "Ignition spec version (like 3.2.0)", "set it to the spec version for your "
+                         "OpenShift release, e.g. 3.4.0 for 4.14", "ign-version"))
+    else:
+        rules.append(lint_release.spec_version_rule(version, _at(where, ".ignition.version")))
+        if version.startswith("2.") and version in IGNITION2_VERSIONS:
+            out.append(info(_at(where, ".ignition.version"), f"ignition.version {version}: a spec 2 config, "
+                            "which the MCO converts to spec 3 (ParseAndConvertConfig)",
+                            "write spec 3 for new configs (Butane converts)", "ign-version-2"))
     for key in sorted(set(config) - _IGNITION_KEYS):
         out.append(warning(_at(where, f".{key}"), f"unknown key {key!r}: Ignition ignores it (typo?)",
                            f"remove {key!r}", "ign-unknown-key"))
@@ -206,13 +201,16 @@ def lint_ignition(config: Any, *, where: str, openshift_version: str | None = No
         out.append(error(_at(where, ".kernelArguments"), "Ignition-level kernelArguments are not "
                          "reconcilable by the MCO", "use spec.kernelArguments of the MachineConfig",
                          "mco-kargs"))
-    _lint_storage(out, config.get("storage"), where, _minor(openshift_version), day)
+    spec = version if isinstance(version, str) and re.match(r"^[23]\.\d+\.\d+", version) else "3.0.0"
+    _lint_storage(out, config.get("storage"), where, rules, day, spec, frozenset(node_files_allowed),
+                  lint_conf.instances_started(config))
     _lint_passwd(out, config.get("passwd"), where)
-    _lint_systemd(out, config, where, _minor(openshift_version))
+    _lint_systemd(out, config, where, rules, day)
+    out.extend(lint_release.judge(rules, openshift_version))
     return out
 
 
-def _lint_storage(out, storage, where, minor, day) -> None:
+def _lint_storage(out, storage, where, rules, day, spec, allowed, instances) -> None:
     if storage is None:
         return
     if not isinstance(storage, dict):
@@ -242,11 +240,19 @@ def _lint_storage(out, storage, where, minor, day) -> None:
                          "ign-type"))
         return
     seen: dict[str, int] = {}
+    gzipped: list[str] = []
+    delivered: dict = {}       # node path -> (bytes or None, where): the KVC conf rules read them
     for i, entry in enumerate(files):
-        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), minor, seen, i)
+        _lint_file(out, entry, _at(where, f".storage.files[{i}]"), rules, seen, i, spec, gzipped, allowed,
+                   delivered)
+    if gzipped:
+        rules.append(lint_release.gzip_rule(gzipped, _at(where, ".storage.files")))
+    conf_findings, conf_rules = lint_conf.lint_confs(delivered, instances)
+    out.extend(conf_findings)
+    rules.extend(conf_rules)
 
 
-def _lint_file(out, entry, at, minor, seen, index) -> None:
+def _lint_file(out, entry, at, rules, seen, index, spec, gzipped, allowed, delivered) -> None:
     if not isinstance(entry, dict):
         out.append(error(at, f"a storage.files entry must be a mapping, got {entry!r}",
                          "write {path: /etc/..., mode: 420, contents: {source: 'data:,...'}}", "ign-type"))
@@ -256,7 +262,7 @@ def _lint_file(out, entry, at, minor, seen, index) -> None:
         out.append(error(at, "file entry without a path", "give an absolute path", "ign-path"))
         return
     name = f"file {path!r}"
-    for key in sorted(set(entry) - _FILE_KEYS):
+    for key in sorted(set(entry) - (_FILE_KEYS_V2 if spec.startswith("2.") else _FILE_KEYS)):
         out.append(warning(at, f"{name}: unknown key {key!r}: Ignition ignores it", f"remove {key!r}",
                            "ign-unknown-key"))
     if not path.startswith("/"):
@@ -267,6 +273,12 @@ def _lint_file(out, entry, at, minor, seen, index) -> None:
                          "ign-path"))
     else:
         _lint_writable(out, at, path)
+    reason = node_file_reason(path)
+    if reason and path not in allowed:
+        out.append(error(at, f"{name} would replace the node's own copy ({reason}): RHCOS, the kubelet or the "
+                         "machine-config-daemon rely on it, and the node breaks", "remove it from the tree (fix "
+                         "the Makefile's install target); to deliver it on purpose, list it in "
+                         "kvc.overwrite_node_files", "kvc-node-file"))
     if path in seen:
         out.append(error(at, f"{name} appears twice (also storage.files[{seen[path]}]): Ignition rejects "
                          "duplicate entries", "keep one entry per path", "ign-duplicate"))
@@ -279,9 +291,6 @@ def _lint_file(out, entry, at, minor, seen, index) -> None:
                              "write the mode in decimal, e.g. 420 for 0644, 493 for 0755", "ign-mode"))
         elif not 0 <= mode <= 0o7777:
             out.append(error(at, f"{name}: mode {mode} is outside 0..07777", "use e.g. 420 (0644)", "ign-mode"))
-        elif mode > 0o777:
-            out.append(error(at, f"{name}: mode {mode:#o} has setuid/setgid/sticky bits; the MCO rejects "
-                             "modes above 0777", "drop the special bits (chmod u-s,g-s,-t)", "mco-mode"))
     if entry.get("append"):
         out.append(error(at, f"{name}: append is not supported by the MCO", "deliver the whole file",
                          "mco-append"))
@@ -291,13 +300,18 @@ def _lint_file(out, entry, at, minor, seen, index) -> None:
             out.append(error(at, f"{name}: {who} has both id and name", f"give {who}.id or {who}.name",
                              "ign-owner"))
     contents = entry.get("contents")
+    compression = contents.get("compression") if isinstance(contents, dict) else None
+    rules.extend(lint_release.file_rules(path, at, mode, spec))
+    if compression == "gzip":
+        gzipped.append(path)
     source = contents.get("source") if isinstance(contents, dict) else None
     if source is None:
         if entry.get("overwrite"):
             out.append(error(at, f"{name}: overwrite: true needs contents.source", "give the contents",
                              "ign-overwrite"))
         return
-    data = _lint_source(out, at, name, source, contents.get("compression"), minor)
+    data = _lint_source(out, at, name, source, compression)
+    delivered[path] = (data, at)
     unit_dir = path.startswith(("/etc/systemd/system/", "/usr/local/lib/systemd/system/"))
     if data is not None and unit_dir and (path.endswith(UNIT_SUFFIXES) or (".d/" in path and path.endswith(".conf"))):
         # A unit delivered as a file is read by systemd, not checked by Ignition: a broken one
@@ -326,7 +340,7 @@ def _lint_writable(out, at, path) -> None:
                      "/usr/local/lib/kvc)", "rhcos-readonly-path"))
 
 
-def _lint_source(out, at, name, source, compression, minor) -> bytes | None:
+def _lint_source(out, at, name, source, compression) -> bytes | None:
     """Findings on a file's contents; returns its bytes (decompressed) when they decode."""
     if not isinstance(source, str):
         out.append(error(at, f"{name}: contents.source must be a string, got {source!r}",
@@ -348,10 +362,6 @@ def _lint_source(out, at, name, source, compression, minor) -> bytes | None:
                          "percent-encode per RFC 2397 or use base64", "ign-data-url"))
         return
     if compression == "gzip":
-        if minor is not None and minor < 10:
-            out.append(error(at, f"{name}: gzip compression before OpenShift 4.10: the MCO writes the "
-                             "compressed bytes verbatim (BZ 1970218)", "do not compress for this release",
-                             "mco-gzip-old"))
         try:
             return zlib.decompress(data, 47)  # 32 + 15: gzip header required
         except zlib.error as exc:
@@ -395,7 +405,7 @@ def _lint_passwd(out, passwd, where) -> None:
                                  f"remove {key!r} (the docs' groups: [sudo] breaks day 2)", "mco-passwd"))
 
 
-def _lint_systemd(out, config, where, minor) -> None:
+def _lint_systemd(out, config, where, rules, day) -> None:
     systemd = config.get("systemd")
     if not systemd:
         return
@@ -442,10 +452,13 @@ def _lint_systemd(out, config, where, minor) -> None:
             elif dropin.get("contents"):
                 _lint_unit_text(out, dat, f"drop-in {dname!r} of {name!r}", dropin["contents"])
         if unit.get("enabled"):
-            _lint_enabled(out, at, name, unit, sections, files, minor)
+            _lint_enabled(out, at, name, unit, sections, files)
+            rule = lint_release.enabled_unit_rule(name, at, bool(unit.get("contents")), day)
+            if rule:
+                rules.append(rule)
 
 
-def _lint_enabled(out, at, name, unit, sections, files, minor) -> None:
+def _lint_enabled(out, at, name, unit, sections, files) -> None:
     stem, _, rest = name.partition("@")
     instance = rest.rsplit(".", 1)[0] if rest else None
     if sections is not None and "Install" not in sections:
@@ -455,10 +468,6 @@ def _lint_enabled(out, at, name, unit, sections, files, minor) -> None:
         out.append(warning(at, f"template unit {name!r} is enabled without an instance: nothing starts "
                            "unless the template sets DefaultInstance=", f"enable {stem}@<instance>"
                            f".{rest.rsplit('.', 1)[-1]} instead", "ign-template-enabled"))
-    if instance and minor is not None and minor < 13:
-        out.append(warning(at, f"unit {name!r} is a template instance: Ignition enables it with a preset "
-                           "line that systemd < 240 (RHCOS before 4.13) may not honour",
-                           "use the require-unit style (kvc.enable_style=require-unit)", "ign-instance-preset"))
     if not unit.get("contents"):
         provider = f"/etc/systemd/system/{stem}@.{rest.rsplit('.', 1)[-1]}" if instance else \
             f"/etc/systemd/system/{name}"
@@ -477,7 +486,7 @@ def serialized_size(obj: Any) -> int:
 
 
 def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = None,
-                       day: int | None = None) -> list[Finding]:
+                       day: int | None = None, node_files_allowed: Iterable[str] = ()) -> list[Finding]:
     out: list[Finding] = []
     if not isinstance(mc, dict):
         return [error(_at(where), f"a MachineConfig must be a mapping, got {mc!r}",
@@ -511,8 +520,14 @@ def lint_machineconfig(mc: Any, *, where: str, openshift_version: str | None = N
         out.append(warning(_at(where, ".spec.config"), "spec.config is missing: no files or units are "
                            "delivered", "put the Ignition config under spec.config", "mc-no-config"))
     else:
-        out.extend(lint_ignition(config, where=_at(where, ".spec.config"),
-                                 openshift_version=openshift_version, day=day))
+        out.extend(lint_ignition(config, where=_at(where, ".spec.config"), openshift_version=openshift_version,
+                                 day=day, node_files_allowed=node_files_allowed))
+    rules = []
+    if "kernelType" in spec:
+        rules.append(lint_release.kernel_type_rule(spec["kernelType"], _at(where, ".spec.kernelType")))
+    if spec.get("extensions"):
+        rules.append(lint_release.extensions_rule(spec["extensions"], _at(where, ".spec.extensions")))
+    out.extend(lint_release.judge(rules, openshift_version))
     size = serialized_size(mc)
     if size > RENDERED_LIMIT:
         out.append(error(_at(where), f"the MachineConfig is {size:,} bytes: more than the rendered "

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import json
 
-from kmwizard.findings import Finding, info
+from kmwizard.findings import Finding, has_errors, info
 from kmwizard import entitlement
-from kmwizard.kvc import fetch, ignition, instance, lint, machineconfig, transpile
+from kmwizard.kvc import buildfile, fetch, ignition, instance, lint, machineconfig, transpile
 from kmwizard.kvc.lint import LISTING_HEADER
 from kmwizard.rendering import OutputFile, Rendering, manifest_file
 
@@ -29,8 +29,15 @@ def render_kvc(answers) -> Rendering:
 
     root, module_dir = fetch.fakeroot_for(answers)
     findings: list[Finding] = []
-    tree_files, tree_findings = transpile.transpile_tree(root, gzip_allowed=gzip_allowed)
+    tree_secrets: set[str] = set()     # 0600 files and private keys of the tree: masked like entitlement keys
+    fetched = not answers.get("kvc.fakeroot")
+    # a fetched tree lives in kmwizard's cache: findings name the user's answer, not that path
+    tree_files, tree_findings = transpile.transpile_tree(
+        root, gzip_allowed=gzip_allowed, secrets=tree_secrets,
+        where="kvc.module_repo" if fetched else transpile.WHERE,
+        label="the tree `make install` built from kvc.framework_repo and kvc.module_repo" if fetched else "")
     findings.extend(tree_findings)
+    unusable_build = fetched and has_errors(tree_findings)
 
     payload = entitlement.entitlement_files(
         answers.get("entitlement.source"), certs_dir=answers.get("entitlement.certs_dir") or None,
@@ -38,30 +45,39 @@ def render_kvc(answers) -> Rendering:
         build_file=answers.get("kvc.build_file"))
     findings.extend(payload.findings)
 
+    fit = buildfile.fit_build(root=root, module_name=name, module_dir=module_dir,
+                              module_repo=answers.get("kvc.module_repo"), build_file=answers.get("kvc.build_file"),
+                              openshift_version=version, delivered=payload.files,
+                              build_target=entitlement.build_file_path(name))
+    findings.extend(fit.findings)
+
     conf_files, conf_findings = instance.instance_fixes(
         root, name, build_file=answers.get("kvc.build_file"),
         software_version=answers.get("kvc.software_version") or None,
-        overrides=payload.conf_overrides, tree_given=bool(answers.get("kvc.fakeroot")))
+        overrides={**payload.conf_overrides, **fit.conf_overrides},
+        overrides_where="entitlement.source" if payload.conf_overrides else "kvc.build_file",
+        overrides_why="" if payload.conf_overrides else "the build file with a base image of the nodes' RHEL",
+        tree_given=bool(answers.get("kvc.fakeroot")))
     findings.extend(conf_findings)
 
     extra = {path: (content, 0o644) for path, content in conf_files.items()}
     extra.update(payload.files)
+    extra.update(fit.files)
     extra_entries = [{"path": path, "mode": mode, "overwrite": True,
                       "contents": transpile.encode_contents(content, gzip_allowed=gzip_allowed)}
                      for path, (content, mode) in sorted(extra.items())]
 
-    style = answers.get("kvc.enable_style")
-    if style == "auto":
-        style = ignition.enable_style_default(version)
+    style = ignition.choose_enable_style(answers.get("kvc.enable_style"), version, day)
     base = ignition.base_config(module_name=name, spec_version=ignition.spec_version_for(version),
                                 ssh_key=answers.get("ssh_key") or None if day == 1 else None,
                                 enable_style=style)
     config = ignition.merge_files(base, tree_files, extra_entries)
     mc = machineconfig.machineconfig(name=mc_name, role=role, config=config)
-    findings.extend(lint.lint_machineconfig(mc, where=mc_path, openshift_version=version, day=day))
+    findings.extend(lint.lint_machineconfig(mc, where=mc_path, openshift_version=version, day=day,
+                                            node_files_allowed=answers.get("kvc.overwrite_node_files") or ()))
     findings.append(info("kvc.enable_style", _enable_note(style, name), code="kvc-enable-style"))
 
-    secret_paths = set(payload.secret_paths)
+    secret_paths = set(payload.secret_paths) | tree_secrets
     files = [manifest_file(mc_path, mc, title="MachineConfig", secret=bool(secret_paths),
                            preview_obj=_redacted(mc, secret_paths) if secret_paths else None)]
     # openshift-install reads every file in openshift/ as a manifest, so on day 1 the
@@ -75,11 +91,15 @@ def render_kvc(answers) -> Rendering:
     if day == 2:
         notes.append(f"applying {mc_name} makes the Machine Config Operator drain and reboot every node of the "
                      f"{role} pool, one at a time")
+    if unusable_build:
+        fetch.forget(root)             # never reuse a build whose tree cannot be delivered
     return Rendering(files=tuple(files), findings=tuple(findings), notes=tuple(notes),
                      install_subdir="openshift" if day == 1 else "")
 
 
 def _enable_note(style: str, name: str) -> str:
+    # auto picks template-instance only where Ignition's preset (systemd 240+) and the daemon (up to
+    # 4.19) both enable it: see ignition.enable_style_problem.
     if style == "require-unit":
         return (f"require-kvc-{name}.service is enabled and pulls in kmods-via-containers@{name}.service "
                 "(the docs' workaround; works on every release)")

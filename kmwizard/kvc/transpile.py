@@ -19,8 +19,10 @@ import stat
 import zlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
 from kmwizard.findings import Finding, error, warning
+from kmwizard.kvc.node_files import holds_private_key, is_secret
 
 WHERE = "kvc.fakeroot"
 
@@ -87,26 +89,28 @@ def _may_compress(data: bytes) -> bool:
 
 @lru_cache(maxsize=4096)
 def _encode_file(real: str, size: int, mtime_ns: int, ctime_ns: int, ino: int, dev: int,
-                 gzip_allowed: bool) -> tuple[tuple[str, str], ...]:
-    """Cached per file version; the stat fields are the cache key, not used inside."""
+                 gzip_allowed: bool) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """(contents items, holds a private key); cached per file version: the stat fields are the
+    cache key, not used inside."""
     with open(real, "rb") as f:
         data = f.read()
-    return tuple(encode_contents(data, gzip_allowed=gzip_allowed).items())
+    return tuple(encode_contents(data, gzip_allowed=gzip_allowed).items()), holds_private_key(data)
 
 
 def clear_cache() -> None:
     _encode_file.cache_clear()
 
 
-def _file_entry(job: tuple[str, str, os.stat_result, bool]) -> dict | OSError:
+def _file_entry(job: tuple[str, str, os.stat_result, bool]) -> tuple[dict, bool] | OSError:
     node_path, real, st, gzip_allowed = job
     try:
-        contents = dict(_encode_file(real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                     st.st_dev, gzip_allowed))
+        items, has_key = _encode_file(real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                      st.st_dev, gzip_allowed)
     except OSError as exc:
         return exc
-    return {"path": node_path, "mode": stat.S_IMODE(st.st_mode), "overwrite": True,
-            "contents": contents}
+    mode = stat.S_IMODE(st.st_mode)
+    return ({"path": node_path, "mode": mode, "overwrite": True, "contents": dict(items)},
+            has_key or is_secret(b"", mode))
 
 
 # zlib releases the GIL while it deflates, so big trees are encoded on a few threads.
@@ -126,14 +130,18 @@ def _encode_all(jobs: list) -> list:
 
 
 class _Walker:
-    def __init__(self, root: Path, gzip_allowed: bool) -> None:
+    def __init__(self, root: Path, gzip_allowed: bool, where: str) -> None:
         self.root = os.path.realpath(root)
+        # absolute link targets below the tree (`ln -s $(DESTDIR)/lib/x $(DESTDIR)/bin/y`) name it
+        # by the path it was given as, or by its real path
+        self.root_names = tuple({os.path.abspath(root), self.root})
         self.gzip_allowed = gzip_allowed
+        self.where_key = where
         self.jobs: list[tuple[str, str, os.stat_result, bool]] = []   # encoded after the walk
         self.findings: list[Finding] = []
 
     def where(self, parts: tuple[str, ...]) -> str:
-        return f"{WHERE}:{_node_path(parts)}"
+        return f"{self.where_key}:{_node_path(parts)}"
 
     def real(self, parts: tuple[str, ...]) -> str:
         return os.path.join(self.root, *parts)
@@ -164,7 +172,7 @@ class _Walker:
         node = _node_path(node_parts)
         if not _is_utf8(node):
             self.findings.append(error(
-                f"{WHERE}:{node.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')}",
+                f"{self.where_key}:{node.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')}",
                 "file name is not valid UTF-8; Ignition paths are JSON strings",
                 "rename the file with a UTF-8 name", "kvc-bad-name"))
             return
@@ -190,7 +198,7 @@ class _Walker:
         self.jobs.append((node, real, st, self.gzip_allowed))
 
     def follow_link(self, link_parts, node_parts, active) -> None:
-        target, problem = _resolve(self.root, link_parts)
+        target, problem = _resolve(self.root, link_parts, self.root_names)
         if problem:
             link = _node_path(link_parts)
             self.findings.append(error(self.where(node_parts), problem.replace("{link}", link, 1),
@@ -211,18 +219,32 @@ class _Walker:
             self.visit(target, node_parts, active)
 
 
-def _resolve(root: str, link_parts: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+def _inside(target: str, root_names: tuple[str, ...]) -> str | None:
+    """The part of an absolute ``target`` below one of the tree's names ("" for the tree itself)."""
+    for name in root_names:
+        if target == name or target.startswith(name.rstrip("/") + "/"):
+            return target[len(name):].lstrip("/")
+    return None
+
+
+def _resolve(root: str, link_parts: tuple[str, ...],
+             root_names: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str | None]:
     """Resolve a symlink inside ``root`` hop by hop; returns (real parts, None) or ((), problem).
 
-    Resolution is done by hand rather than with realpath so that every hop can be checked:
-    an absolute target or a ``..`` above the root is an error even if it would land inside again.
+    Resolution is done by hand rather than with realpath so that every hop can be checked: a
+    ``..`` above the root is an error even if it would land inside again.  An absolute target is
+    followed only when it names a path inside the tree itself (a Makefile's
+    ``ln -s $(DESTDIR)/lib/x $(DESTDIR)/bin/y``); any other would be the node's own file.
     """
     first = os.readlink(os.path.join(root, *link_parts))
     head = "symlink {link} -> " + first
-    if first.startswith("/"):
-        return (), (f"{head} is absolute: on the node it would point at the "
-                    "node's own file, not the delivered one")
     parts = list(link_parts[:-1])
+    if first.startswith("/"):
+        below = _inside(first, root_names)
+        if below is None:
+            return (), (f"{head} is absolute: on the node it would point at the "
+                        "node's own file, not the delivered one")
+        parts, first = [], below
     pending = first.split("/")
     hops = 1
     while pending:
@@ -245,10 +267,13 @@ def _resolve(root: str, link_parts: tuple[str, ...]) -> tuple[tuple[str, ...], s
             if hops > _MAX_LINK_HOPS:
                 return (), f"{head} loops (more than {_MAX_LINK_HOPS} links to follow)"
             target = os.readlink(real)
-            if target.startswith("/"):
-                return (), (f"{head} leads to {_node_path(tuple(parts))} -> {target}, which is "
-                            "absolute: on the node it would point outside the delivered files")
             parts.pop()
+            if target.startswith("/"):
+                below = _inside(target, root_names)
+                if below is None:
+                    return (), (f"{head} leads to {_node_path(tuple(parts + [comp]))} -> {target}, which is "
+                                "absolute: on the node it would point outside the delivered files")
+                parts, target = [], below
             pending = target.split("/") + pending
         elif pending and not stat.S_ISDIR(st.st_mode):
             return (), f"{head} is dangling: {_node_path(tuple(parts))} is not a directory"
@@ -277,27 +302,33 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def transpile_tree(root: Path, *, gzip_allowed: bool) -> tuple[list[dict], list[Finding]]:
+def transpile_tree(root: Path, *, gzip_allowed: bool, secrets: Optional[set] = None, where: str = WHERE,
+                   label: str = "") -> tuple[list[dict], list[Finding]]:
     """Ignition ``storage.files`` for every regular file below ``root`` (sorted by path) and the
-    problems found (all of them, not just the first)."""
+    problems found (all of them, not just the first).  ``secrets``, when given, receives the node
+    paths of files only their owner may read or that hold a private key.  ``where`` is the answer
+    the findings name and ``label`` how messages call the tree (default: its path)."""
     root = Path(root)
+    label = label or f"fakeroot {root}"
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
-        return [], [error(WHERE, f"fakeroot {root} {what}",
+        return [], [error(where, f"{label} {what}",
                           "give the directory that `make install DESTDIR=$FAKEROOT/usr/local "
                           "CONFDIR=$FAKEROOT/etc/` filled", "kvc-fakeroot-missing")]
-    walker = _Walker(root, gzip_allowed)
+    walker = _Walker(root, gzip_allowed, where)
     walker.walk_dir((), (), frozenset({()}))
     files = []
     for job, entry in zip(walker.jobs, _encode_all(walker.jobs)):
         if isinstance(entry, OSError):
-            walker.findings.append(error(f"{WHERE}:{job[0]}", f"cannot read file: {entry.strerror}",
+            walker.findings.append(error(f"{where}:{job[0]}", f"cannot read file: {entry.strerror}",
                                          "make the file readable by the user running kmwizard",
                                          "kvc-unreadable"))
         else:
-            files.append(entry)
+            files.append(entry[0])
+            if entry[1] and secrets is not None:
+                secrets.add(job[0])
     if not files and not walker.findings:
-        walker.findings.append(warning(WHERE, f"fakeroot {root} holds no files: nothing would be delivered",
+        walker.findings.append(warning(where, f"{label} holds no files: nothing would be delivered",
                                        "run the two `make install` steps into it first", "kvc-fakeroot-empty"))
     files.sort(key=lambda f: f["path"])
     return files, walker.findings
