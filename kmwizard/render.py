@@ -34,16 +34,18 @@ def render(answers) -> Rendering:
         return Rendering(findings=tuple(sorted_findings([*problems, error(
             getattr(exc, "where", "") or method, exc.message, exc.fix, code="render-failed")])))
     files, overlay_findings = apply_overlay(result.files, answers.get("overlay"))
-    found = list(result.findings)
+    found, relinted = list(result.findings), []
     changed = [f for f, before in zip(files, result.files) if f is not before]
     if changed:
         # what the overlay set is held to the same rules as the rest: lint those objects again
         paths = tuple(f.path for f in changed)
-        found = [f for f in found if not f.where.startswith(paths)] + _lint(answers, files, paths)
+        found = [f for f in found if not f.where.startswith(paths)]
+        relinted = _lint(answers, files, paths)  # about the overlay's values: they keep their file paths
     from kmwizard.locate import locate  # findings on rendered files name the answer to change
 
     return Rendering(files=files, notes=result.notes, install_subdir=result.install_subdir,
-                     findings=tuple(sorted_findings([*problems, *locate(found, files, answers), *overlay_findings])))
+                     findings=tuple(sorted_findings([*problems, *locate(found, files, answers), *relinted,
+                                                     *overlay_findings])))
 
 
 def _lint(answers, files, paths: tuple[str, ...]) -> list[Finding]:
