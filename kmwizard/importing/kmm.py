@@ -95,7 +95,14 @@ def import_kmm(docs: list[tuple[str, dict]]) -> ImportResult:
     if build is not None and not container.get("build"):
         # per-mapping builds: the common arguments are those the Dockerfile declares
         v["kmm.build_args"] = [a for a in v.get("kmm.build_args", []) if a["name"] in declared]
-    v["kmm.kernel_mappings"] = [_mapping(m, container, build, sign, v.get("kmm.build_args", [])) for m in mappings]
+    records = [_mapping(m, container, build, sign, v.get("kmm.build_args", [])) for m in mappings]
+    if sign is not None and not container.get("sign") and not any(
+            r.get("sign") is False or r.get("files_to_sign") for r in records):
+        # Every mapping signs alike, but in its own section: render puts the section in the mappings only
+        # when one of them names its own files, so say so explicitly (the same files, no other change).
+        for m, r in zip(mappings, records):
+            r["files_to_sign"] = list(m["sign"].get("filesToSign") or [])
+    v["kmm.kernel_mappings"] = records
     _versions(spec, container, v)
     if dockerfile_text is not None:
         _dockerfile(dockerfile_text, result)
