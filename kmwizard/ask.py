@@ -300,7 +300,11 @@ class PromptWizard:
             if not force:
                 self.say("Nothing written.")
                 return
-        written = output.write(plan, force=force)
+        try:
+            written = output.write(plan, force=force)
+        except KmwizardError as exc:  # disk full, a name too long, ...: nothing was written, ask again
+            self.say(f"{exc.message}\n  fix: {exc.fix}")
+            return
         self.say(f"Wrote {len(written)} file(s) into {plan.directory}.")
 
     def apply(self) -> None:

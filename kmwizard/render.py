@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from kmwizard.findings import Finding, KmwizardError, error, has_errors, sorted_findings
+from kmwizard.redact import mask_credentials
 # The types a rendering is made of; re-exported because callers read them with render().
 from kmwizard.rendering import SECRET_MASK, OutputFile, Rendering, dump_yaml, manifest_file  # noqa: F401
 
@@ -43,7 +44,9 @@ def render(answers) -> Rendering:
         relinted = _lint(answers, files, paths)  # about the overlay's values: they keep their file paths
     from kmwizard.locate import locate  # findings on rendered files name the answer to change
 
-    return Rendering(files=files, notes=result.notes, install_subdir=result.install_subdir,
+    # Answers carrying credentials stop at answers.check(); notes may still quote a local repository URL.
+    return Rendering(files=files, notes=tuple(mask_credentials(n) for n in result.notes),
+                     install_subdir=result.install_subdir,
                      findings=tuple(sorted_findings([*problems, *locate(found, files, answers), *relinted,
                                                      *overlay_findings])))
 

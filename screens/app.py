@@ -156,11 +156,15 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             return
         import yaml
 
-        try:
-            keymap = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        from kmwizard.findings import KmwizardError
+        from kmwizard.safe_yaml import load_answers
+        from kmwizard.textfiles import ANSWERS_MAX, read_text_file
+
+        try:  # a regular file of sane size, YAML without aliases: a FIFO or an alias bomb must not hang the start
+            keymap = load_answers(read_text_file(path, what="key map", limit=ANSWERS_MAX), str(path)) or {}
             if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
                 raise ValueError("expected a mapping of binding ids to keys, e.g. kmwizard.write: ctrl+s")
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError, yaml.YAMLError, KmwizardError) as exc:
             self.notify(f"{path}: {exc}", title="keymap ignored", severity="warning", markup=False)
             return
         self.set_keymap(keymap)

@@ -24,6 +24,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, Se
 
 from kmwizard.answers import Answers
 from kmwizard.findings import KmwizardError
+from kmwizard.safe_yaml import load_manifests
+from kmwizard.textfiles import MANIFEST_MAX, read_text_file
 from kmwizard.render import Rendering
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.dialogs import DIALOG_CSS
@@ -53,9 +55,12 @@ def kubeconfig_contexts(path: str | None) -> tuple[list[str], str, dict[str, str
     for part in (path or "").split(":"):
         if not part:
             continue
-        try:
-            doc = yaml.safe_load(Path(part).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
+        try:  # a regular file, aliases bounded: the screen must not hang on a FIFO or an alias bomb
+            docs = load_manifests(read_text_file(part, what="kubeconfig", limit=MANIFEST_MAX), part)
+        except (OSError, yaml.YAMLError, KmwizardError):
+            continue
+        doc = docs[0] if docs else {}
+        if not isinstance(doc, dict):
             continue
         current = current or str(doc.get("current-context") or "")
         for item in doc.get("contexts") or []:

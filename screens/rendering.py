@@ -14,6 +14,7 @@ from textual.widgets import Input, OptionList, Static
 from kmwizard import flow
 from kmwizard.findings import Finding, Severity, has_errors, info
 from kmwizard.flow import step_of
+from kmwizard.redact import mask_credentials
 from kmwizard.render import Rendering, input_state, remote_fetches
 
 from kmwizard.screens.background import start_daemon
@@ -182,7 +183,8 @@ class RenderingMixin:
             summary += " Fix the errors first: select one in the findings panel (F6) to jump to its field."
         notes = "\n".join(f"note: {note}" for note in (self.rendering.notes if self.rendering else ()))
         self._set_text("#review-summary", summary)
-        self._set_text("#review-answers", self.answers.to_yaml().rstrip())
+        # what Save preset stores, as shown: a password in a URL answer is masked (the answer itself is refused)
+        self._set_text("#review-answers", mask_credentials(self.answers.to_yaml()).rstrip())
         self._set_text("#review-notes", notes)
 
     def _set_text(self, selector: str, text: str) -> None:

@@ -44,14 +44,17 @@ def general_help(app: App) -> str:
 
 def dockerfile_view(answers: Answers, rendering: Rendering | None) -> tuple[str, str, bool, str]:
     """(text, path to save to, editable, note) for the Dockerfile dialog."""
+    from kmwizard.findings import UsageError
+    from kmwizard.textfiles import DOCKERFILE_MAX, read_text_file
+
     if answers.get("method") == "kmm":
         own = answers.get("kmm.dockerfile") if answers.get("kmm.build") == "dockerfile" else ""
         if own:
-            try:
-                return (Path(own).expanduser().read_text(encoding="utf-8"), own, True,
+            try:  # never a FIFO or a device: the dialog would hang
+                return (read_text_file(own, what="Dockerfile", limit=DOCKERFILE_MAX), own, True,
                         f"Your Dockerfile ({own}); it replaces the generated one.")
-            except OSError as exc:
-                return "", own, True, f"Cannot read {own}: {exc.strerror}. Save writes a new one there."
+            except UsageError as exc:
+                return "", own, True, f"{exc.message}. Save writes a new one there."
         for file in (rendering.files if rendering else ()):
             if Path(file.path).name.startswith("Dockerfile"):
                 return (file.preview_text(), "Dockerfile.kmwizard", True,
@@ -63,10 +66,10 @@ def dockerfile_view(answers: Answers, rendering: Rendering | None) -> tuple[str,
     if local.is_dir():
         path = local / build_file
         try:
-            return (path.read_text(encoding="utf-8"), str(path), True,
+            return (read_text_file(path, what="Dockerfile", limit=DOCKERFILE_MAX), str(path), True,
                     f"{build_file} in your module repository {local}; the nodes build with it.")
-        except OSError as exc:
-            return "", str(path), True, f"Cannot read {path}: {exc.strerror}."
+        except UsageError as exc:
+            return "", str(path), True, f"{exc.message}."
     return ("", "", False,
             f"The nodes build with {build_file} from {repo} (kvc.module_repo): the KVC framework fetches it at "
             f"build time. To change it, clone that repository, edit {build_file}, and point kvc.module_repo at "

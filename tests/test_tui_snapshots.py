@@ -23,9 +23,29 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     build_kvc_tree(tmp_path, "fakeroot")  # KVC answers point at it relatively: same text everywhere
-    # Stand-ins for the signing key pair: only read and masked, never parsed.
-    (tmp_path / "signing.priv").write_text("not a real key, masked in the preview\n")
-    (tmp_path / "signing.x509").write_text("not a real certificate\n")
+    # A real signing key pair (kmwizard parses both and checks they pair up); only masked in the pictures.
+    key, cert = _signing_pair()
+    (tmp_path / "signing.priv").write_bytes(key)
+    (tmp_path / "signing.x509").write_bytes(cert)
+
+
+def _signing_pair() -> tuple[bytes, bytes]:
+    """An EC key (PKCS#8 PEM) and its self-signed DER certificate, valid for ten years."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kmwizard-test")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()), cert.public_bytes(serialization.Encoding.DER))
 
 
 def kvc() -> WizardApp:

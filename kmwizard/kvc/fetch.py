@@ -32,6 +32,7 @@ from typing import Callable, NoReturn, Optional
 
 from kmwizard.findings import KmwizardError
 from kmwizard.records import record
+from kmwizard.textfiles import pseudo_filesystem
 
 Progress = Optional[Callable[[str], None]]
 
@@ -105,11 +106,23 @@ def fakeroot_for(answers, *, cache_dir: Optional[Path] = None, progress: Progres
     given = answers.get("kvc.fakeroot")
     if given:
         path = Path(os.path.expanduser(given))
-        if not path.is_dir():
+        if pseudo_filesystem(path):  # /proc/self/cwd, /proc/1/root lead into whole other trees
+            raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} lies in {pseudo_filesystem(path)}, whose "
+                             "entries the kernel generates", "give the directory you ran `make install "
+                             "DESTDIR=<it>/usr/local CONFDIR=<it>/etc/` into")
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # permission denied on the way
+            is_dir = False
+        if not is_dir:
             raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} is not a directory",
                              "give the directory you ran `make install DESTDIR=<it>/usr/local "
                              "CONFDIR=<it>/etc/` into, or leave kvc.fakeroot empty to fetch the repositories")
-        return path.resolve(), None
+        try:
+            return path.resolve(), None
+        except OSError as exc:
+            raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} cannot be resolved: {exc.strerror}",
+                             "give a directory you can read") from None
     sources = obtain_sources(answers.get("kvc.framework_repo"), answers.get("kvc.framework_ref"),
                              answers.get("kvc.module_repo"), answers.get("kvc.module_ref"),
                              cache_dir=cache_dir, progress=progress, refresh=refresh)

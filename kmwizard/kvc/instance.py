@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.records import record
+from kmwizard.textfiles import ANSWERS_MAX, InputFileError, read_regular_file
 
 REQUIRED = ("KMOD_CONTAINER_BUILD_CONTEXT", "KMOD_CONTAINER_BUILD_FILE", "KMOD_SOFTWARE_VERSION", "KMOD_NAMES")
 
@@ -169,7 +170,11 @@ def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str
         return {}, [error("kvc.module_name", f"{node_path} is missing from the tree, so "
                           f"kmods-via-containers@{module_name}.service has no configuration", hint,
                           code="kvc-conf-missing")]
-    raw = path.read_bytes()
+    try:  # a regular file of sane size: a link to /proc or a device is not a conf
+        raw = read_regular_file(path, what="instance conf", limit=ANSWERS_MAX)
+    except InputFileError as exc:
+        return {}, [error(where, f"{node_path}: {exc.reason}", "fix the conf in the module repository",
+                          code="kvc-conf-read")]
     try:
         original = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
