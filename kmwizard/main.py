@@ -38,7 +38,7 @@ def _interrupt(signum, _frame):
 
 
 def run_tui(answers, **options) -> int:
-    """``options``: ``imported``/``imported_from`` of `tui --from` (the F9 comparison)."""
+    """``options``: ``imported``/``imported_from`` of `tui --from` (the F10 comparison)."""
     from kmwizard.screens.app import run_app  # textual loads only for the TUI
 
     return run_app(answers, **options)

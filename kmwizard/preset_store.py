@@ -93,7 +93,9 @@ def save_user_preset(name: str, answers: Answers, description: str = "", *, forc
     if target.exists() and not force:
         raise UsageError(f"a user preset named {name!r} exists already ({target})",
                          "pick another name or confirm replacing it")
-    doc = answers.to_document()
+    from kmwizard.render import absolute_paths
+
+    doc = absolute_paths(answers, Path.cwd()).to_document()
     if description:
         doc = {"format_version": doc.pop("format_version"), "description": description, **doc}
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

@@ -29,8 +29,9 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3,
 NO_TTY_MESSAGE = (
     "kmwizard: the interactive wizard needs a terminal, and standard input or output is not one.\n"
     "Without a terminal use the non-interactive commands:\n"
-    "  kmwizard preview  --preset simple-kmod            # show what would be generated\n"
-    "  kmwizard generate --preset simple-kmod --output-dir out/\n"
+    "  kmwizard preview  --preset kmm-ci                 # show what would be generated (works offline)\n"
+    "  kmwizard generate --preset kmm-ci --output-dir out/\n"
+    "  kmwizard preview  --preset simple-kmod            # KVC: clones two GitHub repositories first\n"
     "  kmwizard apply    --answers my-answers.yaml --dry-run=server\n"
     "See `kmwizard --help`."
 )
@@ -539,6 +540,8 @@ def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str,
     """Run one command line.  ``front_ends`` maps "tui" and "ask" to functions (answers -> exit
     code) that start the interactive wizards; kmwizard.main passes them."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].split("=", 1)[0] in ("--preset", "--answers", "-f", "--set"):
+        argv = ["tui", *argv]  # `kmwizard --preset X` is `kmwizard tui --preset X`, as the README's table says
     interactive = not argv or argv[0] in ("tui", "ask")
     real_stdout = sys.stdout
     # SIGTERM and SIGHUP take the Ctrl-C path from the first moment on (tui and ask put them back).
