@@ -15,10 +15,12 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from kmwizard import safe_yaml
 from kmwizard.findings import Finding, UsageError, error
 from kmwizard.keys import KEYS, KeySpec, spec_for
 
 FORMAT_VERSION = 1
+INT64 = (-(1 << 63), (1 << 63) - 1)  # Kubernetes integers (and the Go fields KMM reads them into)
 
 
 class AnswersError(UsageError):
@@ -36,7 +38,7 @@ def _freeze(value: Any) -> Any:
         return tuple(_freeze(v) for v in value)
     if isinstance(value, Mapping):
         return FrozenMap((k, _freeze(v)) for k, v in value.items())
-    return value
+    return safe_yaml.plain(value)
 
 
 def thaw(value: Any) -> Any:
@@ -73,7 +75,8 @@ class FrozenMap(Mapping):
         return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
 
     def __repr__(self) -> str:
-        return f"FrozenMap({dict(self._items)!r})"
+        # As the user wrote it: messages quote values with repr, and a FrozenMap is an internal detail.
+        return repr(thaw(self))
 
 
 def _type_problem(spec: KeySpec, value: Any) -> str | None:
@@ -85,13 +88,26 @@ def _type_problem(spec: KeySpec, value: Any) -> str | None:
 def _type_problem_of(spec: KeySpec, value: Any) -> str | None:
     kind = spec.kind
     if kind in ("str", "choice") and not isinstance(value, str):
-        return f"must be a string, got {type(value).__name__} {value!r}"
+        if isinstance(value, bool):
+            return (f"must be a string, got the boolean {value!r} (YAML reads unquoted yes, no, on, off, true "
+                    "and false as booleans): put the value in quotes")
+        return f"must be a string, got {type(value).__name__} {value!r}{_quoted_hint(value)}"
+    if kind in ("str", "choice") and _control_chars(value):
+        return (f"{value!r} holds {_control_chars(value)}: this answer is one line of text without control "
+                "characters")
+    if kind == "int" and isinstance(value, str) and value.lstrip("-").isdigit():
+        return f"{value[:12]}... ({len(value)} digits) is outside the 64-bit integer range Kubernetes stores"
     if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
         return f"must be a whole number, got {type(value).__name__} {value!r}"
+    if kind == "int" and not INT64[0] <= value <= INT64[1]:
+        return f"{value} is outside the 64-bit integer range Kubernetes stores ({INT64[0]} to {INT64[1]})"
     if kind == "bool" and not isinstance(value, bool):
         return f"must be true or false, got {value!r}"
     if kind == "list" and not (isinstance(value, tuple) and all(isinstance(v, (str, int, float)) for v in value)):
         return f"must be a list of strings, got {value!r}"
+    if kind == "list" and any(isinstance(v, str) and _control_chars(v) for v in value):
+        bad = next(v for v in value if isinstance(v, str) and _control_chars(v))
+        return f"item {bad!r} holds {_control_chars(bad)}: each item is one line of text without control characters"
     if kind == "map" and not (isinstance(value, Mapping) and all(isinstance(k, str) for k in value)):
         return f"must be a mapping of names to values, got {value!r}"
     if kind == "records" and not (isinstance(value, tuple) and all(isinstance(v, Mapping) for v in value)):
@@ -102,28 +118,68 @@ def _type_problem_of(spec: KeySpec, value: Any) -> str | None:
     return None
 
 
+def _control_chars(text: str) -> str:
+    """'a newline', 'a control character' or '' (answers are single-line text)."""
+    if "\n" in text or "\r" in text:
+        return "a line break"
+    if any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in text):
+        return "a control character"
+    return ""
+
+
+def _quoted_hint(value: Any) -> str:
+    """For a number written unquoted: what YAML made of it and the quoted form that keeps the text."""
+    text = getattr(value, "text", None)
+    if text is None:
+        return ""
+    return f" (YAML reads {text} as the number {value!r}): write it in quotes: '{text}'"
+
+
+def _number_for_string(spec: KeySpec, value: Any) -> Any:
+    """A number written unquoted for a string answer: accepted when its text is the number's plain
+    decimal form (version: 2), refused when YAML changed it (0123456 is octal in YAML 1.1, 0x1f hex)."""
+    text = getattr(value, "text", None)
+    if isinstance(value, bool) or not isinstance(value, int) or (text is not None and text != str(int(value))):
+        return value  # the type check refuses it, showing the quoted form
+    return str(int(value))
+
+
 def _coerce(spec: KeySpec, value: Any) -> Any:
     """Accept the obvious spellings: "2" for an int key, "true" for a bool key, YAML text
     for structured keys (so ``--set kmm.build_args='[{name: A, value: b}]'`` works)."""
     if isinstance(value, str) and spec.kind == "int" and value.strip().lstrip("-").isdigit():
-        return int(value)
+        digits = value.strip().lstrip("-")
+        # Past 19 digits it is out of range anyway (and int() refuses 4300 digits with a ValueError).
+        return int(value) if len(digits) <= 20 else value.strip()  # the type check says it is too large
     if isinstance(value, str) and spec.kind in ("bool", "map", "records"):
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value  # the type check names the key and what it takes
+        value = _load_structured(spec, value)
     if isinstance(value, str) and spec.kind == "list":
         text = value.strip()
         if text.startswith("["):
-            try:
-                value = yaml.safe_load(text)
-            except yaml.YAMLError:
-                return value
+            value = _load_structured(spec, text)
         else:
             return tuple(v.strip() for v in text.split(",") if v.strip())
-    if spec.kind == "str" and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # a numeric tag or ref written unquoted; floats stay floats (4.10 would read 4.1)
+    if spec.kind == "str":
+        value = _number_for_string(spec, value)  # a numeric tag or ref written unquoted
+        if isinstance(value, (int, float)):
+            return value  # refused by the type check, which shows how it was written (YamlInt.text)
     return _freeze(value)
+
+
+def _load_structured(spec: KeySpec, text: str) -> Any:
+    """YAML text given for a structured key (--set): no aliases, no duplicate keys, bounded nesting."""
+    try:
+        return safe_yaml.load_answers(text)
+    except yaml.YAMLError as exc:
+        if "alias" in str(exc) or "nested" in str(exc) or "twice" in str(exc):
+            raise AnswersError([error(spec.key, f"the value is not accepted: {_first_line(exc)}",
+                                      _fix_for(spec), code="answer-yaml")]) from None
+        return text  # the type check names the key and what it takes
+
+
+def _first_line(exc: Exception) -> str:
+    text = getattr(exc, "problem", None) or str(exc)
+    return str(text).splitlines()[0]
 
 
 class Answers:
@@ -216,6 +272,7 @@ class Answers:
                                       f"remove {key} or set method to {KEYS[key].methods[0]}",
                                       code="answer-wrong-method"))
         findings.extend(_combination_findings(self))
+        findings.extend(_credential_findings(self))
         return findings
 
     # -- files --
@@ -241,7 +298,7 @@ class Answers:
             raise AnswersError([error(source, f"an answer file is a YAML mapping, got {type(doc).__name__}",
                                       "start from `kmwizard presets show simple-kmod`")], source)
         version = doc.get("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        if type(safe_yaml.plain(version)) is not int or version != FORMAT_VERSION:  # true and 1.0 are not 1
             raise AnswersError([error("format_version", f"format_version {version!r} is not supported "
                                       f"(this kmwizard reads {FORMAT_VERSION})",
                                       "upgrade kmwizard or write the file anew")], source)
@@ -257,16 +314,24 @@ class Answers:
         return answers
 
     @classmethod
-    def load(cls, path: str | Path) -> "Answers":
-        from kmwizard.textfiles import read_text_arg
+    def load(cls, path: str | Path, what: str = "answer file", fix: str = "check the path given to --answers") \
+            -> "Answers":
+        from kmwizard.textfiles import ANSWERS_MAX, read_text_file
 
         path = Path(path)
-        text = read_text_arg(str(path), "answer file", "check the path given to --answers")
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path} is not valid YAML: {exc}", "fix the YAML syntax at the line shown") from None
-        return cls.from_document(doc, str(path))
+        text = read_text_file(path, what=what, limit=ANSWERS_MAX, fix=fix)
+        return cls.from_document(parse_answers_text(text, f"{what} {path}"), str(path))
+
+
+def parse_answers_text(text: str, name: str) -> Any:
+    """The YAML document of an answer file; a UsageError naming ``name`` and the line on bad YAML,
+    aliases, nesting or a key given twice."""
+    try:
+        return safe_yaml.load_answers(text, name)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{name} is not an answer file kmwizard accepts: {exc}",
+                         "fix the YAML at the line shown (write values out instead of aliases; each key once)") \
+            from None
 
 
 def _flatten(node: Mapping, prefix: str, out: dict, problems: list[Finding]) -> None:
@@ -296,6 +361,49 @@ def _fix_for(spec: KeySpec) -> str:
     if spec.example:
         return f"e.g. {spec.key}={spec.example}"
     return f"see `kmwizard keys` for what {spec.key} takes"
+
+
+# Answers only kmwizard itself reads (it clones these repositories here); every other answer ends up
+# in a manifest or a file on the nodes.
+_LOCAL_ONLY = ("kvc.framework_repo", "kvc.module_repo")
+
+
+def _credential_findings(answers: Answers) -> list[Finding]:
+    """A password or token in a URL answer that would be written into a manifest: anyone who can read
+    the ConfigMap, the Module or the MachineConfig could read it."""
+    from kmwizard.redact import url_credentials
+
+    findings = []
+    for key, value in answers.explicit.items():
+        if key in _LOCAL_ONLY or answers.get("method") not in KEYS[key].methods:
+            continue
+        if not any(url_credentials(text) for text in _strings(value)):
+            continue
+        if answers.get("method") == "kmm":
+            carrier = ("the Dockerfile ConfigMap and the Module, which everyone who can read namespace "
+                       f"{answers.get('kmm.namespace')} can read")
+            fix = ("remove the user name and password from the URL; give them to the build as a build secret "
+                   "(a Secret in kmm.namespace listed in kmm.build_secrets, mounted at /run/secrets/<name>/ "
+                   "during the build only, e.g. a .netrc or git credentials file the Dockerfile uses)")
+        else:
+            carrier = "the MachineConfig, which everyone who can read MachineConfigs can read"
+            fix = ("remove the user name and password from the URL; deliver credentials as a secret file "
+                   "(entitlement.source=certs puts them in 0600 files), or make the repository readable "
+                   "without them from the cluster's network")
+        findings.append(error(key, f"the URL carries a user name and password (or token): they would be "
+                                   f"written into {carrier}", fix, code="answer-url-credentials"))
+    return findings
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, tuple):
+        for v in value:
+            yield from _strings(v)
 
 
 def _combination_findings(answers: Answers) -> list[Finding]:

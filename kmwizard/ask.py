@@ -17,9 +17,9 @@ from kmwizard import output
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import KmwizardError, Severity, has_errors, sorted_findings
 from kmwizard.flow import Question, questions_for, steps_for
-from kmwizard.questions import (apply_text, choice_options, default_hint, default_output_dir, display_text,
-                                field_help, is_choice, is_multiline, plan_text)
-from kmwizard.render import Rendering, render
+from kmwizard.questions import (apply_text, choice_options, default_output_dir, default_text, display_text,
+                                example_text, field_help, is_choice, is_multiline, plan_text, replace_diff)
+from kmwizard.render import Rendering, remote_fetches, render
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 HELP = "?"
@@ -35,6 +35,8 @@ class Prompter(Protocol):
     def select(self, key: str, message: str, choices: Sequence[tuple[str, Any]], default: Any) -> Any: ...
 
     def text(self, key: str, message: str, default: str, *, multiline: bool = False) -> str: ...
+
+    def edit(self, key: str, text: str) -> str: ...
 
     def confirm(self, key: str, message: str, default: bool) -> bool: ...
 
@@ -59,11 +61,32 @@ class QuestionaryPrompter:
         return self._answer(self.q.select(message, choices=items, default=chosen).ask())
 
     def text(self, key, message, default, *, multiline=False):
-        hint = " (Esc then Enter to finish)" if multiline else ""
-        return self._answer(self.q.text(message + hint, default=default, multiline=multiline).ask())
+        return self._answer(self.q.text(message, default=default, multiline=multiline).ask())
 
     def confirm(self, key, message, default):
         return self._answer(self.q.confirm(message, default=default).ask())
+
+    def edit(self, key, text):
+        """The text after the user's $VISUAL / $EDITOR (vi) edited it in a temporary file."""
+        import shlex
+        import subprocess
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="kmwizard-") as tmp:
+            path = Path(tmp) / f"{key}.yaml"
+            path.write_text(text, encoding="utf-8")
+            try:
+                subprocess.run([*shlex.split(editor_name()), str(path)], check=False)
+            except OSError as exc:
+                raise KmwizardError(f"cannot start the editor {editor_name()!r}: {exc.strerror}",
+                                    "set $EDITOR to an editor that is installed, or read the answer from a file")
+            return path.read_text(encoding="utf-8")
+
+
+def editor_name() -> str:
+    import os
+
+    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
 
 
 def finding_lines(findings) -> list[str]:
@@ -133,24 +156,41 @@ class PromptWizard:
                 self.ask(question)
 
     def fix(self, rendering: Rendering) -> None:
-        keys = {f.where.split(":", 1)[0] for f in rendering.findings if f.severity is Severity.ERROR}
-        for step in steps_for(self.answers):
-            for question in questions_for(step, self.answers):
-                if question.key in keys:
-                    self.ask(question)
+        """Ask again each question an error names (render names the answer key of findings on
+        rendered files); when no error names a question, say so and let the user pick one, so
+        choosing this never asks nothing and returns to the same menu."""
+        wheres = [f.where for f in rendering.findings if f.severity is Severity.ERROR]
+        keys = {where.split(":", 1)[0] for where in wheres}
+        questions = [q for s in steps_for(self.answers) for q in questions_for(s, self.answers) if q.key in keys]
+        if not questions:
+            self.say("No question the wizard asks is at fault (" + ", ".join(wheres) + "): change an answer "
+                     "that leads to it, or edit an answers file and load it.")
+            self.change()
+            return
+        for question in questions:
+            self.ask(question)
 
     def ask(self, question: Question) -> None:
         if is_choice(question):
-            value = self.prompter.select(question.key, question.prompt, choice_options(question),
+            value = self.prompter.select(question.key, question.prompt, choice_options(question, self.answers),
                                          self.answers.get(question.key))
             if value != self.answers.get(question.key):
                 self.answers = self.answers.set(question.key, value)
             return
-        hint = default_hint(question, self.answers)
-        message = f"{question.prompt}{f' [{hint}]' if hint else ''} (? for help)"
+        # [X] only for a real default; an example is labelled as one and never used.
+        default = default_text(question, self.answers)
+        example = "" if default else example_text(question, self.answers)
+        message = question.prompt + (f" [{default}]" if default else "") + (f" (e.g. {example})" if example else "")
+        message += " (? for help)"
+        rejected = None
         while True:
-            text = self.prompter.text(question.key, message, display_text(question, self.answers),
-                                      multiline=is_multiline(question))
+            current = rejected if rejected is not None else display_text(question, self.answers)
+            if is_multiline(question):
+                text = self.multiline_text(question, message, current)
+                if text is None:
+                    return  # kept as it is
+            else:
+                text = self.prompter.text(question.key, message, current)
             if text.strip().endswith(HELP):  # questionary pre-fills the answer: "?" lands at its end
                 self.say(field_help(question, self.answers))
                 continue
@@ -165,8 +205,48 @@ class PromptWizard:
             if problem:
                 self.say(f"error: {spec.key}: {problem}")
                 continue
+            # The checks the findings make, at the question (as the openshift-install survey does).
+            # The same text again after the problem was shown keeps it (to fix later, or elsewhere).
+            problems = self.problems_with(question.key, answers) if text != rejected else []
+            if problems:
+                self.say("\n".join(finding_lines(problems)))
+                self.say("(Enter the same answer again to keep it anyway.)")
+                rejected = text
+                continue
+            if example and not text.strip():
+                self.say(f"(left empty: {question.key} has no default, and the example is not used)")
             self.answers = answers
             return
+
+    def multiline_text(self, question: Question, message: str, current: str) -> Optional[str]:
+        """A multi-line answer: typed (the finish key said on its own line, never cut), edited in
+        $EDITOR, or read from a file; None keeps the current answer."""
+        ways = [("Type it here (Esc then Enter finishes)", "type"), (f"Edit it in {editor_name()}", "editor"),
+                ("Read it from a file", "file"), ("Keep it as it is", "keep")]
+        way = self.prompter.select(f"{question.key}:how", f"{question.prompt}: how will you give it?", ways, "type")
+        if way == "keep":
+            return None
+        if way == "editor":
+            try:
+                return self.prompter.edit(question.key, current)
+            except KmwizardError as exc:
+                self.say(f"{exc.message}\n  fix: {exc.fix}")
+                return None
+        if way == "file":
+            raw = self.prompter.text(f"{question.key}:file", "Path of the file holding the answer", "")
+            try:
+                return Path(raw.strip()).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.say(f"cannot read {raw.strip()!r}: {getattr(exc, 'strerror', None) or exc}")
+                return None
+        self.say("(multi-line: Esc then Enter finishes)")
+        return self.prompter.text(question.key, message, current, multiline=True)
+
+    def problems_with(self, key: str, answers: Answers) -> list:
+        """Errors a render finds on this answer; none checked while a render would clone first."""
+        if remote_fetches(answers):
+            return []
+        return [f for f in render(answers).findings if f.severity is Severity.ERROR and f.where == key]
 
     def render(self) -> Rendering:
         self.say("\nRendering…")
@@ -215,11 +295,16 @@ class PromptWizard:
         self.say(plan_text(plan))
         force = False
         if plan.overwrites:
+            self.say("What changes in the files it replaces:\n" + replace_diff(plan))
             force = self.prompter.confirm("overwrite", f"Replace {len(plan.overwrites)} existing file(s)?", False)
             if not force:
                 self.say("Nothing written.")
                 return
-        written = output.write(plan, force=force)
+        try:
+            written = output.write(plan, force=force)
+        except KmwizardError as exc:  # disk full, a name too long, ...: nothing was written, ask again
+            self.say(f"{exc.message}\n  fix: {exc.fix}")
+            return
         self.say(f"Wrote {len(written)} file(s) into {plan.directory}.")
 
     def apply(self) -> None:

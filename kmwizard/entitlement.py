@@ -19,7 +19,7 @@
   ``KMOD_CONTAINER_BUILD_FILE`` at it.  The context stays the module repository, so its
   ``ADD``/``COPY`` lines keep working.
 
-Certificates are read with a small DER reader (below) rather than a dependency:
+Certificates are read with a small DER reader (``kmwizard.der``, shared with KMM's signing files) rather than a dependency:
 ``cryptography`` is not pulled in by anything kmwizard requires, and shelling out to
 ``openssl`` would need it installed and would pass key material through another program.
 Key material never appears in findings or notes; ``EntitlementPayload`` does not print it.
@@ -29,16 +29,16 @@ yum repository), so it sits below ``kvc/`` and ``kmm/`` and neither method impor
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import shlex
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, Union
 
+from kmwizard.der import CertInfo, read_certificate, read_private_key_public_part  # noqa: F401 (re-exported)
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.records import field, record
+from kmwizard.textfiles import DOCKERFILE_MAX, KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
 EXPIRY_WARNING_DAYS = 30
@@ -47,7 +47,6 @@ REPO_PATH = f"/etc/yum.repos.d/{REPO_ID}.repo"
 RH_GPG_KEY = "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"
 
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 
 
 @record(frozen=True)
@@ -89,14 +88,6 @@ def entitlement_files(source: str, *, certs_dir: Optional[str] = None, yum_repo:
 
 # --- certs ------------------------------------------------------------------------------
 
-@record(frozen=True)
-class CertInfo:
-    serial: int
-    not_before: datetime
-    not_after: datetime
-    public_key: bytes  # subjectPublicKey bits (RSAPublicKey DER for RSA, the point for EC)
-
-
 def _certs_payload(certs_dir: Optional[str], today) -> EntitlementPayload:
     where = "entitlement.certs_dir"
     if not certs_dir:
@@ -104,6 +95,10 @@ def _certs_payload(certs_dir: Optional[str], today) -> EntitlementPayload:
                              f"give the directory holding <serial>.pem and <serial>-key.pem (as {ENTITLEMENT_DIR} "
                              "on an entitled RHEL host)", code="entitlement-certs-dir"))
     directory = Path(certs_dir).expanduser()
+    if pseudo_filesystem(directory):
+        return _failed(error(where, f"entitlement.certs_dir {certs_dir!r} lies in {pseudo_filesystem(directory)}, "
+                             "whose files the kernel generates", f"copy {ENTITLEMENT_DIR} from an entitled RHEL "
+                             "host into a normal directory and give its path", code="entitlement-certs-dir"))
     if not directory.is_dir():
         return _failed(error(where, f"entitlement.certs_dir {certs_dir!r} is not a directory",
                              f"copy {ENTITLEMENT_DIR} from an entitled RHEL host and give its path",
@@ -138,7 +133,12 @@ def _certs_payload(certs_dir: Optional[str], today) -> EntitlementPayload:
                                   f"copy {stem}-key.pem too, or remove the stray certificate",
                                   code="entitlement-unpaired"))
             continue
-        cert_bytes, key_bytes = cert_path.read_bytes(), key_path.read_bytes()
+        try:  # regular files of a sane size only: never a FIFO, a device or a /proc file
+            cert_bytes = read_regular_file(cert_path, what="certificate", limit=KEY_MAX)
+            key_bytes = read_regular_file(key_path, what="key", limit=KEY_MAX)
+        except InputFileError as exc:
+            findings.append(error(where, exc.message, exc.fix, code="entitlement-unreadable"))
+            continue
         try:
             cert = read_certificate(cert_bytes)
         except ValueError as exc:
@@ -199,166 +199,6 @@ def _failed(finding: Finding) -> EntitlementPayload:
     return EntitlementPayload(findings=(finding,))
 
 
-# --- a minimal DER reader (X.509 certificates, PKCS#1/PKCS#8/SEC1 private keys) ----------
-
-def _pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        raise ValueError("it is not PEM text") from None
-    blocks = []
-    for label, body in _PEM.findall(text):
-        if ":" in body:  # RFC 1421 headers (Proc-Type: 4,ENCRYPTED) mean an encrypted key
-            raise ValueError(f"its {label} block is encrypted; the node cannot use an encrypted key")
-        try:
-            blocks.append((label, base64.b64decode("".join(body.split()), validate=True)))
-        except binascii.Error:
-            raise ValueError(f"its {label} block is not valid base64") from None
-    if not blocks:
-        raise ValueError("no -----BEGIN ...----- block found")
-    return blocks
-
-
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of value, end of value) of the DER element at pos."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if tag & 0x1F == 0x1F:
-        raise ValueError("unsupported DER tag")
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos:pos + count], "big")
-        pos += count
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, pos, pos + length
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    items, pos = [], start
-    while pos < end:
-        tag, vstart, vend = _tlv(data, pos)
-        items.append((tag, vstart, vend))
-        pos = vend
-    if pos != end:
-        raise ValueError("DER element overruns its container")
-    return items
-
-
-def _sequence(data: bytes, start: int = 0, end: Optional[int] = None, *, whole: bool = False):
-    tag, vstart, vend = _tlv(data, start)
-    if tag != 0x30:
-        raise ValueError("expected a DER SEQUENCE")
-    if whole and vend != (len(data) if end is None else end):
-        raise ValueError("trailing bytes after the DER structure")
-    return _children(data, vstart, vend)
-
-
-def _time(data: bytes, item: tuple[int, int, int]) -> datetime:
-    tag, start, end = item
-    text = data[start:end].decode("ascii", "replace")
-    formats = {0x17: "%y%m%d%H%M%SZ", 0x18: "%Y%m%d%H%M%SZ"}
-    if tag not in formats:
-        raise ValueError("bad validity time")
-    try:
-        return datetime.strptime(text, formats[tag]).replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise ValueError(f"bad validity time {text!r}") from None
-
-
-def read_certificate(data: bytes) -> CertInfo:
-    """Serial, validity and public key of the first CERTIFICATE block (entitlement certificate
-    files also carry ENTITLEMENT DATA and RSA SIGNATURE blocks, which are skipped)."""
-    blocks = [der for label, der in _pem_blocks(data) if label == "CERTIFICATE"]
-    if not blocks:
-        raise ValueError("it has no CERTIFICATE block")
-    der = blocks[0]
-    try:
-        cert = _sequence(der, whole=True)
-        tbs = _children(der, cert[0][1], cert[0][2])
-        if tbs and tbs[0][0] == 0xA0:  # [0] version
-            tbs = tbs[1:]
-        serial_item, _sig, _issuer, validity, _subject, spki = tbs[:6]
-        if serial_item[0] != 0x02:
-            raise ValueError("bad serial number")
-        not_before, not_after = (_time(der, item) for item in _children(der, validity[1], validity[2]))
-        _alg, bits = _children(der, spki[1], spki[2])
-        if bits[0] != 0x03:
-            raise ValueError("bad public key")
-        return CertInfo(int.from_bytes(der[serial_item[1]:serial_item[2]], "big"), not_before, not_after,
-                        der[bits[1] + 1:bits[2]])  # skip the BIT STRING's unused-bits byte
-    except (ValueError, IndexError, TypeError) as exc:
-        raise ValueError(f"its certificate does not parse as X.509 ({exc})") from None
-
-
-def read_private_key_public_part(data: bytes) -> Optional[bytes]:
-    """The public half the key carries, in the certificate's encoding, to check the pair.
-
-    None when the key does not carry it (an EC key without the optional public key)."""
-    labels = {label: der for label, der in _pem_blocks(data)}
-    if "ENCRYPTED PRIVATE KEY" in labels:
-        raise ValueError("it is encrypted; the node cannot use an encrypted key")
-    try:
-        if "RSA PRIVATE KEY" in labels:
-            return _rsa_public(labels["RSA PRIVATE KEY"], 0, len(labels["RSA PRIVATE KEY"]))
-        if "EC PRIVATE KEY" in labels:
-            return _ec_public(labels["EC PRIVATE KEY"], 0, len(labels["EC PRIVATE KEY"]))
-        if "PRIVATE KEY" in labels:  # PKCS#8: version, algorithm, OCTET STRING holding the key
-            der = labels["PRIVATE KEY"]
-            items = _sequence(der, whole=True)
-            alg = _children(der, items[1][1], items[1][2])
-            oid = der[alg[0][1]:alg[0][2]]
-            inner = items[2]
-            if inner[0] != 0x04:
-                raise ValueError("bad PKCS#8 key")
-            if oid == bytes.fromhex("2a864886f70d010101"):  # rsaEncryption
-                return _rsa_public(der, inner[1], inner[2])
-            if oid == bytes.fromhex("2a8648ce3d0201"):  # id-ecPublicKey
-                return _ec_public(der, inner[1], inner[2])
-            return None  # another algorithm: it parsed, the pairing cannot be checked here
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"it does not parse as a private key ({exc})") from None
-    raise ValueError(f"it has no PRIVATE KEY block (found: {', '.join(sorted(labels))})")
-
-
-def _rsa_public(der: bytes, start: int, end: int) -> bytes:
-    items = _sequence(der, start, end, whole=True)
-    modulus, exponent = items[1], items[2]
-    if modulus[0] != 0x02 or exponent[0] != 0x02:
-        raise ValueError("bad RSA key")
-    # Re-encode as the certificate's RSAPublicKey: SEQUENCE { modulus, publicExponent }.
-    body = der[modulus[1] - _header_len(der, modulus):modulus[2]] + \
-        der[exponent[1] - _header_len(der, exponent):exponent[2]]
-    return b"\x30" + _der_length(len(body)) + body
-
-
-def _ec_public(der: bytes, start: int, end: int) -> Optional[bytes]:
-    items = _sequence(der, start, end, whole=True)
-    for tag, vstart, vend in items[2:]:
-        if tag == 0xA1:  # [1] publicKey BIT STRING
-            inner_tag, bstart, bend = _tlv(der, vstart)
-            if inner_tag != 0x03:
-                raise ValueError("bad EC public key")
-            return der[bstart + 1:bend]
-    return None
-
-
-def _header_len(der: bytes, item: tuple[int, int, int]) -> int:
-    length = item[2] - item[1]
-    return 1 + len(_der_length(length))
-
-
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
 # --- yum-repo -----------------------------------------------------------------------------
 
 def repo_file(baseurl: str) -> str:
@@ -406,8 +246,10 @@ def _yum_repo_payload(url: Optional[str], module_name: str, module_dir: Optional
         return _failed(error("kvc.build_file", f"{build_file!r} is not in the module repository ({module_dir})",
                              "set kvc.build_file to the Dockerfile the node builds with",
                              code="entitlement-yum-repo-dockerfile"))
-    try:
-        original = dockerfile.read_text("utf-8")
+    try:  # a regular file of sane size: a FIFO in a repository must not block the preview
+        original = read_regular_file(dockerfile, what="Dockerfile", limit=DOCKERFILE_MAX).decode("utf-8")
+    except InputFileError as exc:
+        return _failed(error("kvc.build_file", exc.message, "fix the Dockerfile", code="entitlement-yum-repo-dockerfile"))
     except UnicodeDecodeError:
         return _failed(error("kvc.build_file", f"{dockerfile} is not UTF-8 text", "fix the Dockerfile",
                              code="entitlement-yum-repo-dockerfile"))

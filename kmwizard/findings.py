@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Iterable
 
 from kmwizard.records import record
+from kmwizard.redact import for_display
 
 
 class Severity(str, Enum):
@@ -29,6 +30,11 @@ class Finding:
     message: str        # what is wrong, naming the value and the rule
     fix: str = ""       # how to fix it, in the user's terms
     code: str = ""      # short stable id, e.g. "kvc-link-dangling", for tests and suppression
+
+    def __post_init__(self) -> None:
+        # Messages quote user values: never a URL's password, never a raw terminal escape.
+        for name in ("where", "message", "fix"):
+            object.__setattr__(self, name, for_display(getattr(self, name)))
 
     def format(self) -> str:
         text = f"{self.severity.value}: {self.where}: {self.message}"
@@ -67,6 +73,7 @@ class KmwizardError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, fix: str = "") -> None:
+        message, fix = for_display(message), for_display(fix)
         super().__init__(message)
         self.message = message
         self.fix = fix

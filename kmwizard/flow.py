@@ -100,7 +100,7 @@ FLOW: tuple[Step, ...] = (
         Question("output.install_dir", "openshift-install directory (day 1)", "path",
                  when=lambda a: is_kvc(a) and a.get("day") == 1),
     )),
-    Step("source", "Module source", "Where the kernel module and its KVC instance come from.", (
+    Step("source", "Module source", "Where the kernel module comes from and what it is called.", (
         Question("kvc.module_name", "KVC instance name", "text", when=is_kvc),
         Question("kvc.framework_repo", "kmods-via-containers framework (git URL or directory)", "path",
                  when=is_kvc),

@@ -7,23 +7,45 @@ the CLI's ``diff`` and ``apply``.
 """
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 from typing import Optional, Sequence
 
-from kmwizard import cli
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return cli.main(argv, front_ends={"tui": run_tui, "ask": run_ask})
+    # A signal while the CLI is still being imported takes the Ctrl-C path too (exit 130, no traceback,
+    # not death by SIGTERM); cli.main installs the same handling for the run itself.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)} \
+        if in_main_thread else {}
+    try:
+        from kmwizard import cli
+
+        return cli.main(argv, front_ends={"tui": run_tui, "ask": run_ask})
+    except KeyboardInterrupt:
+        sys.stderr.write("kmwizard: interrupted\n")
+        return EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def run_tui(answers, **options) -> int:
-    """``options``: ``imported``/``imported_from`` of `tui --from` (the F9 comparison)."""
+    """``options``: ``imported``/``imported_from`` of `tui --from` (the F10 comparison)."""
     from kmwizard.screens.app import run_app  # textual loads only for the TUI
 
     return run_app(answers, **options)
 
 
 def run_ask(answers) -> int:
+    from kmwizard import cli
     from kmwizard.ask import run_prompts  # questionary loads only for the prompts
 
     return run_prompts(answers, run_command=cli.main)

@@ -16,6 +16,7 @@ import yaml
 from kmwizard.answers import Answers
 from kmwizard.findings import UsageError
 from kmwizard.records import record
+from kmwizard.textfiles import InputFileError
 
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -46,10 +47,16 @@ def _user_files() -> dict[str, Path]:
 
 
 def _description(path: Path) -> str:
+    """The first line of the preset's description; a broken preset says why instead of breaking the list."""
+    from kmwizard.answers import parse_answers_text
+    from kmwizard.textfiles import ANSWERS_MAX, read_text_file
+
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8
-        return f"(unreadable: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        doc = parse_answers_text(read_text_file(path, what="preset", limit=ANSWERS_MAX), f"preset {path}") or {}
+    except InputFileError as exc:
+        return f"(unreadable: {exc.reason})"
+    except UsageError as exc:
+        return f"(broken: {exc.message.splitlines()[0]})"
     if not isinstance(doc, dict):
         return f"(not an answer file: a YAML {type(doc).__name__}, not a mapping)"
     lines = str(doc.get("description") or "").strip().splitlines()
@@ -66,13 +73,14 @@ def list_presets() -> list[PresetInfo]:
 def preset_path(name: str) -> Path:
     path = _user_files().get(name) or _builtin_files().get(name)
     if path is None:
-        names = ", ".join(p.name for p in list_presets())
+        names = ", ".join(p.name for p in list_presets() if not p.description.startswith(("(unreadable", "(broken")))
         raise UsageError(f"no preset named {name!r}", f"use one of: {names} (see `kmwizard presets list`)")
     return path
 
 
 def load_preset(name: str) -> Answers:
-    return Answers.load(preset_path(name))
+    path = preset_path(name)
+    return Answers.load(path, "preset", f"fix or remove the preset file {path}")
 
 
 def save_user_preset(name: str, answers: Answers, description: str = "", *, force: bool = False) -> Path:
@@ -85,7 +93,9 @@ def save_user_preset(name: str, answers: Answers, description: str = "", *, forc
     if target.exists() and not force:
         raise UsageError(f"a user preset named {name!r} exists already ({target})",
                          "pick another name or confirm replacing it")
-    doc = answers.to_document()
+    from kmwizard.render import absolute_paths
+
+    doc = absolute_paths(answers, Path.cwd()).to_document()
     if description:
         doc = {"format_version": doc.pop("format_version"), "description": description, **doc}
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)

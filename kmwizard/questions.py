@@ -6,7 +6,7 @@ the same answer.  No UI imports: the front ends import this module, never each o
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from kmwizard.answers import Answers, thaw
 from kmwizard.flow import Question
@@ -18,14 +18,18 @@ if TYPE_CHECKING:  # pragma: no cover
 CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "method": {"kvc": "KVC (MachineConfig)", "kmm": "KMM (Module)"},
     "day": {1: "day 1 (install)", 2: "day 2 (running)"},
-    "entitlement.source": {"node": "node (entitled/DTK)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
+    "entitlement.source": {"node": "node (already entitled)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
 }
+# Labels that differ by method: only KMM builds on the Driver Toolkit.
+KMM_CHOICE_LABELS = {"entitlement.source": {"node": "node (entitled / Driver Toolkit)"}}
 
 
-def choice_options(question: Question) -> list[tuple[str, Any]]:
+def choice_options(question: Question, answers: Optional[Answers] = None) -> list[tuple[str, Any]]:
     spec = question.spec
     values = (True, False) if spec.kind == "bool" else spec.choices
-    labels = CHOICE_LABELS.get(question.key, {})
+    labels = dict(CHOICE_LABELS.get(question.key, {}))
+    if answers is not None and answers.get("method") == "kmm":
+        labels.update(KMM_CHOICE_LABELS.get(question.key, {}))
     return [(labels.get(v, ("yes" if v else "no") if isinstance(v, bool) else str(v)), v) for v in values]
 
 
@@ -50,15 +54,36 @@ def display_text(question: Question, answers: Answers) -> str:
     return "" if value is None else str(value)
 
 
-def default_hint(question: Question, answers: Answers) -> str:
+def default_text(question: Question, answers: Answers) -> str:
+    """The value used when the answer is left empty, as text ("" when there is none)."""
     default = question.spec.default_for(answers)
+    if default in (None, "", (), []):
+        return ""
     if question.spec.kind in ("records", "map"):
-        return question.spec.example or question.placeholder
+        import yaml
+
+        return yaml.safe_dump(thaw(default), default_flow_style=True, width=4096).strip()
+    if isinstance(default, bool):
+        return "yes" if default else "no"
     if isinstance(default, (tuple, list)):
-        default = ", ".join(str(v) for v in default)
-    if default not in (None, ""):
+        return ", ".join(str(v) for v in default)
+    return str(default)
+
+
+def example_text(question: Question, answers: Answers) -> str:
+    """An example value, only shown, never used ("" when it would just repeat the default)."""
+    example = question.spec.example or question.placeholder
+    return "" if example == default_text(question, answers) else example
+
+
+def default_hint(question: Question, answers: Answers) -> str:
+    """What an empty answer means, as a prompt shows it: "default: X" for a real default,
+    "e.g. X" for an example (which is not used), "" for neither."""
+    default = default_text(question, answers)
+    if default:
         return f"default: {default}"
-    return question.placeholder or question.spec.example
+    example = example_text(question, answers)
+    return f"e.g. {example}" if example else ""
 
 
 def apply_text(question: Question, text: str, answers: Answers) -> Answers:
@@ -103,3 +128,26 @@ def plan_text(plan: "WritePlan") -> str:
         secret = "  (secrets: 0600)" if planned.file.secret else ""
         lines.append(f"  {state:9} {planned.file.mode:04o} {planned.file.path}{secret}")
     return "\n".join(lines)
+
+
+def replace_diff(plan: "WritePlan", max_lines: int = 60) -> str:
+    """What writing would change in the files it replaces, as unified diffs (not for secrets)."""
+    import difflib
+
+    parts = []
+    for planned in plan.overwrites:
+        if planned.file.secret:
+            parts.append(f"{planned.target}: holds secrets, its changes are not shown")
+            continue
+        try:
+            old = planned.target.read_text(encoding="utf-8")
+            new = planned.file.content.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            parts.append(f"{planned.target}: binary or unreadable, replaced whole")
+            continue
+        lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{planned.target} (now)",
+                                          f"{planned.target} (written)", n=2, lineterm=""))
+        if len(lines) > max_lines:
+            lines = lines[:max_lines] + [f"… {len(lines) - max_lines} more diff lines"]
+        parts.append("\n".join(lines))
+    return "\n".join(parts)

@@ -6,7 +6,8 @@
 Python and importing yaml (benchmarks/bench_cli_startup.py).  ``record`` does what kmwizard's data
 classes use of ``dataclass``: ``__init__`` from the annotated fields in order (with defaults and
 ``field(default_factory=...)``), ``__repr__`` (``field(repr=False)`` keeps a value out of it),
-``__eq__`` over the fields that compare, and with ``frozen=True`` no assignment and a ``__hash__``.
+``__eq__`` over the fields that compare, and with ``frozen=True`` no assignment and a ``__hash__``;
+``__post_init__`` runs after ``__init__`` (Finding masks its texts there).
 ``replace`` is ``dataclasses.replace``.
 """
 from __future__ import annotations
@@ -60,6 +61,7 @@ def _make_record(cls: Any, frozen: bool) -> Any:
     title = cls.__qualname__
     defaults = [(name, spec) for name, spec in fields if spec.default is not _MISSING
                 or spec.default_factory is not _MISSING]
+    post_init = getattr(cls, "__post_init__", None)  # run after __init__, as dataclasses does
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(names):
@@ -79,6 +81,8 @@ def _make_record(cls: Any, frozen: bool) -> Any:
                 missing = [name for name in names if name not in values]
                 raise TypeError(f"{title}() missing required argument: {missing[0]!r}")
         self.__dict__.update(values)  # not setattr: a frozen record refuses that
+        if post_init is not None:
+            post_init(self)
 
     def __repr__(self) -> str:
         return f"{title}({', '.join(f'{name}={getattr(self, name)!r}' for name in shown)})"

@@ -6,6 +6,7 @@ here, at the bottom, so a method never imports the dispatcher (``kmwizard.render
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 import yaml
@@ -69,7 +70,16 @@ class _BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
     """libyaml's emitter when present: byte-identical output, 30x faster on large configs."""
 
 
+# Plain scalars a YAML 1.2 reader (Go's yaml.v3, ruamel) takes as numbers or booleans although PyYAML,
+# a YAML 1.1 writer, does not quote them: 1e3, 0o17, +12, .5, y/n.  Written in quotes they stay strings.
+_YAML12_NON_STRING = re.compile(r"""^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+
+    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[yYnN]|~|null|Null|NULL)$""", re.X)
+
+
 def _str_representer(dumper: yaml.SafeDumper, value: str):
+    if value and value[:1] in "0123456789.+-yYnN~" and _YAML12_NON_STRING.match(value) \
+            and dumper.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str":
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")  # as PyYAML quotes 4.14
     if "\n" in value and not any(c in value for c in "\r\t") and not value.startswith((" ", "\n")) \
             and all(not line.endswith(" ") for line in value.split("\n")):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")

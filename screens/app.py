@@ -2,64 +2,59 @@
 and a preview of every generated file (with the findings under it) always visible.
 
 The answers live in one reactive holding an immutable ``Answers``; every change
-replaces it, and the watcher re-renders.  Rendering runs in a thread worker (a KVC
-render may clone and build for seconds on first use; a daemon thread, so quitting never
-waits for it), one at a time: keystrokes
-that arrive meanwhile are coalesced into one render of the latest answers, and
-results are cached per answers, so typing never waits for the renderer.
+replaces it, and the watcher re-renders.  The app is assembled from mixins, one module
+per part: the form (``form``), rendering and findings (``rendering``), moving between
+steps (``navigation``) and the texts it shows (``texts``); this module lays them out and
+holds the actions.
 """
 from __future__ import annotations
 
-import os
-import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.message import Message
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
-from textual.widgets import (Button, ContentSwitcher, Footer, Header, Input, Label, OptionList, ProgressBar,
-                             Select, Static)
-from textual.widgets.option_list import Option
+from textual.widgets import Button, ContentSwitcher, Header, Input, Label, OptionList, ProgressBar, Select, Static
 
-from kmwizard.answers import Answers, AnswersError
-from kmwizard.findings import Finding, Severity, error, has_errors
+from kmwizard.answers import Answers
+from kmwizard.findings import Finding, has_errors
 from kmwizard import flow
-from kmwizard.flow import Question, Step, questions_for, step_of, steps_for
+from kmwizard.flow import Question
 from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
-from kmwizard.questions import apply_text, display_text, field_help
-from kmwizard.screens.background import start_daemon
-from kmwizard.screens.fields import FieldRow, field_id, key_of
-from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
+from kmwizard.questions import field_help
+from kmwizard.screens.extras import ExtrasMixin
+from kmwizard.screens.fields import key_of
+from kmwizard.screens.footer import StableFooter
+from kmwizard.screens.form import FormMixin
+from kmwizard.screens.navigation import NavigationMixin
+from kmwizard.screens.preview import FindingsPanel, PreviewPane
+from kmwizard.screens.rendering import REVIEW, RenderingMixin
 
-if TYPE_CHECKING:  # TextArea is imported when a multi-line question first appears
-    from textual.widgets import TextArea
+NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the form for the preview
+INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
 
-REVIEW = "review"
-RENDER_CACHE_SIZE = 64
-
-
-class Rendered(Message):
-    """A render finished in the worker thread (posted, so it is thread-safe)."""
-
-    def __init__(self, answers: Answers, rendering: Rendering) -> None:
-        super().__init__()
-        self.answers, self.rendering = answers, rendering
+from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path, preset_options
 
 
-class WizardApp(App[int]):
+class StepScroll(VerticalScroll):
+    """A step's scrolling column. Not a tab stop: focus goes to its fields, where it shows."""
+
+    can_focus = False
+
+
+class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int]):
     CSS_PATH = "wizard.tcss"
     TITLE = "kmwizard"
     SUB_TITLE = "kernel modules for OpenShift"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-medium"), (110, "-wide")]
     # Every binding has an id so users can remap it in keymap.yaml (see docs/tui.md).
     # F-keys and priority: a focused Input would otherwise swallow ctrl-keys.
     BINDINGS = [
@@ -71,7 +66,13 @@ class WizardApp(App[int]):
         Binding("f6", "findings", "Findings", id="kmwizard.findings", priority=True),
         Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
         Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
-        Binding("f9", "import_changes", "Changes", id="kmwizard.import_changes", priority=True, show=False),
+        Binding("f9", "toggle_preview", "Preview", id="kmwizard.toggle_preview", priority=True),
+        # Not in the footer (F1 lists them): a focused TextArea keeps its own ctrl+z.
+        Binding("ctrl+z", "undo_field", "Undo", id="kmwizard.undo", show=False),
+        Binding("ctrl+r", "reset_field", "Reset to default", id="kmwizard.reset", show=False),
+        Binding("ctrl+f", "search_preview", "Search the preview", id="kmwizard.search", show=False),
+        # After `tui --from`: F10, as F9 swaps the form and the preview (issue 13's narrow layout).
+        Binding("f10", "import_changes", "Changes", id="kmwizard.import_changes", priority=True, show=False),
     ]
 
     answers: var[Answers] = var(Answers, init=False)
@@ -84,13 +85,19 @@ class WizardApp(App[int]):
         self.rendering: Rendering | None = None     # the latest render of the current answers
         self.shown: Rendering | None = None         # what the preview shows (last one with files)
         self.input_errors: dict[str, Finding] = {}  # text the user typed that is not a valid value
-        self._cache: OrderedDict[Answers, Rendering] = OrderedDict()
+        self._cache: OrderedDict[tuple, Rendering] = OrderedDict()  # (answers, input_state) -> rendering
+        # Nothing is cloned until the user has chosen the method and repositories (or brought answers).
+        self.fetch_allowed = bool(answers and answers.explicit)
+        self.waiting_for_fetch: list[str] = []  # the URLs a render would clone, while not allowed to
         self._busy_since: float | None = None
         self._render_pending = False
         self._steps: list[str] = []
         self._built: set[str] = {"method"}  # steps whose widgets are mounted
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
+        self._compact_steps = False
+        self._undo: dict[str, list[str]] = {}       # one-line field id -> its earlier texts (ctrl+z)
+        self._last_text: dict[str, str] = {}
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------
@@ -104,11 +111,11 @@ class WizardApp(App[int]):
                     for step in flow.FLOW:
                         # Only the first step is built now; the others on first visit, which
                         # keeps the first screen fast (every mounted widget costs start-up time).
-                        with VerticalScroll(id=f"step-{step.id}", classes="step"):
+                        with StepScroll(id=f"step-{step.id}", classes="step"):
                             yield Static(Content(step.title), classes="step-title")
                             if step.id == "method":
                                 yield from self._step_widgets(step)
-                    with VerticalScroll(id=f"step-{REVIEW}", classes="step"):
+                    with StepScroll(id=f"step-{REVIEW}", classes="step"):
                         yield Static("Review", classes="step-title")
                         yield Static("", id="review-summary", markup=False)
                         with Vertical(classes="actions"):
@@ -120,54 +127,24 @@ class WizardApp(App[int]):
                         yield Static("", id="review-answers", markup=False)
                         yield Static("", id="review-notes", markup=False)
                 yield Static("", id="help-line", markup=False)
+                yield Static("", id="form-status", markup=False)  # narrow: the findings' count under the form
             with Vertical(id="preview-column"):
                 yield PreviewPane(id="preview")
                 yield ProgressBar(total=None, show_eta=False, id="render-progress")
                 yield FindingsPanel(id="findings")
-        yield Footer(compact=True)
-
-    def _step_widgets(self, step: Step) -> list:
-        widgets: list = []
-        if step.id != "method":
-            widgets.append(Static(step.intro, classes="step-intro", markup=False))
-        widgets += [FieldRow(q, self.answers) for q in step.questions if q.key in KEYS]
-        if step.id == "method":
-            widgets += [
-                Label("Or start from a preset (replaces the answers):", classes="section"),
-                # Options filled after the first paint: listing reads every preset file.
-                Select([], prompt="choose a preset", id="start-preset"),
-                Label("…or an answers file:", classes="section"),
-                Horizontal(Input(placeholder="path/to/answers.yaml", id="start-file"),
-                           Button("Load", id="start-load"), classes="row"),
-                Label("Which method?", classes="section"),
-                Static(step.intro, classes="step-intro", markup=False),
-            ]
-        if step.id == "source":
-            widgets.append(Vertical(Button("View / edit the Dockerfile (F5)", id="do-dockerfile", compact=True),
-                                    classes="actions"))
-        if step.id == "mappings":
-            widgets += [Label("Test the mappings with a kernel version:", classes="section"),
-                        Input(placeholder="e.g. 5.14.0-427.13.1.el9_4.x86_64", id="kernel-test"),
-                        Static("", id="kernel-result", markup=False)]
-        return widgets
-
-    def _build_step(self, step_id: str) -> None:
-        if step_id in self._built or step_id == REVIEW:
-            return
-        self._built.add(step_id)
-        step = next(s for s in flow.FLOW if s.id == step_id)
-        container = self.query_one(f"#step-{step_id}")
-        self._mounting[step_id] = container.mount_all(self._step_widgets(step))
-        self._refresh_structure()
+        # The palette key (ctrl+p) is in the F1 help: the footer's room goes to the wizard's keys.
+        yield StableFooter(compact=True, show_command_palette=False)
 
     # --- start-up ----------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self._compact_steps = self.narrow
         self._load_keymap()
         self._refresh_structure()
         # After the first paint: the render thread would compete with it for the interpreter.
         self.call_after_refresh(self._request_render)
         self.call_after_refresh(self._refresh_presets)
+        self.set_interval(INPUT_POLL_SECONDS, self._check_inputs)
         self.query_one("#steps", OptionList).highlighted = 0
         if self.imported is not None:
             self.call_after_refresh(self.action_import_changes)
@@ -179,127 +156,18 @@ class WizardApp(App[int]):
             return
         import yaml
 
-        try:
-            keymap = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        from kmwizard.findings import KmwizardError
+        from kmwizard.safe_yaml import load_answers
+        from kmwizard.textfiles import ANSWERS_MAX, read_text_file
+
+        try:  # a regular file of sane size, YAML without aliases: a FIFO or an alias bomb must not hang the start
+            keymap = load_answers(read_text_file(path, what="key map", limit=ANSWERS_MAX), str(path)) or {}
             if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
                 raise ValueError("expected a mapping of binding ids to keys, e.g. kmwizard.write: ctrl+s")
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError, yaml.YAMLError, KmwizardError) as exc:
             self.notify(f"{path}: {exc}", title="keymap ignored", severity="warning", markup=False)
             return
         self.set_keymap(keymap)
-
-    # --- answers -> widgets --------------------------------------------------------------
-
-    def watch_answers(self, _old: Answers, _new: Answers) -> None:
-        self._refresh_structure()
-        self._request_render()
-
-    def _refresh_structure(self) -> None:
-        """Show the questions and steps that apply to the current answers."""
-        answers = self.answers
-        for step in flow.FLOW:
-            if step.id not in self._built:
-                continue
-            shown = {q.key for q in questions_for(step, answers)}
-            for row in self.query_one(f"#step-{step.id}").query(FieldRow):
-                row.display = row.question.key in shown
-        steps = [s.id for s in steps_for(answers)] + [REVIEW]
-        if steps != self._steps:
-            self._steps = steps
-            self._fill_step_list()
-
-    def _fill_step_list(self) -> None:
-        titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
-        bad = self._steps_with_errors()
-        steps = self.query_one("#steps", OptionList)
-        highlighted = steps.highlighted
-        steps.clear_options()
-        steps.add_options(Option(step_label(titles[sid], sid in bad), id=sid) for sid in self._steps)
-        current = self.current_step
-        if current in self._steps:
-            steps.highlighted = self._steps.index(current)
-        elif highlighted is not None:
-            steps.highlighted = min(highlighted, len(self._steps) - 1)
-
-    def _steps_with_errors(self) -> set[str]:
-        bad = set()
-        for finding in self.findings():
-            if finding.severity is Severity.ERROR:
-                step = step_of(finding.where.split(":", 1)[0])
-                if step is not None:
-                    bad.add(step.id)
-        return bad
-
-    def sync_fields(self) -> None:
-        """Put the answers into every widget (after loading a preset or a file)."""
-        self.input_errors.clear()
-        for row in self.query(FieldRow):
-            row.show(self.answers)
-            row.remove_class("-invalid")
-
-    def load_answers(self, answers: Answers, source: str) -> None:
-        self.answers = answers
-        self.sync_fields()
-        self.notify(f"Loaded {source}", markup=False)
-
-    # --- widgets -> answers --------------------------------------------------------------
-
-    def _take_text(self, widget_id: str | None, text: str) -> None:
-        key = key_of(widget_id)
-        question = self.questions.get(key or "")
-        if question is None:
-            return
-        row = self.query_one("#row-" + field_id(key)[2:], FieldRow)
-        if text == display_text(question, self.answers):
-            if self.input_errors.pop(key, None):
-                row.remove_class("-invalid")
-                self._show_findings()
-            return
-        try:
-            answers = apply_text(question, text, self.answers)
-        except AnswersError as exc:
-            self.input_errors[key] = exc.findings[0] if exc.findings else error(key, str(exc))
-            row.add_class("-invalid")
-            self._show_findings()
-            return
-        if self.input_errors.pop(key, None):
-            row.remove_class("-invalid")
-        self.answers = answers
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "kernel-test":
-            self._test_kernel(event.value)
-        else:
-            self._take_text(event.input.id, event.value)
-
-    def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        self._take_text(event.text_area.id, event.text_area.text)
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL:
-            return
-        if event.select.id == "start-preset":
-            self._load_preset(str(event.value))
-            return
-        key = key_of(event.select.id)
-        if key is None or event.value == self.answers.get(key):
-            return
-        try:
-            self.answers = self.answers.set(key, event.value)
-        except AnswersError as exc:
-            self.input_errors[key] = exc.findings[0]
-            self._show_findings()
-
-    def _load_preset(self, name: str) -> None:
-        from kmwizard.preset_store import load_preset
-        from kmwizard.findings import KmwizardError
-
-        try:
-            answers = load_preset(name)
-        except KmwizardError as exc:
-            self.notify(f"{exc.message}\n{exc.fix}", title=f"preset {name}", severity="error", markup=False)
-            return
-        self.load_answers(answers, f"preset {name}")
 
     @on(Button.Pressed, "#start-load")
     @on(Input.Submitted, "#start-file")
@@ -316,191 +184,11 @@ class WizardApp(App[int]):
             self.notify(f"{exc.message}\n{exc.fix}", title="answers file", severity="error", markup=False)
             return
         self.load_answers(answers, raw)
-
-    # --- rendering -----------------------------------------------------------------------
-
-    def _request_render(self) -> None:
-        cached = self._cache.get(self.answers)
-        if cached is not None:
-            self._cache.move_to_end(self.answers)
-            self.call_next(self._show_rendering, cached)
-            return
-        if self._busy_since is not None:
-            self._render_pending = True  # picked up when the running render finishes
-            return
-        self._start_render(self.answers)
-
-    def _start_render(self, answers: Answers) -> None:
-        self._busy_since = time.monotonic()
-        self._render_pending = False
-        self.set_timer(0.2, self._show_busy)
-        start_daemon(self._render_in_thread, answers, name="kmwizard-render")
-
-    def _render_in_thread(self, answers: Answers) -> None:
-        # safe_render turns every failure into a finding: nothing can vanish in this thread.
-        self.post_message(Rendered(answers, safe_render(answers)))
-
-    def _show_busy(self) -> None:
-        if self._busy_since is None:
-            return
-        elapsed = time.monotonic() - self._busy_since
-        self.query_one("#render-progress").add_class("-busy")
-        self.query_one(PreviewPane).set_status(
-            f"rendering… {elapsed:.0f} s (a first KVC render clones and builds the repositories)")
-        self.set_timer(0.5, self._show_busy)
-
-    async def on_rendered(self, message: Rendered) -> None:
-        self._cache[message.answers] = message.rendering
-        while len(self._cache) > RENDER_CACHE_SIZE:
-            self._cache.popitem(last=False)
-        self._busy_since = None
-        self.query_one("#render-progress").remove_class("-busy")
-        if message.answers == self.answers:
-            await self._show_rendering(message.rendering)
-        elif self.answers in self._cache:
-            await self._show_rendering(self._cache[self.answers])
-        else:
-            self._start_render(self.answers)
-
-    async def _show_rendering(self, rendering: Rendering) -> None:
-        self.rendering = rendering
-        preview = self.query_one(PreviewPane)
-        if rendering.files or self.shown is None:
-            self.shown = rendering
-            await preview.show(rendering)
-        if not rendering.files and has_errors(rendering.findings):
-            preview.set_status("✗ not rendered: fix the errors below (the last good preview stays)")
-        self._show_findings()
-        self._update_review()
-        tester = self.query("#kernel-test")
-        if tester and tester.first(Input).value:
-            self._test_kernel(tester.first(Input).value)
-
-    def findings(self) -> list[Finding]:
-        rendered = list(self.rendering.findings) if self.rendering else []
-        typed = [f for f in self.input_errors.values()]
-        return typed + [f for f in rendered if f.where not in self.input_errors]
-
-    def _show_findings(self) -> None:
-        self.query_one(FindingsPanel).show(self.findings())
-        bad = self._steps_with_errors()
-        steps = self.query_one("#steps", OptionList)
-        titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
-        for i, sid in enumerate(self._steps):
-            label = step_label(titles[sid], sid in bad)
-            option = steps.get_option_at_index(i)
-            if str(option.prompt) != label:
-                steps.replace_option_prompt_at_index(i, label)
-
-    def _update_review(self) -> None:
-        findings = self.findings()
-        errors = sum(f.severity is Severity.ERROR for f in findings)
-        warnings = sum(f.severity is Severity.WARNING for f in findings)
-        files = self.rendering.files if self.rendering else ()
-        summary = f"{len(files)} file(s) to write, {errors} error(s), {warnings} warning(s)."
-        if errors:
-            summary += " Fix the errors first: select one in the findings panel (F6) to jump to its field."
-        notes = "\n".join(f"note: {note}" for note in (self.rendering.notes if self.rendering else ()))
-        self._set_text("#review-summary", summary)
-        self._set_text("#review-answers", self.answers.to_yaml().rstrip())
-        self._set_text("#review-notes", notes)
-
-    def _set_text(self, selector: str, text: str) -> None:
-        widget = self.query_one(selector, Static)
-        if str(widget.content) != text:  # an update costs a layout pass: skip it when nothing changed
-            widget.update(Content(text))
-
-    # --- navigation ----------------------------------------------------------------------
-
-    @property
-    def current_step(self) -> str:
-        return (self.query_one("#forms", ContentSwitcher).current or "step-method").removeprefix("step-")
-
-    def goto_step(self, step_id: str) -> None:
-        self._build_step(step_id)
-        self.query_one("#forms", ContentSwitcher).current = f"step-{step_id}"
-        if step_id in self._steps:
-            self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
-        self.sub_title = {s.id: s.title for s in flow.FLOW}.get(step_id, "Review")
-
-    async def show_step(self, step_id: str) -> None:
-        """goto_step, returning once the step's widgets are mounted (for scripts and tests)."""
-        self.goto_step(step_id)
-        pending = self._mounting.pop(step_id, None)
-        if pending is not None:
-            await pending
-
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "steps" and event.option.id:
-            self.goto_step(event.option.id)
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option_list.id == "steps" and event.option.id:
-            self.goto_step(event.option.id)
-            self._focus_first_field(event.option.id)
-
-    def _focus_first_field(self, step_id: str) -> None:
-        self.call_later(self._focus_in_step, step_id, None)
-
-    async def _focus_in_step(self, step_id: str, key: str | None) -> None:
-        """Focus a field (or the step's first visible one) once the step's widgets are mounted."""
-        pending = self._mounting.pop(step_id, None)
-        if pending is not None:
-            await pending
-        if key is not None:
-            widget = self.query_one("#" + field_id(key))
-        else:
-            rows = [row for row in self.query_one(f"#step-{step_id}").query(FieldRow) if row.display]
-            if not rows:
-                return
-            widget = rows[0].input
-        widget.focus()
-        widget.scroll_visible()
-
-    def _move(self, delta: int) -> None:
-        current = self.current_step
-        index = self._steps.index(current) if current in self._steps else 0
-        target = self._steps[max(0, min(len(self._steps) - 1, index + delta))]
-        self.goto_step(target)
-        self._focus_first_field(target)
-
-    def action_next(self) -> None:
-        self._move(+1)
-
-    def action_back(self) -> None:
-        self._move(-1)
-
-    def focus_key(self, key: str) -> bool:
-        """Move to the step asking for key and focus its field."""
-        step = step_of(key)
-        question = self.questions.get(key)
-        if step is None or question is None or not question.when(self.answers):
-            return False
-        self.goto_step(step.id)
-        self.call_later(self._focus_in_step, step.id, key)
-        return True
-
-    def on_findings_panel_selected(self, message: FindingsPanel.Selected) -> None:
-        where = message.finding.where
-        head = where.split(":", 1)[0]
-        if self.focus_key(head) or self.focus_key(where):
-            return
-        if self.query_one(PreviewPane).select_path(head):
-            return
-        self.notify(f"{head} is not asked in the wizard: set it in an answers file or with --set.",
-                    severity="warning", markup=False)
-
-    def on_descendant_focus(self, event) -> None:
-        key = key_of(getattr(event.widget, "id", None))
-        question = self.questions.get(key or "")
-        text = f"{question.help}  (Empty: the default. F1: more)" if question else ""
-        self.query_one("#help-line", Static).update(Content(text))
-
     # --- actions -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # Wizard actions only on the main screen, not on top of a dialog.
-        if action in {"write", "apply", "save_preset", "dockerfile", "findings", "back", "next"}:
+        if action in {"write", "apply", "save_preset", "dockerfile", "findings", "back", "next", "toggle_preview"}:
             return not isinstance(self.screen, ModalScreen)
         return True
 
@@ -520,10 +208,49 @@ class WizardApp(App[int]):
         self.push_screen(HelpScreen(question.prompt, field_help(question, self.answers)))
 
     def action_findings(self) -> None:
-        self.query_one(FindingsPanel).focus()
+        """F6: focus the findings; again: fill the screen with them; again: back."""
+        panel = self.query_one(FindingsPanel)
+        if self.screen.maximized is panel:
+            self.screen.minimize()
+            return
+        if self.focused is panel:
+            self.screen.maximize(panel, container=False)
+            return
+        if self.narrow:  # the findings live in the preview column, hidden behind the form
+            self.query_one("#main").add_class("-preview-big")
+        panel.focus()
+
+    def action_search_preview(self) -> None:
+        if self.narrow:
+            self.query_one("#main").add_class("-preview-big")
+        self.query_one(PreviewPane).action_search()
+
+    def action_toggle_preview(self) -> None:
+        """Narrow terminals: swap the form and the preview. Wide ones: the preview in the form's place."""
+        main = self.query_one("#main")
+        main.toggle_class("-preview-big")
+        if main.has_class("-preview-big"):
+            self.query_one("#preview-scroll").focus()
+        else:
+            self._focus_first_field(self.current_step)
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_BELOW
+
+    def on_resize(self, event) -> None:
+        compact = event.size.width < NARROW_BELOW  # self.size follows a moment later
+        if compact != self._compact_steps:  # the step list: titles, or numbers and ✗ marks
+            self._compact_steps = compact
+            self._fill_step_list()
 
     def _rendering_for_output(self) -> Rendering | None:
-        if self.rendering is None or self._busy_since is not None or self.answers not in self._cache:
+        if self.waiting_for_fetch:
+            self.allow_fetch()
+            self.notify("Fetching the KVC repositories first: try again when the preview shows the files.",
+                        severity="warning")
+            return None
+        if self.rendering is None or self._busy_since is not None or self._render_key() not in self._cache:
             self.notify("Still rendering: try again in a moment.", severity="warning")
             return None
         findings = self.findings()
@@ -570,6 +297,24 @@ class WizardApp(App[int]):
         select = self.query_one("#start-preset", Select)
         select.set_options(preset_options(list_presets()))
 
+    def action_dockerfile(self) -> None:
+        from kmwizard.screens.dialogs import DockerfileScreen
+
+        text, path, editable, note = dockerfile_view(self.answers, self.rendering)
+
+        def done(result) -> None:
+            if result and self.answers.get("method") == "kmm":
+                saved, _text = result
+                # kmm.build=dockerfile is what makes the renderer read kmm.dockerfile.
+                self.answers = self.answers.update({"kmm.build": "dockerfile", "kmm.dockerfile": str(saved)})
+                self.sync_fields()
+                self.notify(f"Saved {saved}; the Module now builds with it (kmm.build=dockerfile).", markup=False)
+            elif result:
+                self.notify(f"Saved {result[0]}.", markup=False)
+                self._request_render()  # the cache keys on the repository's state: this re-renders
+
+        self.push_screen(DockerfileScreen(text, path, editable=editable, note=note), done)
+
     def action_import_changes(self) -> None:
         """What generating the current answers changes against the imported objects (tui --from)."""
         if self.imported is None:
@@ -588,25 +333,6 @@ class WizardApp(App[int]):
                 self.load_answers(answers, "the KMM answers of the migration (F2 writes them)")
 
         self.push_screen(MigrateScreen(self.answers), done)
-
-    def action_dockerfile(self) -> None:
-        from kmwizard.screens.dialogs import DockerfileScreen
-
-        text, path, editable, note = dockerfile_view(self.answers, self.rendering)
-
-        def done(result) -> None:
-            if result and self.answers.get("method") == "kmm":
-                saved, _text = result
-                # kmm.build=dockerfile is what makes the renderer read kmm.dockerfile.
-                self.answers = self.answers.update({"kmm.build": "dockerfile", "kmm.dockerfile": str(saved)})
-                self.sync_fields()
-                self.notify(f"Saved {saved}; the Module now builds with it (kmm.build=dockerfile).", markup=False)
-            elif result:
-                self.notify(f"Saved {result[0]}.", markup=False)
-                self._cache.clear()  # a local repository changed under the same answers
-                self._request_render()
-
-        self.push_screen(DockerfileScreen(text, path, editable=editable, note=note), done)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"do-write": self.action_write, "do-apply": self.action_apply,
@@ -632,7 +358,7 @@ class WizardApp(App[int]):
             yield SystemCommand("Migrate to KMM", "Turn these KVC answers into a KMM Module, with the steps to "
                                 "switch", self.action_migrate)
         if self.imported is not None:
-            yield SystemCommand("Imported: changes", "What generating changes against the imported objects (F9)",
+            yield SystemCommand("Imported: changes", "What generating changes against the imported objects (F10)",
                                 self.action_import_changes)
         for sid in self._steps:
             title = {s.id: s.title for s in flow.FLOW}.get(sid, "Review")
@@ -640,84 +366,10 @@ class WizardApp(App[int]):
                                 lambda sid=sid: (self.goto_step(sid), self._focus_first_field(sid)))
 
 
-# --- text helpers (pure, tested without the UI) ----------------------------------------
-
-def preset_options(presets) -> list[tuple[Content, str]]:
-    return [(Content(f"{p.name} ({p.origin})" + (f": {p.description}" if p.description else "")), p.name)
-            for p in presets]
-
-
-def step_label(title: str, has_errors: bool) -> str:
-    return f"{'✗' if has_errors else ' '} {title}"
-
-
-def keymap_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "kmwizard" / "keymap.yaml"
-
-
-def general_help(app: App) -> str:
-    keys = [f"  {b.key:6} {b.description}" for b in WizardApp.BINDINGS]
-    return "\n".join([
-        "Walk the steps on the left (F8 next, F7 back, or select one); the preview on the right shows every "
-        "file that will be written, updated as you type, with secrets masked. Errors and warnings are listed "
-        "under it: select one (F6, then Enter) to jump to the field at fault.",
-        "", "Keys:", *keys, "  ctrl+p command palette", "  ctrl+q quit", "",
-        f"Remap keys by binding id in {keymap_path()} (e.g. kmwizard.write: ctrl+s).",
-        "Focus a field and press F1 for its help.",
-    ])
-
-
-def dockerfile_view(answers: Answers, rendering: Rendering | None) -> tuple[str, str, bool, str]:
-    """(text, path to save to, editable, note) for the Dockerfile dialog."""
-    if answers.get("method") == "kmm":
-        own = answers.get("kmm.dockerfile") if answers.get("kmm.build") == "dockerfile" else ""
-        if own:
-            try:
-                return (Path(own).expanduser().read_text(encoding="utf-8"), own, True,
-                        f"Your Dockerfile ({own}); it replaces the generated one.")
-            except OSError as exc:
-                return "", own, True, f"Cannot read {own}: {exc.strerror}. Save writes a new one there."
-        for file in (rendering.files if rendering else ()):
-            if Path(file.path).name.startswith("Dockerfile"):
-                return (file.preview_text(), "Dockerfile.kmwizard", True,
-                        "The generated Dockerfile. Edit and save it to use your version (kmm.dockerfile).")
-        return "", "Dockerfile.kmwizard", True, "No Dockerfile generated yet: write your own."
-    build_file = answers.get("kvc.build_file")
-    repo = answers.get("kvc.module_repo")
-    local = Path(str(repo)).expanduser()
-    if local.is_dir():
-        path = local / build_file
-        try:
-            return (path.read_text(encoding="utf-8"), str(path), True,
-                    f"{build_file} in your module repository {local}; the nodes build with it.")
-        except OSError as exc:
-            return "", str(path), True, f"Cannot read {path}: {exc.strerror}."
-    return ("", "", False,
-            f"The nodes build with {build_file} from {repo} (kvc.module_repo): the KVC framework fetches it at "
-            f"build time. To change it, clone that repository, edit {build_file}, and point kvc.module_repo at "
-            "your clone (or your fork's URL).")
-
-
-def kernel_match_text(rendering: Rendering | None, kernel: str) -> str:
-    """Which kernel mapping of the rendered Module takes this kernel (KMM's rules, first match wins)."""
-    kernel = kernel.strip()
-    if not kernel:
-        return ""
-    modules = [m for m in (rendering.manifests if rendering else []) if m.get("kind") == "Module"]
-    if not modules:
-        return "No Module rendered yet: fix the findings first."
-    from kmwizard.kmm.kernel_match import match_kernel
-
-    try:
-        return match_kernel(modules[0], kernel).format()
-    except Exception as exc:  # noqa: BLE001 - the tester must never take the form down with it
-        return f"Cannot test {kernel!r}: {exc}"
-
 
 def run_app(answers: Answers, *, imported=None, imported_from: str = "") -> int:
     """Run the wizard on this terminal; the exit code for the CLI.  ``imported``: the ImportPlan of
-    `tui --from`, whose changes F9 shows."""
+    `tui --from`, whose changes F10 shows."""
     app = WizardApp(answers, imported=imported, imported_from=imported_from)
     app.run()
     return app.return_code or 0

@@ -7,6 +7,10 @@ opening the wizard never imports ``kubernetes``.
 """
 from __future__ import annotations
 
+import os
+import re
+import textwrap
+
 import threading
 from pathlib import Path
 
@@ -20,6 +24,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Log, ProgressBar, Se
 
 from kmwizard.answers import Answers
 from kmwizard.findings import KmwizardError
+from kmwizard.safe_yaml import load_manifests
+from kmwizard.textfiles import MANIFEST_MAX, read_text_file
 from kmwizard.render import Rendering
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.dialogs import DIALOG_CSS
@@ -29,6 +35,7 @@ APPLY_CSS = DIALOG_CSS + """
 #apply-target { height: auto; }
 #apply-target Select { width: 1fr; }
 #apply-target Input { width: 24; }
+#apply-target #apply-kubeconfig { width: 1fr; }
 #apply-log { height: 1fr; border: round $primary 40%; }
 #apply-progress { height: 1; }
 #apply-status { height: auto; max-height: 3; }
@@ -48,9 +55,12 @@ def kubeconfig_contexts(path: str | None) -> tuple[list[str], str, dict[str, str
     for part in (path or "").split(":"):
         if not part:
             continue
-        try:
-            doc = yaml.safe_load(Path(part).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
+        try:  # a regular file, aliases bounded: the screen must not hang on a FIFO or an alias bomb
+            docs = load_manifests(read_text_file(part, what="kubeconfig", limit=MANIFEST_MAX), part)
+        except (OSError, yaml.YAMLError, KmwizardError):
+            continue
+        doc = docs[0] if docs else {}
+        if not isinstance(doc, dict):
             continue
         current = current or str(doc.get("current-context") or "")
         for item in doc.get("contexts") or []:
@@ -59,6 +69,27 @@ def kubeconfig_contexts(path: str | None) -> tuple[list[str], str, dict[str, str
                 names.append(name)
                 namespaces[name] = str((item.get("context") or {}).get("namespace") or "")
     return names, current, namespaces
+
+
+def in_cluster() -> bool:
+    """Whether this runs in a pod (the Kubernetes client's in-cluster configuration would work)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+# The cluster errors speak to the command line; in the dialog the same choices are its fields.
+_TUI_WORDS = (
+    (re.compile(r"(pass |use )?--kubeconfig( FILE)?"), "the kubeconfig field"),
+    (re.compile(r"(pass |use )?--context( NAME)?"), "the context list"),
+    (re.compile(r"(pass |use )?--namespace( NAME)?"), "the namespace field"),
+    (re.compile(r"(run )?with --yes"), "press Apply"),
+    (re.compile(r"--dry-run(=server)?"), "Dry run + diff"),
+)
+
+
+def tui_language(text: str) -> str:
+    for pattern, words in _TUI_WORDS:
+        text = pattern.sub(words, text)
+    return text
 
 
 class ApplyScreen(ModalScreen[None]):
@@ -81,6 +112,7 @@ class ApplyScreen(ModalScreen[None]):
         with Vertical(classes="dialog", id="apply-dialog"):
             yield Label("Apply to the cluster", classes="title")
             with Horizontal(id="apply-target"):
+                yield Input(placeholder="kubeconfig file path", id="apply-kubeconfig")
                 yield Select([], prompt="kubeconfig context", id="apply-context")
                 yield Input(placeholder="namespace", id="apply-namespace")
             yield Static("", id="apply-status", markup=False)
@@ -104,16 +136,29 @@ class ApplyScreen(ModalScreen[None]):
         try:
             self.kubeconfig = resolve_kubeconfig()
         except KmwizardError as exc:
-            self.set_status(f"{exc.message}\nfix: {exc.fix}")
+            self.set_status(tui_language(f"{exc.message}: type the path of a kubeconfig file above."))
             self._update_buttons()
             return
+        self.query_one("#apply-kubeconfig", Input).value = self.kubeconfig or ""
+        self._load_contexts()
+
+    def _load_contexts(self) -> None:
+        """The contexts of the kubeconfig in the field, and what the dialog can do with it."""
         names, current, self.namespaces = kubeconfig_contexts(self.kubeconfig)
         select = self.query_one("#apply-context", Select)
         select.set_options([(Content(n), n) for n in names])
         if current in names:
             select.value = current
-        self.set_status(f"kubeconfig: {self.kubeconfig or '(none: in-cluster service account)'}. "
-                        f"{len(self.manifests)} object(s) to apply. Start with a dry run.")
+        if self.kubeconfig:
+            self.set_status(f"kubeconfig: {self.kubeconfig}. {len(self.manifests)} object(s) to apply. "
+                            "Start with a dry run.")
+        elif in_cluster():
+            self.set_status(f"No kubeconfig: this runs in a pod, so its service account is used. "
+                            f"{len(self.manifests)} object(s) to apply. Start with a dry run.")
+        else:
+            self.set_status("No kubeconfig found ($KUBECONFIG is not set and ~/.kube/config does not exist), "
+                            "and this is not a pod: type the path of a kubeconfig file above "
+                            "(`oc login` writes ~/.kube/config).")
         self._update_buttons()
 
     # --- helpers ------------------------------------------------------------------
@@ -123,8 +168,12 @@ class ApplyScreen(ModalScreen[None]):
 
     def log_line(self, text: str) -> None:
         log = self.query_one("#apply-log", Log)
+        width = max(20, log.scrollable_content_region.width - 1)
         for line in text.splitlines() or [""]:
-            log.write_line(line)
+            # Log does not wrap: long lines (errors and their fixes) are wrapped here, continuation indented.
+            indent = " " * min(len(line) - len(line.lstrip()) + 2, 8)
+            for part in textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""]:
+                log.write_line(part)
 
     def target(self) -> tuple:
         context = self.query_one("#apply-context", Select).value
@@ -138,7 +187,16 @@ class ApplyScreen(ModalScreen[None]):
                 f"namespace (context: {self.namespaces.get(str(event.value)) or 'default'})")
         self._update_buttons()
 
-    def on_input_changed(self, _event: Input.Changed) -> None:
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "apply-kubeconfig":
+            paths = [str(Path(p).expanduser()) for p in event.value.strip().split(":") if p]
+            found = [p for p in paths if Path(p).is_file()]
+            if found or not paths:
+                self.kubeconfig = ":".join(found) or None
+                self._load_contexts()
+            else:
+                self.kubeconfig = None
+                self.set_status(f"{event.value.strip()}: no such file. Type the path of a kubeconfig file.")
         self._update_buttons()
 
     def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
@@ -148,7 +206,8 @@ class ApplyScreen(ModalScreen[None]):
         busy = self.busy
         planned = self.planned_for == self.target()
         reboot_ok = not self.reboots or self.query_one("#apply-reboot-ok", Checkbox).value
-        self.query_one("#apply-dry-run", Button).disabled = busy
+        reachable = bool(self.kubeconfig) or in_cluster()
+        self.query_one("#apply-dry-run", Button).disabled = busy or not reachable
         self.query_one("#apply-apply", Button).disabled = busy or not planned or not reboot_ok
         self.query_one("#apply-watch", Button).disabled = busy or self.conn is None
         self.query_one("#apply-explain", Button).disabled = busy or self.conn is None
@@ -187,9 +246,9 @@ class ApplyScreen(ModalScreen[None]):
         except Stopped:
             self.ui(self.set_status, "Stopped watching (the rollout goes on in the cluster).")
         except KmwizardError as exc:
-            self.ui(self.log_line, f"error: {exc.message}\n  fix: {exc.fix}" if exc.fix
-                                      else f"error: {exc.message}")
-            self.ui(self.set_status, f"Failed: {exc.message}")
+            self.ui(self.log_line, tui_language(f"error: {exc.message}\n  fix: {exc.fix}" if exc.fix
+                                                   else f"error: {exc.message}"))
+            self.ui(self.set_status, tui_language(f"Failed: {exc.message}"))
         except Exception as exc:  # noqa: BLE001 - a thread's exception would otherwise vanish
             self.ui(self.log_line, f"error: unexpected {type(exc).__name__}: {exc}")
             self.ui(self.set_status, "Failed: see the log")

@@ -15,7 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from kmwizard import output
 from kmwizard.answers import Answers
-from kmwizard.questions import default_output_dir, plan_text
+from kmwizard.questions import default_output_dir, plan_text, replace_diff
 from kmwizard.findings import KmwizardError, has_errors
 from kmwizard.render import Rendering
 
@@ -30,6 +30,13 @@ ModalScreen { align: center middle; }
 .dialog .scroll { height: auto; max-height: 14; }
 .dialog TextArea { height: 16; }
 """
+
+
+def press_primary(screen: ModalScreen, selector: str) -> None:
+    """Enter in a dialog's field does what its main button does (when that button is enabled)."""
+    button = screen.query_one(selector, Button)
+    if not button.disabled:
+        button.press()
 
 
 class HelpScreen(ModalScreen[None]):
@@ -88,6 +95,9 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
     def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
         self._update_button()
 
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        press_primary(self, "#write")
+
     def _replan(self) -> None:
         text = self.query_one("#write-plan", Static)
         directory = self.query_one("#write-dir", Input).value.strip()
@@ -103,8 +113,8 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
             except KmwizardError as exc:
                 text.update(Content(f"{exc.message}\n  fix: {exc.fix}"))
             else:
-                extra = ("\nExisting files would be replaced: tick the box to confirm."
-                         if self.plan.overwrites else "")
+                extra = ("\nExisting files would be replaced: tick the box to confirm. What changes:\n"
+                         + replace_diff(self.plan) if self.plan.overwrites else "")
                 text.update(Content(plan_text(self.plan) + extra))
         force = self.query_one("#write-force", Checkbox)
         force.display = bool(self.plan and self.plan.overwrites)
@@ -156,6 +166,9 @@ class SavePresetScreen(ModalScreen["Path | None"]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", id="save", variant="primary")
 
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        press_primary(self, "#save")
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         from kmwizard.preset_store import save_user_preset
 
@@ -196,6 +209,9 @@ class DockerfileScreen(ModalScreen["tuple[Path, str] | None"]):
                 yield Button("Close" if not self._editable else "Cancel", id="cancel")
                 if self._editable:
                     yield Button("Save and use it", id="save", variant="primary")
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        press_primary(self, "#save")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":

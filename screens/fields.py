@@ -6,9 +6,12 @@ so both front ends read typed text the same way.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from textual.containers import Vertical
+from textual.suggester import Suggester
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select
@@ -29,19 +32,54 @@ def key_of(widget_id: str | None) -> str | None:
 
 
 def placeholder(question: Question, answers: Answers) -> str:
-    # A one-line Input shows the placeholder only up to its first wrap: no "default: " prefix,
-    # the dim text says it is a placeholder and the help line says empty means default.
-    return default_hint(question, answers).removeprefix("default: ")
+    # Dim text an empty field shows: "default: X" (what leaving it empty gives) or "e.g. X" (an
+    # example, not used), so an example never passes for a default.
+    # A one-line Input shows its placeholder only up to its first wrap, which came right after
+    # "default:" for a long value: then label and value are joined so the value shows.
+    hint = default_hint(question, answers)
+    label, _, value = hint.partition(" ")
+    return f"{label}{value}" if label == "default:" and len(value) > 24 and " " not in value else hint
 
 
-def select_options(question: Question) -> list[tuple[Content, Any]]:
-    return [(Content(label), value) for label, value in choice_options(question)]
+def select_options(question: Question, answers: Answers) -> list[tuple[Content, Any]]:
+    return [(Content(label), value) for label, value in choice_options(question, answers)]
+
+
+class PathSuggester(Suggester):
+    """Completes the last component of a local path from the file system (→ accepts, as in a shell)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_path(value)
+
+
+def complete_path(value: str) -> str | None:
+    """The first existing path that extends value ('/' added to a directory), or None."""
+    if not value or "://" in value or value.startswith(("http", "git@")):
+        return None
+    head, _, stem = value.rpartition("/")
+    directory = Path(os.path.expanduser(head + "/" if head or value.startswith("/") else "."))
+    try:
+        names = sorted(entry.name for entry in os.scandir(directory) if entry.name.startswith(stem))
+    except OSError:
+        return None
+    for name in names:
+        if name.startswith(".") and not stem.startswith("."):
+            continue
+        candidate = (head + "/" if head or value.startswith("/") else "") + name
+        if (directory / name).is_dir():
+            candidate += "/"
+        if candidate != value:
+            return candidate
+    return None
 
 
 def make_input(question: Question, answers: Answers) -> Widget:
     wid = field_id(question.key)
     if is_choice(question):
-        return Select(select_options(question), value=answers.get(question.key), allow_blank=False, id=wid)
+        return Select(select_options(question, answers), value=answers.get(question.key), allow_blank=False, id=wid)
     if is_multiline(question):
         from textual.widgets import TextArea  # not on the first screen: imported when needed
 
@@ -49,7 +87,9 @@ def make_input(question: Question, answers: Answers) -> Widget:
                         tab_behavior="focus", placeholder=placeholder(question, answers))
         area.add_class("multiline")
         return area
-    return Input(display_text(question, answers), placeholder=placeholder(question, answers), id=wid)
+    suggester = PathSuggester() if question.widget == "path" else None
+    return Input(display_text(question, answers), placeholder=placeholder(question, answers), id=wid,
+                 suggester=suggester)
 
 
 class FieldRow(Vertical):
@@ -59,17 +99,42 @@ class FieldRow(Vertical):
     FieldRow { height: auto; margin-bottom: 1; }
     FieldRow > Label { color: $text-muted; width: 1fr; }
     FieldRow.-invalid > Label { color: $error; }
+    FieldRow.-error > Label { color: $error; text-style: bold; }
     FieldRow TextArea.multiline { height: 6; }
     """
 
-    def __init__(self, question: Question, answers: Answers) -> None:
-        super().__init__(id="row-" + field_id(question.key)[2:], classes="field")
+    def __init__(self, question: Question, answers: Answers, *, wrong: bool = False) -> None:
+        super().__init__(id="row-" + field_id(question.key)[2:], classes="field -error" if wrong else "field")
         self.question = question
         self._answers = answers
+        self._labels = [label for label, _value in choice_options(question, answers)] if is_choice(question) else []
 
     def compose(self):
-        yield Label(self.question.prompt, markup=False)
+        yield Label(self._label_text(), markup=False)
         yield make_input(self.question, self._answers)
+
+    def mark_error(self, wrong: bool) -> None:
+        """A finding names this answer: mark the field itself (✗ and colour), not only its step."""
+        if wrong != self.has_class("-error"):
+            self.set_class(wrong, "-error")
+            labels = self.query(Label)  # none yet while the row is being mounted: compose reads the class
+            if labels:
+                labels.first().update(Content(self._label_text()))
+
+    def _label_text(self) -> str:
+        return ("✗ " if self.has_class("-error") else "") + self.question.prompt
+
+    def refresh_labels(self, answers: Answers) -> None:
+        """Choice labels that depend on the method (only KMM builds on the Driver Toolkit)."""
+        widget = self.input
+        if isinstance(widget, Select):
+            options = select_options(self.question, answers)
+            labels = [str(label) for label, _value in options]
+            if labels != self._labels:
+                self._labels = labels
+                value = widget.value
+                widget.set_options(options)
+                widget.value = value
 
     @property
     def input(self) -> Widget:

@@ -1,5 +1,5 @@
 """The dialog for `kmwizard tui --from FILE | --from-cluster KIND/NAME`: what generating the current answers
-would change against the imported objects (F9), with the fields kept in the overlay and the import's
+would change against the imported objects (F10), with the fields kept in the overlay and the import's
 findings.  The comparison is the core's (``kmwizard.importing.compare``), so the CLI and the wizard agree.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ImportChangesScreen(ModalScreen[None]):
     #changes-dialog { max-width: 130; }
     #changes-dialog .scroll { max-height: 30; }
     """
-    BINDINGS = [Binding("escape,f9", "dismiss", "Close", id="kmwizard.import_changes.close")]
+    BINDINGS = [Binding("escape,f10", "dismiss", "Close", id="kmwizard.import_changes.close")]
 
     def __init__(self, plan: ImportPlan, answers: Answers, source: str) -> None:
         super().__init__()

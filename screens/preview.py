@@ -6,10 +6,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import PurePosixPath
 
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import OptionList, Static, Tab, Tabs
+from textual.widgets import Input, OptionList, Static, Tab, Tabs
 from textual.widgets.option_list import Option
 
 from kmwizard.findings import Finding, Severity, sorted_findings
@@ -38,9 +39,30 @@ def _shorten(text: str) -> str:
                      for line in text.split("\n"))
 
 
+def wrap_lines(text: str, width: int | None) -> str:
+    """Long lines folded at spaces with a hanging indent, so wrapped YAML keeps its shape (a wrapped
+    value stays right of its key; YAML reads a more indented line as the same plain scalar)."""
+    if not width or width < 20:
+        return text
+    out = []
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip(" "))
+        hang = " " * min(indent + 4, width // 2)
+        start = indent  # never cut inside the indentation
+        while len(line) > width:
+            cut = line.rfind(" ", start + 1, width)
+            if cut <= start:
+                cut = width
+            out.append(line[:cut].rstrip())
+            line = hang + line[cut:].lstrip(" ")
+            start = len(hang)
+        out.append(line)
+    return "\n".join(out)
+
+
 @lru_cache(maxsize=64)
-def _highlight(text: str, language: str | None) -> Content:
-    text = _shorten(text)
+def _highlight(text: str, language: str | None, width: int | None = None) -> Content:
+    text = wrap_lines(_shorten(text), width)
     if not language:
         return Content(text)
     from textual.highlight import highlight  # pygments: imported after the first paint
@@ -48,9 +70,10 @@ def _highlight(text: str, language: str | None) -> Content:
     return highlight(text, language=language)
 
 
-def highlighted(file: OutputFile) -> Content:
-    """The file as the preview shows it: masked (``preview_text``), highlighted; cached per text."""
-    return _highlight(file.preview_text(), language_of(file.path))
+def highlighted(file: OutputFile, width: int | None = None) -> Content:
+    """The file as the preview shows it: masked (``preview_text``), highlighted, folded to width
+    (None: not folded); cached per text and width."""
+    return _highlight(file.preview_text(), language_of(file.path), width)
 
 
 def main_file(files) -> str | None:
@@ -65,6 +88,13 @@ def tab_label(file: OutputFile) -> str:
     return file.title or PurePosixPath(file.path).name
 
 
+def _find_all(text: str, term: str):
+    start = text.find(term)
+    while start != -1:
+        yield start
+        start = text.find(term, start + len(term))
+
+
 def finding_text(finding: Finding) -> str:
     text = f"{SEVERITY_MARK[finding.severity]} {finding.where}: {finding.message}"
     return text + (f"\n  fix: {finding.fix}" if finding.fix else "")
@@ -75,22 +105,96 @@ class PreviewPane(Vertical):
 
     DEFAULT_CSS = """
     PreviewPane { height: 1fr; }
-    PreviewPane #preview-status { height: 1; color: $text-muted; padding: 0 1; }
+    PreviewPane #preview-status { height: auto; color: $text-muted; padding: 0 1; }
     PreviewPane #preview-scroll { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 1; }
-    PreviewPane #preview-text { width: auto; padding: 0 1; }
+    PreviewPane #preview-scroll:focus { background: $boost; }
+    PreviewPane #preview-text { width: auto; padding: 0 1; text-wrap: nowrap; }
+    PreviewPane #preview-search { display: none; }
+    PreviewPane.-searching #preview-search { display: block; }
     """
+    BINDINGS = [Binding("w", "toggle_wrap", "Wrap", show=False, id="kmwizard.preview_wrap"),
+                Binding("c", "app.copy_file", "Copy", show=False, id="kmwizard.preview_copy"),
+                Binding("slash", "search", "Search", show=False, id="kmwizard.preview_search")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.files: tuple[OutputFile, ...] = ()
         self.selected_path: str | None = None
         self._rebuilding = False
+        self._match = 0  # which search match is current
+        self._message = ""  # what shows while there is no file
 
     def compose(self):
         yield Tabs(id="preview-tabs")
         yield Static("", id="preview-status", markup=False)
+        yield Input(placeholder="search the file (Enter: next match, Esc: close)", id="preview-search")
         with VerticalScroll(id="preview-scroll"):
             yield Static("", id="preview-text", markup=False)
+
+    # --- search (/ in the preview, ctrl+f anywhere) -------------------------------------
+
+    def action_search(self) -> None:
+        self.add_class("-searching")
+        self.query_one("#preview-search", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "preview-search":
+            event.stop()
+            self._match = 0
+            self._show_matches()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "preview-search":
+            event.stop()
+            self._match += 1
+            self._show_matches()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.has_class("-searching"):
+            event.stop()
+            self.remove_class("-searching")
+            self.query_one("#preview-search", Input).value = ""
+            self._show_selected()
+            self.query_one("#preview-scroll").focus()
+
+    def _show_matches(self) -> None:
+        """Every match of the search marked, the current one scrolled into view."""
+        term = self.query_one("#preview-search", Input).value
+        file = self._current()
+        if file is None:
+            return
+        content = highlighted(file, self._wrap_width())
+        text = str(content).lower()
+        starts = [i for i in _find_all(text, term.lower())] if term else []
+        if not starts:
+            self.query_one("#preview-text", Static).update(content)
+            if term:
+                self.set_status(f"{file.path}: no match for {term!r}")
+            return
+        current = self._match % len(starts)
+        for index, start in enumerate(starts):
+            content = content.stylize("black on yellow" if index == current else "reverse", start, start + len(term))
+        self.query_one("#preview-text", Static).update(content)
+        line = text.count("\n", 0, starts[current])
+        self.query_one("#preview-scroll").scroll_to(y=max(0, line - 3), animate=False)
+        self.set_status(f"{file.path}: match {current + 1} of {len(starts)} for {term!r}")
+
+    def action_toggle_wrap(self) -> None:
+        """Long lines wrap (the default) or scroll sideways, as the YAML's indentation reads best."""
+        self.toggle_class("-nowrap")
+        self._show_selected()
+        self.app.notify("Preview: long lines " + ("scroll sideways" if self.has_class("-nowrap") else "wrap"),
+                        timeout=2)
+
+    def _wrap_width(self) -> int | None:
+        if self.has_class("-nowrap"):
+            return None
+        width = self.query_one("#preview-scroll").scrollable_content_region.width - 2  # the text's padding
+        return width if width >= 20 else None
+
+    def on_resize(self, _event) -> None:
+        if not self.has_class("-nowrap"):
+            self._show_selected()
 
     def set_status(self, text: str) -> None:
         status = self.query_one("#preview-status", Static)
@@ -153,15 +257,20 @@ class PreviewPane(Vertical):
                 return file
         return None
 
+    def show_message(self, text: str) -> None:
+        """Text in place of a file, while there is none to show (folded: the text does not wrap)."""
+        self._message = text
+        self.query_one("#preview-text", Static).update(Content(wrap_lines(text, self._wrap_width() or 40)))
+
     def _show_selected(self) -> None:
         text = self.query_one("#preview-text", Static)
         file = self._current()
         if file is None:
-            text.update(Content("Nothing to show yet: the findings below say what is missing."))
+            self.show_message(self._message or "Nothing to show yet: the findings below say what is missing.")
             return
         note = f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
         self.set_status(note)
-        text.update(highlighted(file))
+        text.update(highlighted(file, self._wrap_width()))
 
 
 class FindingsPanel(OptionList):
@@ -171,6 +280,11 @@ class FindingsPanel(OptionList):
         def __init__(self, finding: Finding) -> None:
             super().__init__()
             self.finding = finding
+
+    # The highlight marks what Enter jumps to: loud only while the panel has focus.
+    DEFAULT_CSS = """
+    FindingsPanel:blur > .option-list--option-highlighted { background: $boost; text-style: none; }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)
@@ -187,6 +301,7 @@ class FindingsPanel(OptionList):
             self.add_option(Option("✓ no findings", disabled=True))
         else:
             self.add_options(Option(finding_text(f)) for f in findings)
+            self.highlighted = 0  # F6 then Enter jumps at once, with no arrow key first
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = sum(f.severity is Severity.WARNING for f in findings)
         self.border_title = f"Findings: {errors} error(s), {warnings} warning(s)"

@@ -53,6 +53,9 @@ class FakePrompter:
     def confirm(self, key, message, default):
         return self._reply(key, message, default)
 
+    def edit(self, key, text):
+        return self._reply(f"{key}:edit", "(editor)", text)
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
@@ -132,6 +135,77 @@ def test_errors_lead_back_to_the_questions_at_fault(tmp_path):
     assert code == 0
     assert "error: kvc.fakeroot:" in text and "is not a directory" in text
     assert prompter.asked.count("kvc.fakeroot") == 2
+
+
+def test_errors_on_rendered_manifests_ask_their_question_again():
+    """A Module name too long for the KMM webhook is found on the rendered Module
+    (module-*.yaml:$.metadata.name); render names its answer, so "answer the questions with errors
+    again" asks kmm.name."""
+    from kmwizard.preset_store import load_preset
+
+    long_name = "a" * 40
+    # Kept at the question (typed twice), then found again after the walk and asked again.
+    code, prompter, text = run({"start": ["keep"], "kmm.name": [long_name, long_name, "short"],
+                                "action": ["fix", "quit"]}, load_preset("kmm-ci"))
+    assert code == 0, text
+    assert f"error: kmm.name: name '{long_name}' (40) + namespace 'openshift-kmm'" in text
+    assert prompter.asked.count("kmm.name") == 3  # typed, kept by typing it again, then fixed
+    assert prompter.asked.count("action") == 2  # fixed: the second menu offers writing
+
+
+def test_each_answer_is_checked_at_its_question_with_the_findings_checks():
+    """Item 7 of issue 13: the regexp RE2 rejects is reported right after it is typed, and asked again."""
+    from kmwizard.preset_store import load_preset
+
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings": ["- regexp: '^(.+$'", "- regexp: '^a.+$'"],
+                                "action": ["quit"]}, load_preset("kmm-ci"))
+    assert code == 0
+    assert prompter.asked.count("kmm.kernel_mappings") == 2
+    assert text.index("does not compile") < text.index("Rendering")  # at the question, not after the walk
+
+
+def test_multiline_answers_come_from_the_editor_or_a_file(tmp_path):
+    from kmwizard.preset_store import load_preset
+
+    mappings = tmp_path / "mappings.yaml"
+    mappings.write_text("- regexp: '^.+el9.+$'\n")
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings:how": ["file"],
+                                "kmm.kernel_mappings:file": [str(mappings)], "kmm.build_args:how": ["editor"],
+                                "kmm.build_args:edit": ["- name: A\n  value: b\n"], "action": ["save", "quit"],
+                                "answers-out": [str(tmp_path / "a.yaml")]}, load_preset("kmm-ci"))
+    assert code == 0, text
+    saved = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    assert saved["kmm"]["kernel_mappings"] == [{"regexp": "^.+el9.+$"}]
+    assert saved["kmm"]["build_args"] == [{"name": "A", "value": "b"}]
+    # the finish key of the typed way is named on its own line, never cut at the terminal's width
+    assert "(multi-line: Esc then Enter finishes)" in text
+
+
+def test_errors_no_question_names_lead_to_a_choice_not_a_loop(monkeypatch):
+    from kmwizard import ask
+    from kmwizard.findings import error
+    from kmwizard.preset_store import load_preset
+    from kmwizard.render import Rendering
+
+    monkeypatch.setattr(ask, "render", lambda answers: Rendering(findings=(error("somewhere.yaml:$.x", "bad"),)))
+    code, prompter, text = run({"start": ["keep"], "action": ["fix", "quit"], "change": ["role"]},
+                               load_preset("kmm-ci"))
+    assert code == 0
+    assert "No question the wizard asks is at fault (somewhere.yaml:$.x)" in text
+    assert "change" in prompter.asked and "role" in prompter.asked
+
+
+def test_brackets_mean_a_real_default_and_examples_are_labelled_and_never_used():
+    """Item 6: [X] only for a default; an example-only prompt says e.g., and Enter leaves it empty."""
+    from kmwizard.preset_store import load_preset
+
+    code, prompter, text = run({"start": ["keep"], "action": ["quit"]}, load_preset("kmm-ci"))
+    assert code == 0
+    prompts = dict(zip(prompter.asked, prompter.messages))
+    assert "[" not in prompts["kmm.image_repo_secret"] and "(e.g. my-registry-pull-secret)" in \
+        prompts["kmm.image_repo_secret"]
+    assert "(left empty: kmm.image_repo_secret has no default, and the example is not used)" in text
+    assert "[worker]" in prompts["role"] and "e.g." not in prompts["role"]
 
 
 def test_abort_exits_130_and_writes_nothing(tmp_path):

@@ -36,6 +36,20 @@ def test_interactive_front_ends_refuse_without_a_terminal(args):
     assert proc.stdout == ""
 
 
+def test_no_terminal_hint_first_suggests_a_preset_that_renders_offline(tmp_path):
+    """The first command the hint shows must work without the network: its preset fetches nothing."""
+    import re
+
+    from kmwizard.cli import NO_TTY_MESSAGE
+    from kmwizard.kvc.fetch import remote_fetches
+    from kmwizard.preset_store import load_preset
+
+    first = re.search(r"kmwizard preview\s+--preset (\S+)", NO_TTY_MESSAGE).group(1)
+    assert remote_fetches(load_preset(first), cache_dir=tmp_path) == []
+    proc = run("preview", "--preset", first)
+    assert proc.returncode == 0 and "kind: Module" in proc.stdout
+
+
 def test_bad_set_names_the_key_and_the_allowed_values():
     proc = run("preview", "--set", "day=3")
     assert proc.returncode == 2
@@ -202,6 +216,33 @@ def test_validate_refuses_a_kmm_version_it_cannot_read(tmp_path):
     assert proc.returncode == 2 and "banana" in proc.stderr and "2.4" in proc.stderr
 
 
+def test_a_preset_saved_with_relative_paths_works_from_any_directory(tmp_path, monkeypatch):
+    """Item 8 of issue 13: 'signing.priv' typed in the wizard names the file in the directory it was
+    typed in; the saved preset stores it absolute, so it renders the same from elsewhere."""
+    from kmwizard.answers import Answers
+    from kmwizard.preset_store import load_preset, save_user_preset
+    from kmwizard.render import render
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "signing.priv").write_text("key\n")
+    (work / "signing.x509").write_text("cert\n")
+    monkeypatch.chdir(work)
+    answers = Answers({"method": "kmm", "kmm.sign.enabled": True, "kmm.sign.key_file": "signing.priv",
+                       "kmm.sign.cert_file": "./signing.x509", "kvc.module_repo": "https://example.com/r.git"})
+    path = save_user_preset("signed", answers)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_preset("signed")
+    assert loaded.get("kmm.sign.key_file") == str(work / "signing.priv")
+    assert loaded.get("kmm.sign.cert_file") == str(work / "signing.x509")
+    assert loaded.get("kvc.module_repo") == "https://example.com/r.git"  # URLs stay as they are
+    assert not [f for f in render(loaded).findings if f.where.startswith("kmm.sign") and f.severity.value == "error"]
+    assert "signing.priv" in path.read_text()
+
+
 @pytest.mark.parametrize("front_end", ["tui", "ask"])
 def test_the_program_hands_the_cli_its_front_ends(front_end, monkeypatch, capsys):
     # kmwizard.main joins the front ends (the CLI imports neither): `kmwizard tui|ask` reaches the
@@ -230,3 +271,16 @@ def test_a_command_builds_only_its_parser_and_help_lists_them_all(capsys):
     argv = ["generate", "--set", "role=infra", "-o", "out", "--force"]
     assert vars(build_parser("generate").parse_args(argv)) == vars(full.parse_args(argv))
     assert main(["generat"]) == 2 and "invalid choice: 'generat'" in capsys.readouterr().err
+
+
+def test_answer_options_without_a_command_start_the_wizard(monkeypatch):
+    """Issue 13: `kmwizard --preset X` behaves like `kmwizard tui --preset X` (the README's table says so)."""
+    import kmwizard.cli
+    import kmwizard.main
+
+    started = []
+    monkeypatch.setattr(kmwizard.cli, "_is_tty", lambda: True)
+    monkeypatch.setattr(kmwizard.main, "run_tui", lambda answers: started.append(answers) or 0)
+    assert kmwizard.main.main(["--preset", "kmm-ci", "--set", "role=infra"]) == 0
+    assert kmwizard.main.main(["--set=role=master"]) == 0
+    assert [(a.get("method"), a.get("role")) for a in started] == [("kmm", "infra"), ("kvc", "master")]

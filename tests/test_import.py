@@ -373,14 +373,17 @@ def test_remote_file_sources_stay_in_the_overlay(repos, tmp_path):
 
 
 def test_imported_key_files_are_0600(tmp_path):
-    rendering = render(load_preset("kmm-signed").update({"kmm.sign.key_file": str(_write(tmp_path / "k", b"KEYDATA")),
-                                                         "kmm.sign.cert_file": str(_write(tmp_path / "c", b"\x30\x82"))}))
+    from test_tui_snapshots import _signing_pair  # a real pair: kmwizard parses both and checks they pair up
+
+    key, cert = _signing_pair()
+    rendering = render(load_preset("kmm-signed").update({"kmm.sign.key_file": str(_write(tmp_path / "k", key)),
+                                                         "kmm.sign.cert_file": str(_write(tmp_path / "c", cert))}))
     pairs = [(f.path, f.manifest) for f in rendering.files if f.manifest is not None]
     out = tmp_path / "o"
     plan = import_documents(pairs, out)
     assert plan.ok, [f.format() for f in plan.findings]
     output.write(output.plan(plan.rendering(), out))
-    assert (out / "signing" / "key").read_bytes() == b"KEYDATA"
+    assert (out / "signing" / "key").read_bytes() == key
     assert stat.S_IMODE(os.stat(out / "signing" / "key").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(out / "answers.yaml").st_mode) == 0o600
     again = render(Answers.load(out / "answers.yaml"))

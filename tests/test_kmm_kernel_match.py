@@ -79,6 +79,9 @@ def test_invalid_regexp_stops_the_search():
     result = match_kernel(module(mappings), RHEL9_X86)
     assert not result.matched
     assert result.problems and "Go's regexp" in result.problems[0] and "\\e" in result.problems[0]
+    # Issue 13 item 14: one true thing, not "stops at it" and then "skipped silently" as well.
+    text = result.format()
+    assert "Go's regexp rejects it" in text and "no mapping matches" not in text and "silently" not in text
 
 
 def test_build_and_sign_merge_rules():

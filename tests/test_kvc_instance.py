@@ -22,12 +22,13 @@ CONF = "/etc/kvc/simple-kmod.conf"
 
 def bash_values(text: str, keys=KEYS) -> dict[str, str]:
     """What bash assigns when it sources text (unset variables come back as None)."""
-    script = 'source /dev/stdin; for k in "$@"; do if [ "${!k+set}" ]; then printf "%s\\0" "${!k}"; ' \
-             'else printf "\\1\\0"; fi; done'
+    # "s" + value when set, "u" when unset: no value can pass for the unset mark (the old mark \x01 was a value)
+    script = 'source /dev/stdin; for k in "$@"; do if [ "${!k+set}" ]; then printf "s%s\\0" "${!k}"; ' \
+             'else printf "u\\0"; fi; done'
     out = subprocess.run(["bash", "-c", script, "bash", *keys], input=text.encode(), capture_output=True,
                          check=True).stdout.decode()
     values = out.split("\0")[:-1]
-    return {k: (None if v == "\1" else v) for k, v in zip(keys, values)}
+    return {k: (v[1:] if v.startswith("s") else None) for k, v in zip(keys, values)}
 
 
 def tree_with_conf(tmp_path: Path, text: str, name: str = "simple-kmod") -> Path:

@@ -34,7 +34,13 @@ async def until_idle(pilot, screen, rounds: int = 200) -> None:
 
 
 def log_text(screen) -> str:
-    return "\n".join(str(line) for line in screen.query_one("#apply-log").lines)
+    """The apply log with its wrapped lines joined again (the dialog wraps long lines to its width)."""
+    import re
+
+    log = screen.query_one("#apply-log")
+    width = log.scrollable_content_region.width
+    assert all(len(str(line)) <= width for line in log.lines), "a log line is wider than the log"
+    return re.sub(r"\n {2,8}(?=\S)", " ", "\n".join(str(line) for line in log.lines))
 
 
 def test_dry_run_then_apply(apiserver):  # noqa: F811
@@ -154,3 +160,40 @@ async def _palette():
         # The binding ids users remap in keymap.yaml.
         assert {b.id for b in app.BINDINGS} >= {"kmwizard.help", "kmwizard.write", "kmwizard.apply",
                                                 "kmwizard.save_preset", "kmwizard.next", "kmwizard.back"}
+
+
+def test_without_a_kubeconfig_the_dialog_says_so_and_takes_one(apiserver, monkeypatch):  # noqa: F811
+    """Item 9 of issue 13: no kubeconfig and no pod: said before any click, in the dialog's words;
+    typing a kubeconfig path fills the contexts and allows the dry run."""
+    path = apiserver.kubeconfig_path
+    monkeypatch.delenv("KUBECONFIG")  # HOME is an empty directory (the fixture): no ~/.kube/config
+
+    async def go():
+        app = WizardApp(ANSWERS)
+        async with app.run_test(size=(130, 42)) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await pilot.pause()
+            screen = app.screen
+            status = str(screen.query_one("#apply-status").content)
+            assert "No kubeconfig found" in status and "not a pod" in status and "in-cluster" not in status
+            assert "--" not in status  # no command-line flags in the dialog
+            assert screen.query_one("#apply-dry-run").disabled
+            screen.query_one("#apply-kubeconfig").value = str(path)
+            await pilot.pause()
+            assert screen.query_one("#apply-context").value == "double"
+            assert not screen.query_one("#apply-dry-run").disabled
+            await pilot.click("#apply-dry-run")
+            await until_idle(pilot, screen)
+            assert "Module drivers/demo: would be created" in log_text(screen)
+
+    asyncio.run(go())
+
+
+def test_cluster_errors_name_the_dialogs_fields_not_flags():
+    from kmwizard.screens.apply import tui_language
+
+    assert tui_language("KUBECONFIG=/x: no such file: fix $KUBECONFIG or pass --kubeconfig") == \
+        "KUBECONFIG=/x: no such file: fix $KUBECONFIG or the kubeconfig field"
+    assert tui_language("run with --yes to confirm, or --dry-run=server to only check") == \
+        "press Apply to confirm, or Dry run + diff to only check"

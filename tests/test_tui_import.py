@@ -1,5 +1,5 @@
 """`kmwizard tui --from`: the wizard opens on imported answers and shows what generating changes against the
-imported objects (F9), driven through Pilot, plus an SVG snapshot of that dialog."""
+imported objects (F10), driven through Pilot, plus an SVG snapshot of that dialog."""
 from __future__ import annotations
 
 import asyncio
@@ -63,11 +63,11 @@ async def _the_wizard_opens_on_the_import_and_shows_no_change(tmp_path):
         assert pilot.app.answers.get("overlay")[0]["path"] == "metadata.annotations"
 
 
-def test_f9_shows_what_an_edited_answer_changes(tmp_path):
-    asyncio.run(_f9_shows_what_an_edited_answer_changes(tmp_path))
+def test_f10_shows_what_an_edited_answer_changes(tmp_path):
+    asyncio.run(_f10_shows_what_an_edited_answer_changes(tmp_path))
 
 
-async def _f9_shows_what_an_edited_answer_changes(tmp_path):
+async def _f10_shows_what_an_edited_answer_changes(tmp_path):
     plan = _imported(tmp_path)
     async with app_for(plan).run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -81,7 +81,7 @@ async def _f9_shows_what_an_edited_answer_changes(tmp_path):
         await pilot.pause()
         await settle(pilot)
         assert pilot.app.answers.get("role") == "infra"
-        await pilot.press("f9")
+        await pilot.press("f10")
         await pilot.pause()
         body = str(pilot.app.screen.query_one("#changes-body").content)
         lines = body.splitlines()
@@ -89,13 +89,13 @@ async def _f9_shows_what_an_edited_answer_changes(tmp_path):
         assert any(line.startswith("+") and "node-role.kubernetes.io/infra: ''" in line for line in lines)
 
 
-def test_f9_without_an_import_says_so():
-    asyncio.run(_f9_without_an_import_says_so())
+def test_f10_without_an_import_says_so():
+    asyncio.run(_f10_without_an_import_says_so())
 
 
-async def _f9_without_an_import_says_so():
+async def _f10_without_an_import_says_so():
     async with WizardApp(Answers({"method": "kmm"})).run_test(size=SIZE) as pilot:
-        await pilot.press("f9")
+        await pilot.press("f10")
         await pilot.pause()
         assert not isinstance(pilot.app.screen, ImportChangesScreen)
 
@@ -110,7 +110,7 @@ def test_changes_dialog_snapshot(snap_compare, tmp_path):
         await pilot.press("escape")  # the dialog opened on start: reopen it once the form is settled
         await pilot.app.show_step("method")
         await settle(pilot)
-        await pilot.press("f9")
+        await pilot.press("f10")
         await pilot.pause()
 
     assert snap_compare(app_for(plan), terminal_size=(150, 34), run_before=run_before)

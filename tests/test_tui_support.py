@@ -13,7 +13,10 @@ async def settle(pilot, rounds: int = 50) -> None:
     for _ in range(rounds):
         await app.workers.wait_for_complete()
         await pilot.pause()
-        if app._busy_since is None and app.answers in app._cache and app.rendering is app._cache[app.answers]:
+        key = app._render_key()
+        if app._busy_since is None and key in app._cache and app.rendering is app._cache[key]:
+            return
+        if app._busy_since is None and app.waiting_for_fetch:  # deliberately not cloning yet
             return
     raise AssertionError("the render worker never caught up with the answers")
 

@@ -86,10 +86,13 @@ def test_type_into_the_real_program(tmux):
 
 def test_small_terminal_shows_every_part(tmux):
     term = tmux([sys.executable, "-m", "kmwizard", "tui", "--preset", "kmm-ci"], size=(80, 24))
-    term.wait_for("Findings")
-    screen = term.wait_for("kind: Module")  # the first preview is in
-    for part in ("Method", "Review", "f1", "Help", "Module"):
+    # Below 100 columns: a strip of step numbers, the form at full width, the findings count under it.
+    screen = term.wait_for("F9 preview")
+    for part in ("Method", "How should the module reach the nodes?", "no errors", "f1", "Help", "f9 Preview"):
         assert part in screen, f"{part!r} missing at 80x24:\n{screen}"
+    term.keys("F9")  # the preview and the findings in the form's place
+    screen = term.wait_for("kind: Module")
+    assert "Findings" in screen and "How should the module" not in screen, screen
     term.keys("C-q")
     assert "EXIT=0" in term.wait_for("EXIT=")
 
@@ -101,3 +104,35 @@ def test_without_a_terminal_tui_refuses_even_inside_tmux(tmux, tmp_path):
     term.wait_for("EXIT=")
     assert "needs a terminal" in out.read_text()
     assert os.path.getsize(out) > 0
+
+
+def test_offline_first_screen_fetches_nothing(tmux, tmp_path):
+    # git may use no protocol at all: an offline machine. The first screen must not meet a clone error.
+    term = tmux(["env", "GIT_ALLOW_PROTOCOL=none", sys.executable, "-m", "kmwizard"], size=(80, 24))
+    screen = term.wait_for("Nothing fetched yet")  # under the form, at 80 columns
+    assert "✗" not in screen, screen
+    term.keys("F9")  # the preview says why and what to do offline
+    screen = term.wait_for("Offline?")
+    assert "not rendered yet" in screen and "✗" not in screen, screen
+    term.keys("F9")
+    assert not (tmp_path / "cache" / "kmwizard" / "kvc").exists()
+    term.keys("F8", "F8", "F8")  # past the Module source step: now it fetches, and says it failed
+    assert "✗" in term.wait_for("✗", timeout=30)
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_a_file_added_to_the_fakeroot_shows_in_the_running_wizard(tmux, tmp_path):
+    from kvc_trees import MODULE, build_kvc_tree
+
+    root, _ = build_kvc_tree(tmp_path)
+    conf = root / "etc" / "kvc" / f"{MODULE}.conf"
+    saved = conf.read_bytes()
+    conf.unlink()
+    term = tmux([sys.executable, "-m", "kmwizard", "tui", "--set", f"kvc.fakeroot={root}"], size=(120, 40))
+    assert "✗ kvc.module_name: /etc/kvc/" in term.wait_for("Findings: 1 error(s)")
+    conf.write_bytes(saved)  # nothing typed: the wizard notices the tree changed
+    screen = term.wait_for("Findings: 0 error(s)")
+    assert "✗ kvc.module_name" not in screen, screen
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")

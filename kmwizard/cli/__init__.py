@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 from kmwizard import __version__
 from kmwizard.findings import (ClusterError, Finding, KmwizardError, Severity, UsageError, error, has_errors,
                                info, sorted_findings, warning)
+from kmwizard.redact import printable
 from kmwizard.textfiles import read_text_arg
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -28,14 +29,16 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3,
 NO_TTY_MESSAGE = (
     "kmwizard: the interactive wizard needs a terminal, and standard input or output is not one.\n"
     "Without a terminal use the non-interactive commands:\n"
-    "  kmwizard preview  --preset simple-kmod            # show what would be generated\n"
-    "  kmwizard generate --preset simple-kmod --output-dir out/\n"
+    "  kmwizard preview  --preset kmm-ci                 # show what would be generated (works offline)\n"
+    "  kmwizard generate --preset kmm-ci --output-dir out/\n"
+    "  kmwizard preview  --preset simple-kmod            # KVC: clones two GitHub repositories first\n"
     "  kmwizard apply    --answers my-answers.yaml --dry-run=server\n"
     "See `kmwizard --help`."
 )
 
 
 def print_findings(findings: Iterable[Finding], stream=None, *, min_severity: Severity = Severity.INFO) -> None:
+    # Findings carry display-safe text already (credentials masked, control characters escaped).
     stream = stream or sys.stderr
     for finding in sorted_findings(findings):
         if finding.severity.rank > min_severity.rank:
@@ -60,7 +63,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.all_files:
         for file in rendering.files:
             out.write(f"# ---- {file.path} (mode {file.mode:04o}{', secret: masked' if file.secret else ''})\n")
-            text = file.preview_text()
+            text = printable(file.preview_text())  # a user's Dockerfile may hold terminal escapes
             out.write(text if text.endswith("\n") else text + "\n")
     else:
         first = True
@@ -74,7 +77,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
             out.write(file.preview_text())
     print_findings(rendering.findings)
     for note in rendering.notes:
-        sys.stderr.write(f"note: {note}\n")
+        sys.stderr.write(f"note: {printable(note)}\n")
     return EXIT_FINDINGS if has_errors(rendering.findings) else EXIT_OK
 
 
@@ -95,12 +98,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             "pass --output-dir DIR (day 1: the openshift-install directory)")
     plan = output.plan(rendering, out_dir)
     written = output.write(plan, force=args.force)
+    report = []
     for planned, path in zip(plan.files, written):
         state = "unchanged" if planned.unchanged else ("replaced" if planned.exists else "written")
         secret = "  (holds secrets: mode 0600, keep it private)" if planned.file.secret else ""
-        print(f"{state:9} {planned.file.mode:04o} {path}{secret}")
+        report.append(f"{state:9} {planned.file.mode:04o} {printable(str(path))}{secret}\n")
+    try:
+        sys.stdout.write("".join(report))
+        sys.stdout.flush()
+    except StdoutError as exc:
+        raise StdoutError(exc.os_error, f"all {len(written)} files were written to "
+                          f"{printable(str(plan.directory))}") from None
     for note in rendering.notes:
-        sys.stderr.write(f"note: {note}\n")
+        sys.stderr.write(f"note: {printable(note)}\n")
     return EXIT_OK
 
 
@@ -110,14 +120,14 @@ _DOCKERFILE_START = re.compile(r"\A(?:\s*(?:#[^\n]*)?\n)*\s*(?:ARG|FROM)\s", re.
 
 def load_documents(path: Path, text: Optional[str] = None) -> list[tuple[str, object]]:
     """(where, document) pairs of a YAML stream or a JSON file; '-' reads stdin."""
-    import yaml
+    from kmwizard.safe_yaml import load_json, load_manifests
 
     text = read_text_arg(str(path)) if text is None else text
     name = "stdin" if str(path) == "-" else str(path)
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        return [(name, json.loads(text))]
-    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        return [(name, load_json(text))]
+    docs = [d for d in load_manifests(text, name) if d is not None]
     if len(docs) == 1:
         return [(name, docs[0])]
     return [(f"{name}[{i}]", d) for i, d in enumerate(docs)]
@@ -171,9 +181,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     findings: list[Finding] = []
     documents: list[tuple[str, object]] = []
+    unreadable = 0
     for name in args.files:
         path = Path(name)
-        text = read_text_arg(name)
+        try:
+            text = read_text_arg(name)
+        except UsageError as exc:  # one unreadable file does not stop the others being checked
+            findings.append(error(name, exc.message, exc.fix, code="validate-read"))
+            unreadable += 1
+            continue
         if _DOCKERFILE_START.match(text):  # KMM's Dockerfile as a plain file (generate writes one)
             findings.extend(lint_dockerfile(text, "stdin" if name == "-" else name))
             continue
@@ -199,8 +215,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print_findings(findings)
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = sum(f.severity is Severity.WARNING for f in findings)
-    sys.stderr.write(f"{len(args.files)} file(s) checked: {errors} error(s), {warnings} warning(s)\n")
-    return EXIT_FINDINGS if errors else EXIT_OK
+    sys.stderr.write(f"{len(args.files)} file(s) checked: {errors} error(s), {warnings} warning(s)"
+                     + (f", {unreadable} could not be read" if unreadable else "") + "\n")
+    return EXIT_USAGE if unreadable else EXIT_FINDINGS if errors else EXIT_OK
 
 
 def _judged_release(given: Optional[str], cluster_version: str) -> tuple[Optional[str], Finding]:
@@ -256,8 +273,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
     if args.action == "list":
         presets = list_presets()
         width = max((len(p.name) for p in presets), default=4)
-        for p in presets:
-            print(f"{p.name:{width}}  {p.origin:8}  {p.description}")
+        for p in presets:  # names and descriptions are the user's: no terminal escapes
+            print(f"{printable(p.name):{width}}  {p.origin:8}  {printable(p.description)}")
         return EXIT_OK
     if not args.name:
         raise UsageError("`presets show` needs a preset name", "run `kmwizard presets list` to see them")
@@ -362,9 +379,17 @@ class _OneCommand:
         return self.subparsers.add_parser(name, **kwargs) if name == self.command else _SkippedParser()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse quotes the words it rejects (`unrecognized arguments: ...`): without terminal escapes.
+    Subcommand parsers are made with the same class."""
+
+    def _print_message(self, message, file=None):
+        super()._print_message(printable(message) if message else message, file)
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` (one of CORE_COMMANDS) only what running it needs."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kmwizard",
         description="Generate, check and apply out-of-tree kernel modules for OpenShift: kmods-via-containers "
                     "in a MachineConfig (KVC) or a Kernel Module Management Module (KMM). Without a command "
@@ -439,6 +464,21 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
+def _default_terminate_handlers():
+    """The wizards install their own handling (Textual, questionary): give them the defaults."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
 def _terminate_like_ctrl_c(enabled: bool):
     """SIGTERM (`timeout`, a cancelled CI job) and SIGHUP (a closed terminal) take the Ctrl-C path,
     so the same cleanup runs: git/make stopped, verify pods deleted, temporary files removed."""
@@ -458,10 +498,71 @@ def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+class StdoutError(KmwizardError):
+    """Standard output is full, failing or closed (`> /dev/full`, `| head -c1`): reported, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, exc: OSError, done: str = "") -> None:
+        self.os_error = exc
+        reason = ("it was closed before everything was written (e.g. by `| head`)"
+                  if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc))
+        super().__init__(f"cannot write to standard output: {reason}" + (f"; {done}" if done else ""),
+                         "" if isinstance(exc, BrokenPipeError) else
+                         "write the output somewhere with space, e.g. kmwizard ... > FILE on another disk")
+
+
+class _GuardedStdout:
+    """sys.stdout for the commands: a failing write raises StdoutError where it happens, so every
+    command reports a full or closed stdout the same way, without a traceback; and nothing it prints
+    (a preset, a user's Dockerfile, a file name) can send terminal control sequences."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(printable(text))
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str, Callable]] = None) -> int:
     """Run one command line.  ``front_ends`` maps "tui" and "ask" to functions (answers -> exit
     code) that start the interactive wizards; kmwizard.main passes them."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].split("=", 1)[0] in ("--preset", "--answers", "-f", "--set"):
+        argv = ["tui", *argv]  # `kmwizard --preset X` is `kmwizard tui --preset X`, as the README's table says
+    interactive = not argv or argv[0] in ("tui", "ask")
+    real_stdout = sys.stdout
+    # SIGTERM and SIGHUP take the Ctrl-C path from the first moment on (tui and ask put them back).
+    with _terminate_like_ctrl_c(True):
+        if not interactive:
+            sys.stdout = _GuardedStdout(real_stdout)
+        try:
+            code = _main(argv, front_ends)
+            try:
+                sys.stdout.flush()
+            except StdoutError as exc:
+                code = _report(exc)
+            return code
+        except KeyboardInterrupt:  # arrived between the handlers of _main
+            sys.stderr.write("kmwizard: interrupted\n")
+            return EXIT_INTERRUPTED
+        finally:
+            sys.stdout = real_stdout
+
+
+def _main(argv: list[str], front_ends: Optional[Mapping[str, Callable]]) -> int:
     try:
         parser = build_parser(argv[0] if argv and argv[0] in CORE_COMMANDS else None)
         if not argv:
@@ -472,22 +573,34 @@ def main(argv: Optional[Sequence[str]] = None, front_ends: Optional[Mapping[str,
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors 2
+            sys.stdout.flush()
             return int(exc.code or 0)
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         args.front_ends = front_ends
-        with _terminate_like_ctrl_c(args.command not in ("tui", "ask")):
-            return int(args.func(args) or 0)
+        if args.command in ("tui", "ask"):  # the front end handles its own signals
+            with _default_terminate_handlers():
+                return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full stdout fails here, inside the handlers below
+        return code
     except KmwizardError as exc:
-        findings = getattr(exc, "findings", None)
-        sys.stderr.write(f"kmwizard: {exc.message}\n")
-        if exc.fix and not findings:
-            sys.stderr.write(f"  fix: {exc.fix}\n")
-        return exc.exit_code
+        return _report(exc)
     except KeyboardInterrupt:
         sys.stderr.write("kmwizard: interrupted\n")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `kmwizard preview | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+
+
+def _report(exc: KmwizardError) -> int:
+    if isinstance(exc, StdoutError):
+        # Python flushes stdout again at exit and would fail again: point it at /dev/null.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+    findings = getattr(exc, "findings", None)
+    sys.stderr.write(f"kmwizard: {exc.message}\n")
+    if exc.fix and not findings:
+        sys.stderr.write(f"  fix: {exc.fix}\n")
+    return exc.exit_code

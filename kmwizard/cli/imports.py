@@ -18,7 +18,7 @@ from kmwizard.textfiles import read_text_arg
 def add_tui_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="from_files", action="append", default=[], metavar="FILE",
                    help="open the wizard on objects imported from FILE (a MachineConfig or Module, repeatable); "
-                        "F9 shows what generating changes against them")
+                        "F10 shows what generating changes against them")
     p.add_argument("--from-cluster", nargs="*", metavar="KIND/NAME",
                    help="the same, with the objects read from the cluster (machineconfig/NAME, module/[NS/]NAME)")
     p.add_argument("--import-dir", metavar="DIR",

@@ -50,9 +50,11 @@ def modules_from_file(name: str) -> tuple[list[dict], dict[str, str]]:
     """The Modules of a file, and the Dockerfiles of its ConfigMaps."""
     import yaml
 
+    from kmwizard.safe_yaml import load_manifests
+
     text = read_text_arg(name)
     try:
-        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        docs = [d for d in load_manifests(text, name) if isinstance(d, dict)]
     except yaml.YAMLError as exc:
         raise UsageError(f"{name} is not valid YAML: {exc}", "fix the syntax at the place shown") from None
     items = [i for d in docs for i in (d.get("items") if d.get("kind") == "List" else [d]) if isinstance(i, dict)]

@@ -364,8 +364,11 @@ def cmd_diff(args) -> int:
     try:
         _answers_, conn, manifests = _prepare(args)
     except KmwizardError as exc:
-        # diff's own codes: 1 means "changes", so every failure is >1
-        raise type(exc)(exc.message, exc.fix) if exc.exit_code > 1 else UsageError(exc.message, exc.fix)
+        # diff's own codes: 1 means "changes", so every failure is >1 (re-raised as it is: not every
+        # error's constructor takes (message, fix), AnswersError takes its findings)
+        if exc.exit_code > 1:
+            raise
+        raise UsageError(exc.message, exc.fix) from None
     with conn:
         diffs, failure = changes.diff(conn, manifests, force_conflicts=args.force_conflicts)
         changed = 0

@@ -152,6 +152,35 @@ def resolve_kubeconfig(kubeconfig: str | None = None, environ=None) -> str | Non
     return str(default) if default.is_file() else None
 
 
+def _check_kubeconfig_files(paths: str) -> None:
+    """Before the client's loader sees them: regular files of sane size whose YAML has no alias bomb
+    (the loader reads FIFOs until a writer comes, and expands aliases without limit)."""
+    import yaml
+
+    from kmwizard.safe_yaml import load_manifests
+    from kmwizard.textfiles import MANIFEST_MAX, InputFileError, read_text_file
+
+    for path in paths.split(os.pathsep):
+        try:
+            text = read_text_file(path, what="kubeconfig", limit=MANIFEST_MAX)
+        except InputFileError as exc:
+            raise UsageError(exc.message, "check it with `oc config view`, or give the path of a kubeconfig "
+                                          "file") from None
+        try:
+            load_manifests(text, path)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"kubeconfig {path} is not usable: {str(exc).splitlines()[0]}",
+                             "check it with `oc config view`") from None
+
+
+def _config_problem(exc: Exception, path: str) -> str:
+    """The loader's message without the object it quotes after the file name (it may hold a token)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if path in text:
+        text = text[:text.index(path) + len(path)]
+    return text[:200]
+
+
 def connect(kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None, *,
             request_timeout: float = DEFAULT_REQUEST_TIMEOUT, environ=None, retry_for: float = DEFAULT_RETRY_FOR,
             notify: Optional[Callable[[str], None]] = None) -> Connection:
@@ -190,6 +219,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
                                                                  if ns_file.is_file() else "default"))
         source = "in-cluster"
     else:
+        _check_kubeconfig_files(path)
         try:
             contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
             chosen = active
@@ -205,7 +235,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
             raise
         except (ConfigException, yaml.YAMLError, OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # The client's loader raises whatever a malformed file provokes: all mean the same to the user.
-            raise UsageError(f"kubeconfig {path} is not usable: {type(exc).__name__}: {exc}",
+            raise UsageError(f"kubeconfig {path} is not usable: {type(exc).__name__}: {_config_problem(exc, path)}",
                              "check it with `oc config view`, or pick another --context") from None
         ctx = (chosen or {}).get("context") or {}
         target = Target(server=cfg.host, context=(chosen or {}).get("name", ""), cluster=ctx.get("cluster", ""),

@@ -218,8 +218,27 @@ def _release(spec: str, gzip_used: bool, tree: dict, style: str) -> str:
         if not gzip_used and any("compression" in encode_contents(content, gzip_allowed=True)
                                  for content, _m in tree.values()):
             return "4.9"
+        # A build file kmwizard delivered for the nodes' RHEL tells RHEL 8 (4.12) from RHEL 9 (4.13) first.
+        major = _delivered_build_rhel(tree)
+        if major is not None:
+            return "4.13" if major >= 9 else "4.12"
         return "4.13" if style == "template-instance" else "4.12"
     return "4.14" if "4.14" in releases else releases[0]
+
+
+_DELIVERED_BUILD_FILE = re.compile(r"^/etc/kvc/[^/]+-build/Dockerfile$")
+
+
+def _delivered_build_rhel(tree: dict) -> Optional[int]:
+    """The RHEL major of the final stage of a build file delivered beside the conf, if one names it."""
+    from kmwizard.kvc.buildfile import base_images, rhel_major_of
+
+    for path, (content, _mode) in tree.items():
+        if _DELIVERED_BUILD_FILE.match(path):
+            images = base_images(content.decode("utf-8", "replace"))
+            if images:
+                return rhel_major_of(images[-1].resolved)
+    return None
 
 
 def _conf_answers(conf: bytes, v: dict, result: ImportResult) -> None:

@@ -74,6 +74,49 @@ def dns1123_label(value: Any, _answers: "Answers") -> Optional[str]:
     return None
 
 
+def required_dns1123_label(value: Any, answers: "Answers") -> Optional[str]:
+    if value in (None, ""):
+        return "cannot be empty: give a DNS-1123 label (lower-case letters, digits and '-')"
+    return dns1123_label(value, answers)
+
+
+def required_dns1123_subdomain(value: Any, answers: "Answers") -> Optional[str]:
+    if value in (None, ""):
+        return "cannot be empty: give a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')"
+    return dns1123_subdomain(value, answers)
+
+
+# Label keys and values, as apimachinery's validation.IsQualifiedName and IsValidLabelValue check them.
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def label_problem(key: Any, value: Any) -> Optional[str]:
+    """What the API server would say about one label (selector) entry, or None."""
+    if not isinstance(key, str) or not key:
+        return f"label key {key!r} is empty or not a string"
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        return f"label key {key!r}: the prefix before '/' must be a DNS-1123 subdomain (e.g. example.com)"
+    if len(name) > 63 or not _QUALIFIED_NAME.match(name):
+        return (f"label key {key!r}: the name must be at most 63 characters of letters, digits, '-', '_' and '.', "
+                "starting and ending with a letter or digit")
+    if not isinstance(value, str):
+        return f"label {key}={value!r}: label values are strings (use \"\" for none, quote true/false and numbers)"
+    if value and (len(value) > 63 or not _QUALIFIED_NAME.match(value)):
+        return (f"label {key}={value!r}: label values are empty or at most 63 characters of letters, digits, "
+                "'-', '_' and '.', starting and ending with a letter or digit")
+    return None
+
+
+def no_climbing(value: Any, _answers: "Answers") -> Optional[str]:
+    """A build file path without '..': relative ones stay in the module repository, absolute ones name a
+    file the MachineConfig delivers (/etc/kvc/<name>-build/Dockerfile)."""
+    if value and ".." in str(value).split("/"):
+        return (f"{value!r} climbs with '..' and leaves the repository: give a path inside the module "
+                "repository, or the absolute path of a file the tree delivers")
+    return None
+
+
 def openshift_version(value: Any, _answers: "Answers") -> Optional[str]:
     match = OPENSHIFT_VERSION.match(str(value))
     if not match or int(match.group(1)) < 6:
@@ -188,10 +231,10 @@ KVC_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kvc.software_version", "str", default="", methods=("kvc",),
             help="Override KMOD_SOFTWARE_VERSION in the instance conf. It must equal `modinfo -F version` "
                  "of each built .ko, or the unit rebuilds on every boot and fails."),
-    KeySpec("kvc.build_file", "str", default="Dockerfile.rhel", methods=("kvc",),
+    KeySpec("kvc.build_file", "str", default="Dockerfile.rhel", methods=("kvc",), validate=no_climbing,
             help="The Dockerfile the node builds with (KMOD_CONTAINER_BUILD_FILE). Upstream's default "
                  "Dockerfile.fedora does not work on RHCOS."),
-    KeySpec("machineconfig.name", "str", default=_default_mc_name, validate=dns1123_subdomain,
+    KeySpec("machineconfig.name", "str", default=_default_mc_name, validate=required_dns1123_subdomain,
             methods=("kvc",),
             help="The MachineConfig's name. Pools merge MachineConfigs sorted by name and later ones win, "
                  "so user configs start with 99-."),

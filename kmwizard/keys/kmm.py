@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from kmwizard.keys import Answers, KeySpec, dns1123_label, dns1123_subdomain
+from kmwizard.keys import (Answers, KeySpec, dns1123_subdomain, label_problem, required_dns1123_label,
+                           required_dns1123_subdomain)
 
 KMM = ("kmm",)
 KMM_REPO = "https://github.com/rh-ecosystem-edge/kernel-module-management.git"
@@ -23,6 +24,9 @@ _KO_FILE = re.compile(r"^[^/\s][^\s]*\.ko$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TLS_CHOICES = ("verify", "skip-verify", "plain-http")
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:@+~=-]+$")  # what the generated Dockerfile holds unquoted
+# The kernel's MODULE_NAME_LEN is 64 - sizeof(unsigned long) = 56 bytes with the NUL (include/linux/module.h):
+# modprobe and insmod refuse longer names.
+MODULE_NAME_MAX = 55
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -55,13 +59,17 @@ def _module_name(value: Any, _answers: "Answers") -> Optional[str]:
         return f"{value!r} ends in .ko: modprobe takes the module name without the extension"
     if not _MODULE_NAME.match(str(value)):
         return f"{value!r} is not a kernel module name: letters, digits, '_' and '-' only"
+    if len(str(value)) > MODULE_NAME_MAX:
+        return f"{value!r} has {len(str(value))} characters: kernel module names have at most {MODULE_NAME_MAX}"
     return None
 
 
 def _module_names(value: Any, _answers: "Answers") -> Optional[str]:
-    bad = [v for v in value or () if not _MODULE_NAME.match(str(v)) or str(v).endswith(".ko")]
+    bad = [v for v in value or () if not _MODULE_NAME.match(str(v)) or str(v).endswith(".ko")
+           or len(str(v)) > MODULE_NAME_MAX]
     if bad:
-        return f"{', '.join(map(repr, bad))}: module names are letters, digits, '_' and '-', without .ko"
+        return (f"{', '.join(map(repr, bad))}: module names are letters, digits, '_' and '-', without .ko, at most "
+                f"{MODULE_NAME_MAX} characters")
     return None
 
 
@@ -78,6 +86,8 @@ def _ko_files(value: Any, _answers: "Answers") -> Optional[str]:
 def _abs_dir(value: Any, _answers: "Answers") -> Optional[str]:
     if value and (not str(value).startswith("/") or str(value) == "/" or " " in str(value)):
         return f"{value!r} must be an absolute directory inside the image, such as /opt or /firmware"
+    if value and ".." in str(value).split("/"):
+        return f"{value!r} climbs with '..': write the directory itself, such as /opt or /firmware"
     return None
 
 
@@ -119,6 +129,22 @@ def _plain_words(value: Any, answers: "Answers") -> Optional[str]:
     return None
 
 
+def _inside_build_dir(value: Any, answers: "Answers") -> Optional[str]:
+    """A path relative to the source directory that stays inside it (kmm.source_subdir, kmm.firmware_files)."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if item and (str(item).startswith("/") or ".." in str(item).split("/")):
+            return (f"{item!r} leaves the repository ('/' at the start or '..'): give a path relative to the "
+                    "repository, inside it")
+    return _plain_words(value, answers) if isinstance(value, tuple) else plain_word(value, answers)
+
+
+def _source_repo(value: Any, answers: "Answers") -> Optional[str]:
+    if value and not str(value).startswith("https://"):
+        return (f"{value!r} is not an https URL: the build in the cluster clones without SSH keys, and plain "
+                "http or git:// can be tampered with on the way")
+    return plain_word(value, answers)
+
+
 def _make_target(value: Any, answers: "Answers") -> Optional[str]:
     if not str(value).strip():
         return "give at least one make target (e.g. all, or modules)"
@@ -127,8 +153,9 @@ def _make_target(value: Any, answers: "Answers") -> Optional[str]:
 
 def _selector(value: Any, _answers: "Answers") -> Optional[str]:
     for key, val in (value or {}).items():
-        if not isinstance(val, str) or len(val) > 63:
-            return f"label {key}={val!r}: label values are strings of at most 63 characters (use \"\" for none)"
+        problem = label_problem(key, val)
+        if problem:
+            return problem
     return None
 
 
@@ -250,7 +277,7 @@ KMM_KEYS: tuple[KeySpec, ...] = (
                  "fields exist and which webhook rules apply: tolerations need 2.3+, inTreeModulesToRemove 2.1+, "
                  "imageRebuildTriggerGeneration 2.6+; the name+namespace limit is 41 characters from 2.7, 40 "
                  "before. The default is only a guess from openshift_version: set the version you run."),
-    KeySpec("kmm.namespace", "str", default=OPERATOR_NAMESPACE, validate=dns1123_label, methods=KMM,
+    KeySpec("kmm.namespace", "str", default=OPERATOR_NAMESPACE, validate=required_dns1123_label, methods=KMM,
             example="kmm-ci",
             help="The namespace of the Module, its Dockerfile ConfigMap and its Secrets. In the operator's own "
                  "namespace (openshift-kmm) the module loader pods may run privileged; elsewhere the "
@@ -261,7 +288,8 @@ KMM_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kmm.module_name", "str", default="kmm_ci_a", validate=_module_name, methods=KMM, example="kmm_ci_a",
             help="The kernel module modprobe loads (spec.moduleLoader.container.modprobe.moduleName): the .ko "
                  "file's name without .ko. Modules it depends on are loaded too when the image ran depmod."),
-    KeySpec("kmm.name", "str", default=_default_name, validate=dns1123_subdomain, methods=KMM, example="kmm-ci",
+    KeySpec("kmm.name", "str", default=_default_name, validate=required_dns1123_subdomain, methods=KMM,
+            example="kmm-ci",
             help="The Module's name. name + namespace may have at most 40 characters (41 from KMM 2.7): the "
                  "operator derives other object names from both. Default: the module name with '-' for '_'."),
     KeySpec("kmm.ko_files", "list", default=_default_ko_files, validate=_ko_files, methods=KMM,
@@ -277,7 +305,8 @@ KMM_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kmm.firmware_path", "str", default="", validate=_abs_dir, methods=KMM, example="/firmware",
             help="modprobe.firmwarePath: a directory inside the image whose contents KMM copies to the node's "
                  "firmware search path before loading. Leave empty when the module needs no firmware."),
-    KeySpec("kmm.firmware_files", "list", default=(), validate=_plain_words, methods=KMM, example="firmware/foo.bin",
+    KeySpec("kmm.firmware_files", "list", default=(), validate=_inside_build_dir, methods=KMM,
+            example="firmware/foo.bin",
             help="Firmware files from the build directory that the generated Dockerfile copies into "
                  "kmm.firmware_path."),
     KeySpec("kmm.modules_loading_order", "list", default=(), validate=_module_names, methods=KMM,
@@ -319,12 +348,12 @@ KMM_KEYS: tuple[KeySpec, ...] = (
     KeySpec("kmm.dockerfile", "str", default="", methods=KMM, example="./Dockerfile.kmm",
             help="Your own Dockerfile (a local file) to put into the ConfigMap (data key dockerfile) instead of "
                  "the generated one; it gets the same checks. Setting it makes kmm.build default to dockerfile."),
-    KeySpec("kmm.source_repo", "str", validate=plain_word, default=KMM_REPO, methods=KMM,
+    KeySpec("kmm.source_repo", "str", validate=_source_repo, default=KMM_REPO, methods=KMM,
             help="With kmm.build=generate: the git repository (https URL) holding the module's sources; the "
                  "build clones it."),
     KeySpec("kmm.source_ref", "str", validate=plain_word, default="main", methods=KMM,
             help="Branch, tag or commit of kmm.source_repo."),
-    KeySpec("kmm.source_subdir", "str", validate=plain_word, default="ci/kmm-kmod", methods=KMM,
+    KeySpec("kmm.source_subdir", "str", validate=_inside_build_dir, default="ci/kmm-kmod", methods=KMM,
             help="The directory inside the repository where make runs and the .ko files appear."),
     KeySpec("kmm.make_target", "str", default="all", validate=_make_target, methods=KMM,
             help="The make target that builds the modules; make gets KERNEL_SRC_DIR, KERNELDIR and KVER for "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kmwizard.answers import thaw
-from kmwizard.findings import Finding, error, info, warning
+from kmwizard.findings import Finding, UsageError, error, info, warning
 from kmwizard.kmm.dockerfile import generate_dockerfile
 from kmwizard.kmm.kernel_match import match_kernel
 from kmwizard.keys.kmm import INTERNAL_REGISTRY, OPERATOR_NAMESPACE, parse_version
@@ -112,13 +112,22 @@ def _dockerfile_text(answers, findings: list[Finding]) -> Optional[str]:
         findings.append(error("kmm.dockerfile", "kmm.build is dockerfile but no Dockerfile is given",
                               "set kmm.dockerfile to your Dockerfile, or kmm.build=generate", code="answer-missing"))
         return None
+    from kmwizard.textfiles import DOCKERFILE_MAX, read_text_file
+    from kmwizard.redact import url_credentials
+
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        findings.append(error("kmm.dockerfile", f"cannot read the Dockerfile {path}: "
-                              f"{getattr(exc, 'strerror', None) or exc}", "check the path (relative paths start "
-                              "where kmwizard runs)", code="kmm-dockerfile-read"))
+        text = read_text_file(path, what="Dockerfile", limit=DOCKERFILE_MAX,
+                              fix="check the path (relative paths start where kmwizard runs)")
+    except UsageError as exc:
+        findings.append(error("kmm.dockerfile", exc.message, exc.fix, code="kmm-dockerfile-read"))
         return None
+    if url_credentials(text):
+        findings.append(error("kmm.dockerfile", f"{path} holds a URL with a user name and password (or token): "
+                              "the Dockerfile goes into a ConfigMap, which everyone who can read namespace "
+                              f"{answers.get('kmm.namespace')} can read", "remove the credentials from the "
+                              "Dockerfile and give them to the build as a build secret (kmm.build_secrets: "
+                              "mounted at /run/secrets/<name>/ during the build only)", code="kmm-dockerfile-credentials"))
+    return text
 
 
 def _secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, str]]:
@@ -129,75 +138,66 @@ def _secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, str]]:
         if data:
             out.append((answers.get("kmm.entitlement_secret"), data, "entitlement certificates and keys"))
     if answers.get("kmm.sign.enabled"):
-        files = {}
-        for key, data_key, secret_key, what in (("kmm.sign.key_file", "key", "kmm.sign.key_secret", "signing key"),
-                                                ("kmm.sign.cert_file", "cert", "kmm.sign.cert_secret",
-                                                 "signing certificate")):
-            path = answers.get(key)
-            if not path:
-                continue
-            try:
-                content = Path(path).expanduser().read_bytes()
-            except OSError as exc:
-                findings.append(error(key, f"cannot read {path}: {exc.strerror}", "check the path",
-                                      code="kmm-sign-file"))
-                continue
-            problem = _sign_file_problem(data_key, content)
-            if problem:
-                findings.append(error(key, f"{path} {problem}", f"give the {what} file (for the kernel's own "
-                                      "keys: signing_key.pem and signing_key.x509)", code="kmm-sign-file"))
-                continue
-            files[data_key] = (path, content)
-            out.append((answers.get(secret_key), {data_key: base64.b64encode(content).decode()}, what))
-        if _pair_mismatch(files):
-            findings.append(error("kmm.sign.key_file", f"the key {files['key'][0]} does not belong to the "
-                                  f"certificate {files['cert'][0]}: the nodes would reject every signed module",
-                                  "give the key and the certificate of the same pair", code="kmm-sign-pair"))
+        out += _signing_secrets(answers, findings)
     return out
 
 
-def _sign_file_problem(data_key: str, content: bytes) -> Optional[str]:
-    """What is wrong with a signing key (PEM, unencrypted) or certificate (PEM or DER) file; never its content."""
-    from kmwizard.entitlement import read_certificate, read_private_key_public_part
+def _signing_secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, str]]:
+    """The key and certificate Secrets from local files: each must be what it claims (a private key,
+    an X.509 certificate, PEM or DER), read from a regular file, and the two must pair up."""
+    from kmwizard.der import read_certificate, read_private_key_public_part
+    from kmwizard.textfiles import KEY_MAX, InputFileError, read_regular_file
 
-    if not content.strip():
-        return "is empty"
-    if data_key == "cert":
-        if b"PRIVATE KEY" in content:
-            return "holds a private key, not a certificate"
-        if content.lstrip().startswith(b"-----BEGIN"):
-            try:
-                read_certificate(content)
-            except ValueError as exc:
-                return f"is not a usable certificate: {exc}"
-        return None  # DER: the kernel's signing_key.x509 is DER, which KMM takes as it is
-    if b"-----BEGIN" not in content:
-        # sign-file reads PEM keys only, but a file that is no PEM at all is not judged here
-        # (tests and previews use stand-ins); binary content is certainly no PEM key.
-        return "is binary, not a PEM private key" if b"\0" in content or not _is_text(content) else None
-    try:
-        read_private_key_public_part(content)
-    except ValueError as exc:
-        return f"is not a usable private key: {exc}"
-    return None
+    out, parsed = [], {}
+    for key, data_key, secret_key, what in (("kmm.sign.key_file", "key", "kmm.sign.key_secret", "signing key"),
+                                            ("kmm.sign.cert_file", "cert", "kmm.sign.cert_secret",
+                                             "signing certificate")):
+        path = answers.get(key)
+        if not path:
+            continue
+        fix = f"give the {what} file (for the kernel's own keys: signing_key.pem and signing_key.x509)"
+        try:
+            content = read_regular_file(path, what=what, limit=KEY_MAX, fix=fix)
+        except InputFileError as exc:
+            findings.append(error(key, exc.message, exc.fix, code="kmm-sign-file"))
+            continue
+        try:
+            if not content.strip():
+                raise ValueError("it is empty")
+            if data_key == "cert":
+                if b"PRIVATE KEY" in content:
+                    raise ValueError("it holds a private key, not a certificate")
+                parsed["cert"] = (path, read_certificate(content))
+            else:
+                parsed["key"] = (path, read_private_key_public_part(content))
+        except ValueError as exc:  # messages never quote the content
+            findings.append(error(key, f"{path} is not a usable {what}: {exc}", fix, code="kmm-sign-file"))
+            continue
+        out.append((answers.get(secret_key), {data_key: base64.b64encode(content).decode()}, what))
+    if "key" in parsed and "cert" in parsed and parsed["key"][1] is not None \
+            and parsed["key"][1] != parsed["cert"][1].public_key:
+        findings.append(error("kmm.sign.key_file", f"the key {parsed['key'][0]} does not belong to the "
+                              f"certificate {parsed['cert'][0]}: the nodes would reject every signed module",
+                              "give the key and the certificate of the same pair", code="kmm-sign-pair"))
+    if "cert" in parsed:
+        findings += _cert_expiry(*parsed["cert"])
+    return out
 
 
-def _is_text(content: bytes) -> bool:
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _cert_expiry(path: str, cert) -> list[Finding]:
+    """As for entitlement certificates: an expired or soon-expiring signing certificate is worth a warning
+    (a new key pair has to be enrolled in the nodes' MOK/db before it replaces this one)."""
+    from datetime import datetime, timedelta, timezone
 
-
-def _pair_mismatch(files: dict) -> bool:
-    from kmwizard.entitlement import read_certificate, read_private_key_public_part
-
-    if "key" not in files or "cert" not in files or b"-----BEGIN" not in files["key"][1] \
-            or not files["cert"][1].lstrip().startswith(b"-----BEGIN"):
-        return False
-    public = read_private_key_public_part(files["key"][1])
-    return public is not None and public != read_certificate(files["cert"][1]).public_key
+    now = datetime.now(timezone.utc)
+    day = f"{cert.not_after:%Y-%m-%d}"
+    if cert.not_after <= now:
+        return [warning("kmm.sign.cert_file", f"{path} expired on {day}", "make a new signing key pair, enroll "
+                        "its certificate on the nodes (MOK) and sign with it", code="kmm-sign-expired")]
+    if cert.not_after - now <= timedelta(days=30):
+        return [warning("kmm.sign.cert_file", f"{path} expires on {day}, within 30 days",
+                        "make and enroll the next signing key pair now", code="kmm-sign-expiring")]
+    return []
 
 
 def _entitlement_data(certs_dir: str, findings: list[Finding]) -> dict:

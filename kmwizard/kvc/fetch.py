@@ -32,6 +32,7 @@ from typing import Callable, NoReturn, Optional
 
 from kmwizard.findings import KmwizardError
 from kmwizard.records import record
+from kmwizard.textfiles import pseudo_filesystem
 
 Progress = Optional[Callable[[str], None]]
 
@@ -105,11 +106,23 @@ def fakeroot_for(answers, *, cache_dir: Optional[Path] = None, progress: Progres
     given = answers.get("kvc.fakeroot")
     if given:
         path = Path(os.path.expanduser(given))
-        if not path.is_dir():
+        if pseudo_filesystem(path):  # /proc/self/cwd, /proc/1/root lead into whole other trees
+            raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} lies in {pseudo_filesystem(path)}, whose "
+                             "entries the kernel generates", "give the directory you ran `make install "
+                             "DESTDIR=<it>/usr/local CONFDIR=<it>/etc/` into")
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # permission denied on the way
+            is_dir = False
+        if not is_dir:
             raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} is not a directory",
                              "give the directory you ran `make install DESTDIR=<it>/usr/local "
                              "CONFDIR=<it>/etc/` into, or leave kvc.fakeroot empty to fetch the repositories")
-        return path.resolve(), None
+        try:
+            return path.resolve(), None
+        except OSError as exc:
+            raise FetchError("kvc.fakeroot", f"kvc.fakeroot {given!r} cannot be resolved: {exc.strerror}",
+                             "give a directory you can read") from None
     sources = obtain_sources(answers.get("kvc.framework_repo"), answers.get("kvc.framework_ref"),
                              answers.get("kvc.module_repo"), answers.get("kvc.module_ref"),
                              cache_dir=cache_dir, progress=progress, refresh=refresh)
@@ -122,11 +135,7 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
     """Fetch both repositories and install them into a fakeroot; cached (see the module doc)."""
     framework = _resolve("kvc.framework_repo", framework_repo, framework_ref or "")
     module = _resolve("kvc.module_repo", module_repo, module_ref or "")
-    import hashlib  # here, not at the top: with kvc.fakeroot nothing is fetched (start-up time)
-
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = hashlib.sha256(json.dumps([CACHE_FORMAT, framework.state, module.state]).encode()).hexdigest()[:32]
-    entry = cache / "kvc" / key
+    entry = _entry(cache_dir, framework, module)
 
     with _memo_lock:
         known = None if refresh else _memo.get(str(entry))
@@ -142,6 +151,34 @@ def obtain_sources(framework_repo: str, framework_ref: str, module_repo: str, mo
     with _memo_lock:
         _memo[str(entry)] = result
     return result
+
+
+def _entry(cache_dir: Optional[Path], framework: _Source, module: _Source) -> Path:
+    import hashlib  # here, not at the top: with kvc.fakeroot nothing is fetched (start-up time)
+
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = hashlib.sha256(json.dumps([CACHE_FORMAT, framework.state, module.state]).encode()).hexdigest()[:32]
+    return cache / "kvc" / key
+
+
+def remote_fetches(answers, *, cache_dir: Optional[Path] = None) -> list[str]:
+    """The git URLs a render of these KVC answers would clone now: none when kvc.fakeroot is set,
+    when the repositories are local directories, or when the disk cache holds them already.
+    Lets a front end fetch nothing until the user has chosen the repositories."""
+    if answers.get("method") != "kvc" or answers.get("kvc.fakeroot"):
+        return []
+    repos = [answers.get("kvc.framework_repo") or "", answers.get("kvc.module_repo") or ""]
+    urls = [repo for repo in repos if URL_PATTERN.match(repo)]
+    if not urls:
+        return []
+    try:
+        framework = _resolve("kvc.framework_repo", repos[0], answers.get("kvc.framework_ref") or "")
+        module = _resolve("kvc.module_repo", repos[1], answers.get("kvc.module_ref") or "")
+    except FetchError:
+        return []  # nothing to fetch: the render reports the problem
+    if (_entry(cache_dir, framework, module) / "fakeroot").is_dir():
+        return []
+    return urls
 
 
 def _build(framework: _Source, module: _Source, entry: Path, progress: Progress, refresh: bool) -> None:
@@ -191,14 +228,14 @@ def _resolve(key: str, repo: str, ref: str) -> _Source:
                          "give an https:// git URL, or the path of a local checkout")
     path = path.resolve()
     if ref in ("", "HEAD") or not _is_git_checkout(path):
-        return _Source(key, repo, ref, "local", str(path), f"local {path} {_fingerprint(path)}")
+        return _Source(key, repo, ref, "local", str(path), f"local {path} {tree_fingerprint(path)}")
     want = _rev_parse(path, ref)
     if want is None:
         raise FetchError(key, f"ref {ref!r} of {key} {repo!r} does not name a commit in that checkout",
                          "give a branch, tag or commit that exists there, or HEAD to use the working tree "
                          "as it is (uncommitted edits included)")
     if want == _rev_parse(path, "HEAD"):  # the checked-out commit: use the tree, edits included
-        return _Source(key, repo, ref, "local", str(path), f"local {path} {_fingerprint(path)}")
+        return _Source(key, repo, ref, "local", str(path), f"local {path} {tree_fingerprint(path)}")
     return _Source(key, repo, ref, "local-ref", str(path), f"local-ref {path} {want}")
 
 
@@ -258,7 +295,7 @@ def _probe_rev_parse(path: Path, ref: str) -> Optional[str]:
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
-def _fingerprint(root: Path) -> str:
+def tree_fingerprint(root: Path) -> str:
     """Changes whenever a file under root is added, removed, edited or re-moded (.git ignored)."""
     import hashlib
 

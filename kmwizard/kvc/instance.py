@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.records import record
+from kmwizard.textfiles import ANSWERS_MAX, InputFileError, read_regular_file
 
 REQUIRED = ("KMOD_CONTAINER_BUILD_CONTEXT", "KMOD_CONTAINER_BUILD_FILE", "KMOD_SOFTWARE_VERSION", "KMOD_NAMES")
 
@@ -147,31 +148,38 @@ def set_value(text: str, key: str, value: str) -> str:
 def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str] = "Dockerfile.rhel",
                    software_version: Optional[str] = None, overrides: Optional[Mapping[str, str]] = None,
                    overrides_where: str = "entitlement.source",
-                   overrides_why: str = "") -> tuple[dict[str, bytes], list[Finding]]:
+                   overrides_why: str = "", tree_given: bool = False) -> tuple[dict[str, bytes], list[Finding]]:
     """Replacement contents for the instance conf (keyed by node path; empty when nothing
     changes) and the findings: one per change, errors for what cannot work.
 
     ``overrides`` (e.g. the entitlement payload's ``conf_overrides``) win over ``build_file``.
     """
     node_path = conf_path(module_name)
-    where = "kvc.module_repo"  # the conf comes from the module repository: fix it there
+    # The conf comes from the module repository (fix it there), or from a tree the user made (kvc.fakeroot).
+    where = "kvc.fakeroot" if tree_given else "kvc.module_repo"
+    origin = f"the fakeroot {fakeroot}" if tree_given else "the module repository"
     path = Path(fakeroot) / node_path.lstrip("/")
     findings: list[Finding] = []
     if not path.is_file():
         others = sorted(p.name for p in (Path(fakeroot) / "etc/kvc").glob("*.conf")
                         if p.name != "kmods-via-containers.conf")
-        hint = (f"the module repository installed {', '.join('/etc/kvc/' + o for o in others)}: set kvc.module_name "
-                f"to {others[0][:-5]!r}" if others else
-                "the module repository's `make install` must install <name>.conf into $(CONFDIR)/kvc/")
+        missing = (f"add etc/kvc/{module_name}.conf to the fakeroot {fakeroot}" if tree_given else
+                   "the module repository's `make install` must install <name>.conf into $(CONFDIR)/kvc/")
+        hint = (f"{origin} holds {', '.join('/etc/kvc/' + o for o in others)}: set kvc.module_name "
+                f"to {others[0][:-5]!r}" if others else missing)
         return {}, [error("kvc.module_name", f"{node_path} is missing from the tree, so "
                           f"kmods-via-containers@{module_name}.service has no configuration", hint,
                           code="kvc-conf-missing")]
-    raw = path.read_bytes()
+    try:  # a regular file of sane size: a link to /proc or a device is not a conf
+        raw = read_regular_file(path, what="instance conf", limit=ANSWERS_MAX)
+    except InputFileError as exc:
+        return {}, [error(where, f"{node_path}: {exc.reason}", "fix the conf in the module repository",
+                          code="kvc-conf-read")]
     try:
         original = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return {}, [error(where, f"{node_path} is not UTF-8 text (byte {exc.start})",
-                          "fix the conf in the module repository", code="kvc-conf-encoding")]
+                          f"fix the conf in {origin}", code="kvc-conf-encoding")]
 
     wanted: dict[str, tuple[str, str, str]] = {}  # key -> (value, where, why)
     if build_file:
@@ -203,7 +211,7 @@ def instance_fixes(fakeroot: Path, module_name: str, *, build_file: Optional[str
                                     f"{context.value!r} to {new!r}: the git:// protocol no longer works "
                                     "(GitHub turned it off in 2022)", code="kvc-conf-changed"))
 
-    findings.extend(check_conf(parse_conf(text), node_path, where, FakerootTree(Path(fakeroot))))
+    findings.extend(check_conf(parse_conf(text), node_path, where, FakerootTree(Path(fakeroot)), origin))
     changed = {node_path: text.encode("utf-8")} if text != original else {}
     return changed, findings
 
@@ -235,7 +243,8 @@ class DeliveredTree:
         return node_path in self.files
 
 
-def check_conf(conf: dict[str, Assignment], node_path: str, where: str, tree) -> list[Finding]:
+def check_conf(conf: dict[str, Assignment], node_path: str, where: str, tree,
+               origin: str = "the module repository") -> list[Finding]:
     """The instance conf's rules: required keys, module names, the build context (podman's rules)
     and the build file.  ``tree`` answers is_dir/is_file for node paths (FakerootTree,
     DeliveredTree)."""
@@ -244,7 +253,7 @@ def check_conf(conf: dict[str, Assignment], node_path: str, where: str, tree) ->
         item = conf.get(key)
         if item is None:
             findings.append(error(where, f"{node_path} does not set {key}, which the instance library needs",
-                                  f"add {key}=... to the conf in the module repository", code="kvc-conf-key"))
+                                  f"add {key}=... to the conf in {origin}", code="kvc-conf-key"))
         elif not item.literal:
             findings.append(warning(where, f"{node_path}: {key} is computed by the shell "
                                            f"({item.value!r}), so kmwizard cannot check it",

@@ -26,6 +26,7 @@ LISTING_HEADER = "# mode  path  (what the node gets; links in the tree were dere
 RENDERED_LIMIT = 1_572_864      # etcd request limit: the pool's rendered MachineConfig is one object
 RENDERED_WARN = int(RENDERED_LIMIT * 0.8)
 CLIENT_APPLY_LIMIT = 262_144    # kubectl/oc apply's last-applied annotation (256 KiB)
+MAX_INFLATED = 64 << 20         # gzip file contents are inflated up to this (a gzip bomb stops here)
 
 # systemd unit types Ignition accepts (config/shared/validations: validateName)
 UNIT_SUFFIXES = (".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path",
@@ -180,10 +181,14 @@ def lint_ignition(config: Any, *, where: str, openshift_version: str | None = No
         return [error(_at(where), f"the Ignition config must be a mapping, got {config!r}",
                       "write it as {ignition: {version: 3.2.0}, storage: {files: [...]}}", "ign-type")]
     version = (config.get("ignition") or {}).get("version") if isinstance(config.get("ignition"), dict) else None
-    if not isinstance(version, str):
+    if version is None:
         out.append(error(_at(where, ".ignition.version"), "ignition.version is missing",
                          "set it to the spec version for your OpenShift release, e.g. 3.4.0 for 4.14",
                          "ign-version"))
+    elif not isinstance(version, str):  # {version: 3} or 3.2 unquoted: a number, not the spec's string
+        out.append(error(_at(where, ".ignition.version"), f"ignition.version is the {type(version).__name__} "
+                         f"{version!r}: Ignition wants a string of three numbers", "write it as a quoted string, "
+                         'e.g. version: "3.4.0" for 4.14', "ign-version"))
     elif not re.match(r"^[23]\.\d+\.\d+(-experimental)?$", version):
         out.append(error(_at(where, ".ignition.version"), f"ignition.version {version!r} is not an "
                          "Ignition spec version (like 3.2.0)", "set it to the spec version for your "
@@ -363,12 +368,19 @@ def _lint_source(out, at, name, source, compression) -> bytes | None:
         return
     if compression == "gzip":
         try:
-            return zlib.decompress(data, 47)  # 32 + 15: gzip header required
+            inflater = zlib.decompressobj(47)  # 32 + 15: gzip header required
+            inflated = inflater.decompress(data, MAX_INFLATED + 1)  # a few KiB can inflate to gigabytes
         except zlib.error as exc:
             out.append(error(at, f"{name}: compression is gzip but the data is not valid gzip ({exc}); "
                              "Ignition fails at boot", "compress with gzip or drop compression",
                              "ign-gzip-data"))
             return None
+        if len(inflated) > MAX_INFLATED:
+            out.append(error(at, f"{name}: the gzip data inflates to more than {MAX_INFLATED >> 20} MiB: far more "
+                             "than a node file delivered in a MachineConfig should hold", "deliver large files "
+                             "another way (an image, a download at boot)", "ign-gzip-size"))
+            return None
+        return inflated
     return data
 
 

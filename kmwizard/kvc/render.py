@@ -56,7 +56,8 @@ def render_kvc(answers) -> Rendering:
         software_version=answers.get("kvc.software_version") or None,
         overrides={**payload.conf_overrides, **fit.conf_overrides},
         overrides_where="entitlement.source" if payload.conf_overrides else "kvc.build_file",
-        overrides_why="" if payload.conf_overrides else "the build file with a base image of the nodes' RHEL")
+        overrides_why="" if payload.conf_overrides else "the build file with a base image of the nodes' RHEL",
+        tree_given=bool(answers.get("kvc.fakeroot")))
     findings.extend(conf_findings)
 
     extra = {path: (content, 0o644) for path, content in conf_files.items()}

@@ -23,6 +23,7 @@ from typing import Optional
 
 from kmwizard.findings import Finding, error, warning
 from kmwizard.kvc.node_files import holds_private_key, is_secret
+from kmwizard.textfiles import pseudo_filesystem
 
 WHERE = "kvc.fakeroot"
 
@@ -46,6 +47,10 @@ _SAMPLE = 8 * 1024
 _SAMPLE_MIN_GAIN = 0.03
 
 _MAX_LINK_HOPS = 40  # the kernel's limit (MAXSYMLINKS)
+# Links to directories multiply a tree (ten links to a sibling per level make 10^depth copies): the
+# walk stops at these, far above what a MachineConfig can carry (etcd takes objects up to 1.5 MiB).
+MAX_FILES = 20_000
+MAX_BYTES = 256 << 20
 
 
 _UNSAFE_RE = re.compile(b"[^" + re.escape(_SAFE) + b"]")
@@ -139,6 +144,8 @@ class _Walker:
         self.where_key = where
         self.jobs: list[tuple[str, str, os.stat_result, bool]] = []   # encoded after the walk
         self.findings: list[Finding] = []
+        self.total_bytes = 0
+        self.over_cap = False
 
     def where(self, parts: tuple[str, ...]) -> str:
         return f"{self.where_key}:{_node_path(parts)}"
@@ -169,7 +176,14 @@ class _Walker:
             self.visit(real_parts + (entry.name,), node_parts + (entry.name,), active, entry)
 
     def visit(self, real_parts, node_parts, active, entry: os.DirEntry | None = None) -> None:
+        if self.over_cap:
+            return
         node = _node_path(node_parts)
+        if any(ord(c) < 0x20 or ord(c) == 0x7f for c in node_parts[-1]):
+            self.findings.append(error(
+                f"{self.where_key}:{node!r}", "file name holds a line break or another control character: the file list "
+                "and the unit files cannot name it safely", "rename the file", "kvc-bad-name"))
+            return
         if not _is_utf8(node):
             self.findings.append(error(
                 f"{self.where_key}:{node.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')}",
@@ -196,6 +210,14 @@ class _Walker:
 
     def add_file(self, node: str, real: str, st: os.stat_result) -> None:
         self.jobs.append((node, real, st, self.gzip_allowed))
+        self.total_bytes += st.st_size
+        if len(self.jobs) > MAX_FILES or self.total_bytes > MAX_BYTES:
+            self.over_cap = True
+            self.findings.append(error(
+                self.where_key, f"the tree expands to more than {MAX_FILES} files or {MAX_BYTES >> 20} MiB (links to "
+                "directories repeat what they point at): far more than a MachineConfig can carry",
+                "remove the links that repeat directories, or give the tree of the module's files only",
+                "kvc-fakeroot-too-big"))
 
     def follow_link(self, link_parts, node_parts, active) -> None:
         target, problem = _resolve(self.root, link_parts, self.root_names)
@@ -310,6 +332,12 @@ def transpile_tree(root: Path, *, gzip_allowed: bool, secrets: Optional[set] = N
     the findings name and ``label`` how messages call the tree (default: its path)."""
     root = Path(root)
     label = label or f"fakeroot {root}"
+    pseudo = pseudo_filesystem(root)
+    if pseudo:  # /proc/self/cwd and /proc/1/root lead anywhere, /sys never ends
+        return [], [error(where, f"{label} lies in {pseudo}, whose entries the kernel generates (and whose "
+                          "links such as /proc/*/cwd lead into other trees)",
+                          "give the directory that `make install DESTDIR=... CONFDIR=...` filled",
+                          "kvc-fakeroot-missing")]
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
         return [], [error(where, f"{label} {what}",
@@ -327,6 +355,8 @@ def transpile_tree(root: Path, *, gzip_allowed: bool, secrets: Optional[set] = N
             files.append(entry[0])
             if entry[1] and secrets is not None:
                 secrets.add(job[0])
+    if walker.over_cap:
+        return [], walker.findings
     if not files and not walker.findings:
         walker.findings.append(warning(where, f"{label} holds no files: nothing would be delivered",
                                        "run the two `make install` steps into it first", "kvc-fakeroot-empty"))

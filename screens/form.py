@@ -1,0 +1,176 @@
+"""The form: the steps' questions as widgets, answers -> widgets and widgets -> answers."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from kmwizard import flow
+from kmwizard.answers import Answers, AnswersError
+from kmwizard.findings import error
+from kmwizard.flow import Step, questions_for, steps_for
+from kmwizard.keys import KEYS
+
+from kmwizard.questions import apply_text, display_text
+from kmwizard.screens.fields import FieldRow, field_id, key_of
+from kmwizard.screens.rendering import REVIEW
+from kmwizard.screens.texts import step_label
+
+if TYPE_CHECKING:  # TextArea is imported when a multi-line question first appears
+    from textual.widgets import TextArea
+
+
+class FormMixin:
+    """The WizardApp's form half."""
+
+    def _step_widgets(self, step: Step) -> list:
+        widgets: list = []
+        if step.id != "method":
+            widgets.append(Static(step.intro, classes="step-intro", markup=False))
+        wrong = self.error_keys()
+        widgets += [FieldRow(q, self.answers, wrong=q.key in wrong) for q in step.questions if q.key in KEYS]
+        if step.id == "method":
+            widgets += [
+                Label("Or start from a preset (replaces the answers):", classes="section"),
+                # Options filled after the first paint: listing reads every preset file.
+                Select([], prompt="choose a preset", id="start-preset"),
+                Label("…or an answers file:", classes="section"),
+                Horizontal(Input(placeholder="path/to/answers.yaml", id="start-file"),
+                           Button("Load", id="start-load"), classes="row"),
+                Label("Which method?", classes="section"),
+                Static(step.intro, classes="step-intro", markup=False),
+            ]
+        if step.id == "source":
+            widgets.append(Vertical(Button("View / edit the Dockerfile (F5)", id="do-dockerfile", compact=True),
+                                    classes="actions"))
+        if step.id == "mappings":
+            widgets += [Label("Test the mappings with a kernel version:", classes="section"),
+                        Input(placeholder="e.g. 5.14.0-427.13.1.el9_4.x86_64", id="kernel-test"),
+                        Static("", id="kernel-result", markup=False)]
+        return widgets
+
+    def _build_step(self, step_id: str) -> None:
+        if step_id in self._built or step_id == REVIEW:
+            return
+        self._built.add(step_id)
+        step = next(s for s in flow.FLOW if s.id == step_id)
+        container = self.query_one(f"#step-{step_id}")
+        self._mounting[step_id] = container.mount_all(self._step_widgets(step))
+        self._refresh_structure()
+
+    # --- answers -> widgets --------------------------------------------------------------
+
+    def watch_answers(self, old: Answers, new: Answers) -> None:
+        if old.get("method") != new.get("method"):
+            for row in self.query(FieldRow):
+                row.refresh_labels(new)
+        self._refresh_structure()
+        self._request_render()
+
+    def _refresh_structure(self) -> None:
+        """Show the questions and steps that apply to the current answers."""
+        answers = self.answers
+        for step in flow.FLOW:
+            if step.id not in self._built:
+                continue
+            shown = {q.key for q in questions_for(step, answers)}
+            for row in self.query_one(f"#step-{step.id}").query(FieldRow):
+                row.display = row.question.key in shown
+        steps = [s.id for s in steps_for(answers)] + [REVIEW]
+        if steps != self._steps:
+            self._steps = steps
+            self._fill_step_list()
+
+    def _fill_step_list(self) -> None:
+        titles = {s.id: s.title for s in flow.FLOW} | {REVIEW: "Review"}
+        bad = self._steps_with_errors()
+        steps = self.query_one("#steps", OptionList)
+        highlighted = steps.highlighted
+        steps.clear_options()
+        compact = self._compact_steps
+        steps.add_options(Option(step_label(titles[sid], sid in bad, i + 1, compact), id=sid)
+                          for i, sid in enumerate(self._steps))
+        current = self.current_step
+        if current in self._steps:
+            steps.highlighted = self._steps.index(current)
+        elif highlighted is not None:
+            steps.highlighted = min(highlighted, len(self._steps) - 1)
+
+    def sync_fields(self) -> None:
+        """Put the answers into every widget (after loading a preset or a file)."""
+        self.input_errors.clear()
+        for row in self.query(FieldRow):
+            row.show(self.answers)
+            row.remove_class("-invalid")
+
+    def load_answers(self, answers: Answers, source: str) -> None:
+        self.fetch_allowed = True  # a preset or a file chose the repositories
+        self.answers = answers
+        self.sync_fields()
+        self.notify(f"Loaded {source}", markup=False)
+
+    # --- widgets -> answers --------------------------------------------------------------
+
+    def _take_text(self, widget_id: str | None, text: str) -> None:
+        key = key_of(widget_id)
+        question = self.questions.get(key or "")
+        if question is None:
+            return
+        row = self.query_one("#row-" + field_id(key)[2:], FieldRow)
+        if text == display_text(question, self.answers):
+            if self.input_errors.pop(key, None):
+                row.remove_class("-invalid")
+                self._show_findings()
+            return
+        try:
+            answers = apply_text(question, text, self.answers)
+        except AnswersError as exc:
+            self.input_errors[key] = exc.findings[0] if exc.findings else error(key, str(exc))
+            row.add_class("-invalid")
+            self._show_findings()
+            return
+        if self.input_errors.pop(key, None):
+            row.remove_class("-invalid")
+        self.answers = answers
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        widget_id = event.input.id or ""
+        if widget_id in self._last_text and self._last_text[widget_id] != event.value:
+            self.remember_text(widget_id, self._last_text[widget_id])
+        self._last_text[widget_id] = event.value
+        if event.input.id == "kernel-test":
+            self._test_kernel(event.value)
+        else:
+            self._take_text(event.input.id, event.value)
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._take_text(event.text_area.id, event.text_area.text)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        if event.select.id == "start-preset":
+            self._load_preset(str(event.value))
+            return
+        key = key_of(event.select.id)
+        if key is None or event.value == self.answers.get(key):
+            return
+        try:
+            self.answers = self.answers.set(key, event.value)
+        except AnswersError as exc:
+            self.input_errors[key] = exc.findings[0]
+            self._show_findings()
+
+    def _load_preset(self, name: str) -> None:
+        from kmwizard.preset_store import load_preset
+        from kmwizard.findings import KmwizardError
+
+        try:
+            answers = load_preset(name)
+        except KmwizardError as exc:
+            self.notify(f"{exc.message}\n{exc.fix}", title=f"preset {name}", severity="error", markup=False)
+            return
+        self.load_answers(answers, f"preset {name}")
+
