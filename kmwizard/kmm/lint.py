@@ -17,7 +17,8 @@ from kmwizard.kmm.kernel_match import INJECTED_BUILD_ARGS, merge_build, merge_si
 from kmwizard.kmm.schema import (MODULE_FIELDS, MODULE_TYPES, _type_error, structure_findings,  # noqa: F401
                                  type_findings, well_typed)
 from kmwizard.kmm.variables import (IMAGE_VARIABLES, KERNEL_VARIABLES, SubstitutionError, explain, kernel_variables,
-                                    parse_image, references, substitute)
+                                    substitute)
+from kmwizard.kmm.templates import image_findings, matches_many, regexp_findings, variable_findings
 from kmwizard.kmm.webhook import preflight_findings, webhook_findings
 
 MODULE_GROUP = "kmm.sigs.x-k8s.io"
@@ -37,8 +38,6 @@ SAMPLE_KERNELS = (
 )
 SAMPLE_KERNEL = "5.14.0-427.13.1.el9_4.x86_64"
 
-# \f \v \a \t \n \r (an odd number of backslashes before the letter): control characters.
-_CONTROL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*(\\[fvatnr])")
 _KERNEL_VAR_IN_TAG = re.compile(r"\$\{?KERNEL_(FULL_VERSION|VERSION|XYZ|X|Y|Z)\b")
 
 
@@ -290,7 +289,7 @@ def _module_rules(doc: dict, where: str, at, version, namespace: Optional[str], 
     findings += _in_tree(container, ".moduleLoader.container", at, version)
     variables = {**kernel_variables(SAMPLE_KERNEL), "MOD_NAME": name or "module", "MOD_NAMESPACE": ns}
     if container.get("containerImage"):
-        findings += _image(container["containerImage"], at(".moduleLoader.container.containerImage"),
+        findings += image_findings(container["containerImage"], at(".moduleLoader.container.containerImage"),
                            IMAGE_VARIABLES, variables)
     findings += _tls(container.get("registryTLS"), at(".moduleLoader.container.registryTLS"), "registryTLS")
     if container.get("build"):
@@ -323,17 +322,17 @@ def _mappings(container: dict, at, version, variables: dict) -> list[Finding]:
             except GoRegexpError:
                 pass  # the webhook's rule reports it
             else:
-                findings += _regexp_lints(regexp, at(path + ".regexp"))
+                findings += regexp_findings(regexp, at(path + ".regexp"))
                 if catch_all_at is None and all(compiled.search(k) for k in SAMPLE_KERNELS) \
                         and i < len(mappings) - 1:
                     catch_all_at = i
         image_template = mapping.get("containerImage") or container.get("containerImage") or ""
         if mapping.get("containerImage"):
-            findings += _image(mapping["containerImage"], at(path + ".containerImage"), IMAGE_VARIABLES, variables)
+            findings += image_findings(mapping["containerImage"], at(path + ".containerImage"), IMAGE_VARIABLES, variables)
         build = merge_build(container.get("build"), mapping.get("build"))
         if mapping.get("build"):
             findings += _build(mapping["build"], at(path + ".build"))
-        if build and image_template and regexp and compiled is not None and _matches_many(regexp) \
+        if build and image_template and regexp and compiled is not None and matches_many(regexp) \
                 and not _KERNEL_VAR_IN_TAG.search(image_template.rpartition("/")[2]):
             findings.append(warning(at(path + ".containerImage"), f"this mapping builds and its regexp '{regexp}' "
                                     f"matches several kernels, but the tag of {image_template!r} has no kernel "
@@ -375,102 +374,6 @@ def _version_fields(spec: dict, at, version) -> list[Finding]:
     return findings
 
 
-def _regexp_lints(regexp: str, where: str) -> list[Finding]:
-    findings = []
-    if not regexp.startswith("^") or not regexp.endswith("$"):
-        findings.append(warning(where, f"regexp '{regexp}' is not anchored: KMM searches anywhere in the kernel "
-                                "string, so it also matches kernels that merely contain it",
-                                "start it with ^ and end it with $", code="kmm-regexp-unanchored"))
-    dots = _literal_dots(regexp)
-    if dots:
-        findings.append(warning(where, f"regexp '{regexp}' has an unescaped '.' between literal characters "
-                                f"(at {', '.join(str(d) for d in dots)}): '.' matches any character",
-                                "escape literal dots as \\. (e.g. el9\\.x86_64)", code="kmm-regexp-dot"))
-    controls = sorted(set(_CONTROL_ESCAPE.findall(regexp)))
-    if controls:
-        findings.append(warning(where, f"regexp '{regexp}' has {', '.join(controls)}: a control character that no "
-                                "kernel version contains, so this part never matches (was a path or a word meant?)",
-                                "remove the backslash, or escape a literal backslash as \\\\",
-                                code="kmm-regexp-control"))
-    return findings
-
-
-def _literal_dots(regexp: str) -> list[int]:
-    """Positions of '.' outside classes that sit between literal word characters."""
-    positions, in_class, i = [], False, 0
-    while i < len(regexp):
-        c = regexp[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "." and 0 < i < len(regexp) - 1:
-            before, after = regexp[i - 1], regexp[i + 1]
-            escaped_before = i >= 2 and regexp[i - 2] == "\\"
-            if (before.isalnum() or before == "_") and not escaped_before and (after.isalnum() or after == "_"):
-                positions.append(i)
-        i += 1
-    return positions
-
-
-def _matches_many(regexp: str) -> bool:
-    """False when the regexp can only match one kernel string (a literal with escaped dots)."""
-    body = regexp[1:] if regexp.startswith("^") else regexp
-    body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
-    if not (regexp.startswith("^") and regexp.endswith("$")):
-        return True
-    body = re.sub(r"\\([.\-+_])", "", body)
-    return bool(re.search(r"[.*+?()\[\]{}|\\^$]", body))
-
-
-def _image(template: str, where: str, allowed: tuple, values: dict) -> list[Finding]:
-    """What the webhook lets through but the pull does not (the webhook only wants a ':' or '@')."""
-    findings = _variable_lints(template, where, allowed)
-    try:
-        resolved = substitute(template, values)
-    except SubstitutionError as exc:
-        what, fix = explain(exc)
-        findings.append(error(where, f"{template!r}: the webhook accepts it, but {what}", fix,
-                              code="kmm-variable-unterminated"))
-        return findings
-    ref, problem = parse_image(resolved)
-    if ref is None:
-        findings.append(error(where, f"image {template!r} is not a valid image reference ({problem}): the webhook "
-                              "accepts it, but every pull of it fails", "write registry/org/name:tag or "
-                              "name@sha256:<digest>", code="kmm-image-invalid"))
-    elif not ref.tag and not ref.digest and (":" in resolved or "@" in resolved or not where.endswith(
-            "containerImage")):
-        findings.append(warning(where, f"image {template!r} has no tag or digest (the ':' is a registry port, not "
-                                "a tag): KMM accepts it and pulls it as :latest", "add a tag such as "
-                                ":${KERNEL_FULL_VERSION}, or @sha256:<digest>", code="kmm-image-latest"))
-    return findings
-
-
-def _variable_lints(template: str, where: str, allowed: tuple) -> list[Finding]:
-    findings = []
-    bare = []
-    for ref in references(template):
-        if ref.name not in allowed:
-            known = ", ".join(f"${{{v}}}" for v in allowed)
-            hint = " (KERNEL_XY does not exist: use ${KERNEL_X}.${KERNEL_Y})" if ref.name == "KERNEL_XY" else ""
-            if ref.name in IMAGE_VARIABLES:
-                message = f"{ref.text} is not substituted in this field (only {known} are): it becomes empty"
-            else:
-                message = f"{ref.text} is not a KMM variable{hint}: it silently becomes empty"
-            findings.append(error(where, message, f"use one of {known}", code="kmm-variable-unknown"))
-        elif not ref.braced:
-            bare.append(ref)
-    if bare:
-        names = ", ".join(r.text for r in bare)
-        findings.append(warning(where, f"{names} without braces: envsubst reads the longest name, so "
-                                f"{bare[0].text}_x or {bare[0].text}v2 would read another (empty) variable",
-                                "write " + ", ".join(f"${{{r.name}}}" for r in bare), code="kmm-variable-braces"))
-    return findings
-
-
 def _tls(tls, where: str, field_name: str) -> list[Finding]:
     if not tls or not (tls.get("insecure") or tls.get("insecureSkipTLSVerify")):
         return []
@@ -501,9 +404,9 @@ def _sign(sign: dict, where: str, variables: dict) -> list[Finding]:
     webhook.py)."""
     findings = []
     if sign.get("unsignedImage"):
-        findings += _image(sign["unsignedImage"], where + ".unsignedImage", KERNEL_VARIABLES, variables)
+        findings += image_findings(sign["unsignedImage"], where + ".unsignedImage", KERNEL_VARIABLES, variables)
     for i, path in enumerate(sign.get("filesToSign") or []):
-        findings += _variable_lints(path, f"{where}.filesToSign[{i}]", KERNEL_VARIABLES)
+        findings += variable_findings(path, f"{where}.filesToSign[{i}]", KERNEL_VARIABLES)
         try:
             substitute(path, variables)
         except SubstitutionError as exc:
