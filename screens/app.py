@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, ContentSwitcher, Header, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets import Button, ContentSwitcher, Header, Input, OptionList, Select, Static
 
 from kmwizard.answers import Answers
 from kmwizard.findings import Finding, has_errors
@@ -109,28 +109,17 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             with Vertical(id="form-column"):
                 with ContentSwitcher(id="forms", initial="step-method"):
                     for step in flow.FLOW:
-                        # Only the first step is built now; the others on first visit, which
-                        # keeps the first screen fast (every mounted widget costs start-up time).
+                        # Only the first step is built now (its title too); the others and the review
+                        # on first visit, which keeps the first screen fast (every mounted widget costs
+                        # start-up time: see benchmarks/bench_startup.py).
                         with StepScroll(id=f"step-{step.id}", classes="step"):
-                            yield Static(Content(step.title), classes="step-title")
                             if step.id == "method":
                                 yield from self._step_widgets(step)
-                    with StepScroll(id=f"step-{REVIEW}", classes="step"):
-                        yield Static("Review", classes="step-title")
-                        yield Static("", id="review-summary", markup=False)
-                        with Vertical(classes="actions"):
-                            yield Button("Write the files (F2)", id="do-write", variant="primary", compact=True)
-                            yield Button("Apply to the cluster (F3)", id="do-apply", compact=True)
-                            yield Button("Save as a preset (F4)", id="do-save", compact=True)
-                        yield Label("Your answers (what Save preset stores; the rest are defaults):",
-                                    classes="section")
-                        yield Static("", id="review-answers", markup=False)
-                        yield Static("", id="review-notes", markup=False)
+                    yield StepScroll(id=f"step-{REVIEW}", classes="step")
                 yield Static("", id="help-line", markup=False)
                 yield Static("", id="form-status", markup=False)  # narrow: the findings' count under the form
             with Vertical(id="preview-column"):
                 yield PreviewPane(id="preview")
-                yield ProgressBar(total=None, show_eta=False, id="render-progress")
                 yield FindingsPanel(id="findings")
         # The palette key (ctrl+p) is in the F1 help: the footer's room goes to the wizard's keys.
         yield StableFooter(compact=True, show_command_palette=False)
