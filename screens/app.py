@@ -9,6 +9,7 @@ holds the actions.
 """
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
@@ -130,6 +131,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._compact_steps = self.narrow
         self._load_keymap()
         self._refresh_structure()
+        self.call_after_refresh(self._after_first_paint)
         # After the first paint: the render thread would compete with it for the interpreter.
         self.call_after_refresh(self._request_render)
         self.call_after_refresh(self._refresh_presets)
@@ -137,6 +139,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self.query_one("#steps", OptionList).highlighted = 0
         if self.imported is not None:
             self.call_after_refresh(self.action_import_changes)
+
+    def _after_first_paint(self) -> None:
+        if not gc.isenabled():  # run_tui kept the collector off for the start-up (kmwizard.main)
+            gc.freeze()  # what start-up built lives as long as the app: later passes need not scan it
+            gc.enable()
 
     def _load_keymap(self) -> None:
         """User key remapping: {binding id: keys} in $XDG_CONFIG_HOME/kmwizard/keymap.yaml."""
