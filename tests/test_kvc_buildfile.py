@@ -13,7 +13,7 @@ import yaml
 from kmwizard.cli import main
 from kmwizard.findings import Severity
 from kmwizard.kvc.buildfile import base_images, fit_text, rhel_major_of, retarget_image
-from kmwizard.kvc.lint import decode_data_url
+from kmwizard.kvc.dataurl import decode_data_url
 from kvc_fixtures import DOCKERFILE_RHEL, make_fixture_repos
 
 BUILD_TARGET = "/etc/kvc/simple-kmod-build/Dockerfile"

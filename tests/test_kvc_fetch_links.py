@@ -13,7 +13,7 @@ import yaml
 
 from kmwizard.cli import main
 from kmwizard.kvc import fetch, transpile
-from kmwizard.kvc.lint import decode_data_url
+from kmwizard.kvc.dataurl import decode_data_url
 from kvc_fixtures import MODULE_MAKEFILE, MODULE_WRAPPER, git, make_fixture_repos
 from kvc_trees import build_kvc_tree
 

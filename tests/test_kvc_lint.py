@@ -10,8 +10,9 @@ import pytest
 
 from kmwizard.findings import Severity, has_errors
 from kmwizard.kvc.ignition import base_config, merge_files, spec_version_for, supports_gzip
-from kmwizard.kvc.lint import (CLIENT_APPLY_LIMIT, RENDERED_LIMIT, check_unit_name, decode_data_url,
-                               lint_document, lint_ignition, lint_machineconfig, parse_unit, recognises)
+from kmwizard.kvc.dataurl import decode_data_url
+from kmwizard.kvc.lint import CLIENT_APPLY_LIMIT, RENDERED_LIMIT, lint_document, lint_ignition, lint_machineconfig, recognises
+from kmwizard.kvc.units import check_unit_name, parse_unit
 from kmwizard.kvc.machineconfig import machineconfig
 from kmwizard.kvc.transpile import encode_contents, transpile_tree
 from tests.ignition_oracle import validate

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from kmwizard.cli import main
-from kmwizard.kvc.lint import decode_data_url, lint_machineconfig
+from kmwizard.kvc.dataurl import decode_data_url
+from kmwizard.kvc.lint import lint_machineconfig
 from kmwizard.kvc.node_files import is_secret, node_file_reason
 from kvc_trees import build_kvc_tree
 

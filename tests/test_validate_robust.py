@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from kmwizard.cli import validate_documents
+from kmwizard.cli.validate import validate_documents
 
 WRONG = (5, "x", None, [], {}, ["x"], [5], {"a": 5}, True, 1.5, "", [None], [{}])
 

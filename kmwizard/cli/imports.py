@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from kmwizard.cli import (EXIT_FINDINGS, EXIT_OK, _DOCKERFILE_START, _kmm_version, load_documents,
-                          print_findings)
+from kmwizard.cli import EXIT_FINDINGS, EXIT_OK, _kmm_version, print_findings
+from kmwizard.cli.validate import _DOCKERFILE_START, load_documents
 from kmwizard.findings import Severity, UsageError, has_errors
 from kmwizard.textfiles import read_text_arg
 

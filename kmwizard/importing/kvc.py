@@ -31,7 +31,7 @@ _SPEC_RELEASES = {"3.1.0": ("4.7", "4.6"), "3.2.0": ("4.13", "4.12", "4.11", "4.
 
 def decode_contents(contents: dict) -> bytes:
     """The bytes an Ignition ``contents`` ({source, compression}) stands for; ValueError says why not."""
-    from kmwizard.kvc.lint import decode_data_url
+    from kmwizard.kvc.dataurl import decode_data_url
 
     source = contents.get("source")
     if source is None:

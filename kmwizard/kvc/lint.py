@@ -7,7 +7,6 @@ the document's name (``99-worker-kvc-simple-kmod.yaml``).
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import posixpath
@@ -20,6 +19,8 @@ from kmwizard.kvc import lint_conf, lint_release
 from kmwizard.kvc.releases import IGNITION2_VERSIONS
 from kmwizard.kvc.node_files import node_file_reason
 from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name, validate_role
+from kmwizard.kvc.dataurl import decode_data_url
+from kmwizard.kvc.units import UNIT_SUFFIXES, check_unit_name, lint_unit_text
 
 # The first line of generate's <name>.files.txt listing: validate knows the file by it.
 LISTING_HEADER = "# mode  path  (what the node gets; links in the tree were dereferenced)"
@@ -27,13 +28,6 @@ RENDERED_LIMIT = 1_572_864      # etcd request limit: the pool's rendered Machin
 RENDERED_WARN = int(RENDERED_LIMIT * 0.8)
 CLIENT_APPLY_LIMIT = 262_144    # kubectl/oc apply's last-applied annotation (256 KiB)
 MAX_INFLATED = 64 << 20         # gzip file contents are inflated up to this (a gzip bomb stops here)
-
-# systemd unit types Ignition accepts (config/shared/validations: validateName)
-UNIT_SUFFIXES = (".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path",
-                 ".timer", ".snapshot", ".slice", ".scope")
-KNOWN_SECTIONS = {"Unit", "Install", "Service", "Socket", "Mount", "Automount", "Swap", "Path", "Timer",
-                  "Slice", "Scope", "Device"}
-_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.[a-z]+$")
 
 # RHCOS: / and /usr are read-only (ostree); these are writable or links into /var.
 WRITABLE_TOPS = {"etc", "var", "opt", "root", "home", "srv", "mnt"}
@@ -47,126 +41,6 @@ _FILE_KEYS_V2 = _FILE_KEYS | {"filesystem"}   # spec 2: filesystem: root instead
 def _at(where: str, suffix: str = "") -> str:
     base = where if "$" in where else f"{where}:$"
     return base + suffix
-
-
-# --- systemd units ------------------------------------------------------------------------------
-
-def check_unit_name(name: Any, *, dropin: bool = False) -> str | None:
-    """None when Ignition and systemd accept ``name`` as a unit (or drop-in) name, else the reason."""
-    if not isinstance(name, str) or not name:
-        return "the name is missing"
-    if "/" in name:
-        return f"{name!r} contains '/': give a file name, not a path"
-    if dropin:
-        return None if name.endswith(".conf") else f"drop-in {name!r} does not end in .conf: systemd ignores it"
-    if not name.endswith(UNIT_SUFFIXES):
-        return (f"unit name {name!r} does not end in a unit type suffix "
-                f"({', '.join(UNIT_SUFFIXES)})")
-    if len(name) > 255 or not _UNIT_NAME.match(name):
-        return (f"unit name {name!r} has characters systemd does not allow in unit names "
-                "(letters, digits, ':', '_', '.', '-', '\\' and one '@')")
-    return None
-
-
-def parse_unit(contents: str) -> tuple[list[tuple[str, int, str]], set[str]]:
-    """Check unit file text the way Ignition (go-systemd) and systemd read it.
-
-    Returns ``(problems, sections)``: problems as ``(severity, line, message)`` with severity
-    "error" for what Ignition rejects or systemd ignores, "warning" for unknown section names.
-    """
-    problems: list[tuple[str, int, str]] = []
-    sections: set[str] = set()
-    section = None
-    continued = False
-    for number, raw in enumerate(contents.split("\n"), start=1):
-        line = raw.rstrip("\r")
-        if continued:                         # continuation of the previous value or comment
-            continued = line.rstrip(" ").endswith("\\")
-            continue
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped[0] in "#;":
-            continued = line.rstrip(" ").endswith("\\")
-            continue
-        if stripped.startswith("["):
-            end = stripped.find("]")
-            if end < 0:
-                problems.append(("error", number, f"section header {stripped!r} has no closing ']' "
-                                 "(Ignition: unable to find end of section)"))
-                return problems, sections
-            if stripped[end + 1:].strip():
-                problems.append(("error", number, f"text after the section header {stripped[:end + 1]!r}: "
-                                 f"{stripped[end + 1:].strip()!r} (Ignition: found garbage after section name)"))
-            section = stripped[1:end]
-            sections.add(section)
-            if section not in KNOWN_SECTIONS and not section.startswith("X-"):
-                problems.append(("warning", number, f"unknown section [{section}]: systemd ignores it "
-                                 "(typo? known: " + ", ".join(sorted(KNOWN_SECTIONS)) + ")"))
-            continue
-        if "=" not in stripped:
-            problems.append(("error", number, f"line {stripped!r} is not a Key=value assignment "
-                             "(Ignition: unexpected newline encountered while parsing option name)"))
-            continue
-        if section is None:
-            problems.append(("error", number, f"assignment {stripped!r} comes before any [Section] "
-                             "header: systemd ignores it"))
-        continued = line.rstrip(" ").endswith("\\")
-    return problems, sections
-
-
-def _lint_unit_text(findings: list, where: str, what: str, contents: Any) -> set[str] | None:
-    if not isinstance(contents, str):
-        findings.append(error(where, f"{what} contents must be a string, not {type(contents).__name__}",
-                              "give the unit file text", "ign-unit-contents"))
-        return None
-    problems, sections = parse_unit(contents)
-    for severity, line, message in problems:
-        make = error if severity == "error" else warning
-        findings.append(make(where, f"{what}, line {line}: {message}",
-                             "fix the unit file text (see systemd.unit(5))", "ign-unit-parse"))
-    return sections
-
-
-# --- data URLs ----------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_URL_DATA_BAD = re.compile(r"[^\x21-\x7e]|[<>#\"{}|\\^\[\]`]")
-_PERCENT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
-
-
-def decode_data_url(source: str) -> bytes:
-    """Decode a ``data:`` URL as Ignition does; ValueError names what is wrong."""
-    if not source.startswith("data:"):
-        raise ValueError("not a data URL")
-    comma = source.find(",")
-    if comma < 0:
-        raise ValueError("missing ',' before the data")
-    params = source[5:comma].split(";")
-    is_base64 = len(params) > 1 and params[-1] == "base64"
-    if is_base64:
-        params = params[:-1]
-    mediatype = params[0]
-    if mediatype and not (mediatype.count("/") == 1 and all(_TOKEN.match(p) for p in mediatype.split("/"))):
-        raise ValueError(f"invalid media type {mediatype!r}")
-    for param in params[1:]:
-        attr, eq, value = param.partition("=")
-        if not eq or not _TOKEN.match(attr) or not value:
-            raise ValueError(f"invalid parameter {param!r} (expected attribute=value)")
-    data = source[comma + 1:]
-    if is_base64:
-        if not _B64.match(data) or len(data) % 4:
-            raise ValueError("base64 data is not standard padded base64")
-        return base64.b64decode(data, validate=True)
-    bad = _URL_DATA_BAD.search(data)
-    if bad:
-        raise ValueError(f"invalid data character {bad.group()!r} at offset {comma + 1 + bad.start()} "
-                         "(RFC 2397: escape it as %XX)")
-    if _PERCENT_BAD.search(data):
-        raise ValueError("'%' not followed by two hex digits")
-    from urllib.parse import unquote_to_bytes  # '+' stays '+', as in Ignition
-    return unquote_to_bytes(data)
 
 
 # --- Ignition -----------------------------------------------------------------------------------
@@ -322,7 +196,7 @@ def _lint_file(out, entry, at, rules, seen, index, spec, gzipped, allowed, deliv
         # A unit delivered as a file is read by systemd, not checked by Ignition: a broken one
         # only shows when the node boots and the service does not start.
         try:
-            _lint_unit_text(out, at, f"unit file {path}", data.decode("utf-8"))
+            lint_unit_text(out, at, f"unit file {path}", data.decode("utf-8"))
         except UnicodeDecodeError:
             out.append(error(at, f"unit file {path} is not UTF-8 text", "fix the unit file", "ign-unit-parse"))
 
@@ -448,7 +322,7 @@ def _lint_systemd(out, config, where, rules, day) -> None:
         seen[name] = i
         sections = None
         if unit.get("contents"):
-            sections = _lint_unit_text(out, at, f"unit {name!r}", unit["contents"])
+            sections = lint_unit_text(out, at, f"unit {name!r}", unit["contents"])
         dropins = unit.get("dropins") or []
         if not isinstance(dropins, list):
             out.append(error(f"{at}.dropins", f"unit {name!r}: dropins must be a list, got {dropins!r}",
@@ -462,7 +336,7 @@ def _lint_systemd(out, config, where, rules, day) -> None:
                 out.append(error(dat, f"unit {name!r}: {problem}", "name drop-ins like 10-foo.conf",
                                  "ign-dropin-name"))
             elif dropin.get("contents"):
-                _lint_unit_text(out, dat, f"drop-in {dname!r} of {name!r}", dropin["contents"])
+                lint_unit_text(out, dat, f"drop-in {dname!r} of {name!r}", dropin["contents"])
         if unit.get("enabled"):
             _lint_enabled(out, at, name, unit, sections, files)
             rule = lint_release.enabled_unit_rule(name, at, bool(unit.get("contents")), day)
