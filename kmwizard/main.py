@@ -7,6 +7,7 @@ the CLI's ``diff`` and ``apply``.
 """
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -39,9 +40,16 @@ def _interrupt(signum, _frame):
 
 def run_tui(answers, **options) -> int:
     """``options``: ``imported``/``imported_from`` of `tui --from` (the F10 comparison)."""
-    from kmwizard.screens.app import run_app  # textual loads only for the TUI
+    # Importing Textual and building the first screen allocate many objects and free few: the cyclic
+    # collector's passes cost ~30 ms before the first paint (benchmarks/bench_startup.py). The app
+    # turns it back on once the first screen is drawn (WizardApp._after_first_paint).
+    gc.disable()
+    try:
+        from kmwizard.screens.app import run_app  # textual loads only for the TUI
 
-    return run_app(answers, **options)
+        return run_app(answers, **options)
+    finally:
+        gc.enable()
 
 
 def run_ask(answers) -> int:

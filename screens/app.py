@@ -9,6 +9,7 @@ holds the actions.
 """
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
@@ -20,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, ContentSwitcher, Header, Input, Label, OptionList, ProgressBar, Select, Static
+from textual.widgets import Button, ContentSwitcher, Header, Input, OptionList, Select, Static
 
 from kmwizard.answers import Answers
 from kmwizard.findings import Finding, has_errors
@@ -109,28 +110,17 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             with Vertical(id="form-column"):
                 with ContentSwitcher(id="forms", initial="step-method"):
                     for step in flow.FLOW:
-                        # Only the first step is built now; the others on first visit, which
-                        # keeps the first screen fast (every mounted widget costs start-up time).
+                        # Only the first step is built now (its title too); the others and the review
+                        # on first visit, which keeps the first screen fast (every mounted widget costs
+                        # start-up time: see benchmarks/bench_startup.py).
                         with StepScroll(id=f"step-{step.id}", classes="step"):
-                            yield Static(Content(step.title), classes="step-title")
                             if step.id == "method":
                                 yield from self._step_widgets(step)
-                    with StepScroll(id=f"step-{REVIEW}", classes="step"):
-                        yield Static("Review", classes="step-title")
-                        yield Static("", id="review-summary", markup=False)
-                        with Vertical(classes="actions"):
-                            yield Button("Write the files (F2)", id="do-write", variant="primary", compact=True)
-                            yield Button("Apply to the cluster (F3)", id="do-apply", compact=True)
-                            yield Button("Save as a preset (F4)", id="do-save", compact=True)
-                        yield Label("Your answers (what Save preset stores; the rest are defaults):",
-                                    classes="section")
-                        yield Static("", id="review-answers", markup=False)
-                        yield Static("", id="review-notes", markup=False)
+                    yield StepScroll(id=f"step-{REVIEW}", classes="step")
                 yield Static("", id="help-line", markup=False)
                 yield Static("", id="form-status", markup=False)  # narrow: the findings' count under the form
             with Vertical(id="preview-column"):
                 yield PreviewPane(id="preview")
-                yield ProgressBar(total=None, show_eta=False, id="render-progress")
                 yield FindingsPanel(id="findings")
         # The palette key (ctrl+p) is in the F1 help: the footer's room goes to the wizard's keys.
         yield StableFooter(compact=True, show_command_palette=False)
@@ -141,6 +131,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._compact_steps = self.narrow
         self._load_keymap()
         self._refresh_structure()
+        self.call_after_refresh(self._after_first_paint)
         # After the first paint: the render thread would compete with it for the interpreter.
         self.call_after_refresh(self._request_render)
         self.call_after_refresh(self._refresh_presets)
@@ -148,6 +139,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self.query_one("#steps", OptionList).highlighted = 0
         if self.imported is not None:
             self.call_after_refresh(self.action_import_changes)
+
+    def _after_first_paint(self) -> None:
+        if not gc.isenabled():  # run_tui kept the collector off for the start-up (kmwizard.main)
+            gc.freeze()  # what start-up built lives as long as the app: later passes need not scan it
+            gc.enable()
 
     def _load_keymap(self) -> None:
         """User key remapping: {binding id: keys} in $XDG_CONFIG_HOME/kmwizard/keymap.yaml."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
@@ -22,11 +23,25 @@ if TYPE_CHECKING:  # TextArea is imported when a multi-line question first appea
     from textual.widgets import TextArea
 
 
+def review_widgets() -> list:
+    """The review step's widgets (built on its first visit; the texts come from _update_review)."""
+    return [
+        Static("Review", classes="step-title"),
+        Static("", id="review-summary", markup=False),
+        Vertical(Button("Write the files (F2)", id="do-write", variant="primary", compact=True),
+                 Button("Apply to the cluster (F3)", id="do-apply", compact=True),
+                 Button("Save as a preset (F4)", id="do-save", compact=True), classes="actions"),
+        Label("Your answers (what Save preset stores; the rest are defaults):", classes="section"),
+        Static("", id="review-answers", markup=False),
+        Static("", id="review-notes", markup=False),
+    ]
+
+
 class FormMixin:
     """The WizardApp's form half."""
 
     def _step_widgets(self, step: Step) -> list:
-        widgets: list = []
+        widgets: list = [Static(Content(step.title), classes="step-title")]
         if step.id != "method":
             widgets.append(Static(step.intro, classes="step-intro", markup=False))
         wrong = self.error_keys()
@@ -52,11 +67,15 @@ class FormMixin:
         return widgets
 
     def _build_step(self, step_id: str) -> None:
-        if step_id in self._built or step_id == REVIEW:
+        if step_id in self._built:
             return
         self._built.add(step_id)
-        step = next(s for s in flow.FLOW if s.id == step_id)
         container = self.query_one(f"#step-{step_id}")
+        if step_id == REVIEW:
+            self._mounting[step_id] = container.mount_all(review_widgets())
+            self._update_review()
+            return
+        step = next(s for s in flow.FLOW if s.id == step_id)
         self._mounting[step_id] = container.mount_all(self._step_widgets(step))
         self._refresh_structure()
 

@@ -90,7 +90,7 @@ class RenderingMixin:
         if self._busy_since is None:
             return
         elapsed = time.monotonic() - self._busy_since
-        self.query_one("#render-progress").add_class("-busy")
+        self._progress_bar().add_class("-busy")
         self.query_one(PreviewPane).set_status(
             f"rendering… {elapsed:.0f} s (a first KVC render clones and builds the repositories)")
         self.set_timer(0.5, self._show_busy)
@@ -102,7 +102,8 @@ class RenderingMixin:
         while len(self._cache) > RENDER_CACHE_SIZE:
             self._cache.popitem(last=False)
         self._busy_since = None
-        self.query_one("#render-progress").remove_class("-busy")
+        if self.query("#render-progress"):
+            self.query_one("#render-progress").remove_class("-busy")
         key = self._render_key()
         if message.key == key:
             await self._show_rendering(message.rendering)
@@ -173,7 +174,20 @@ class RenderingMixin:
             if str(option.prompt) != label:
                 steps.replace_option_prompt_at_index(i, label)
 
+    def _progress_bar(self):
+        """The bar under the preview, mounted when a render first takes long (not on the first screen)."""
+        bars = self.query("#render-progress")
+        if bars:
+            return bars.first()
+        from textual.widgets import ProgressBar
+
+        bar = ProgressBar(total=None, show_eta=False, id="render-progress")
+        self.query_one("#preview-column").mount(bar, before="#findings")
+        return bar
+
     def _update_review(self) -> None:
+        if REVIEW not in self._built:  # built on its first visit, with the texts of that moment
+            return
         findings = self.findings()
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = sum(f.severity is Severity.WARNING for f in findings)

@@ -1,0 +1,64 @@
+"""What the wizard's first screen costs: guards of issue 13 item 12 (first paint within 1.3x of a bare
+Textual app; timed by benchmarks/bench_startup.py, never here).
+
+The first render is requested after the first paint (``call_after_refresh(_request_render)``), so at
+that request the process holds exactly what the first screen needed.  A fresh interpreter makes
+``sys.modules`` mean something.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Loaded on demand (a dialog, a render, a cluster action), never for the first screen.
+NOT_FOR_THE_FIRST_SCREEN = (
+    "kubernetes", "urllib3", "jsonschema", "cryptography",
+    "kmwizard.kmm", "kmwizard.kvc", "kmwizard.cluster", "kmwizard.overlay",
+    "kmwizard.screens.apply", "kmwizard.screens.dialogs", "kmwizard.screens.migrate_dialog",
+    "kmwizard.screens.import_changes",
+    "textual.widgets._text_area", "textual.widgets._progress_bar",
+)
+
+CODE = """
+import asyncio, json, sys
+from pathlib import Path
+from kmwizard.preset_store import load_preset
+import kmwizard.screens.app
+from kmwizard.screens.app import WizardApp
+
+seen = {}
+
+class Probe(WizardApp):
+    CSS_PATH = Path(kmwizard.screens.app.__file__).with_name("wizard.tcss")  # else relative to this script
+
+    def _request_render(self):
+        if not seen:  # the first request comes after the first paint
+            seen["modules"] = sorted(sys.modules)
+            seen["mounted"] = [sel for sel in ("#review-summary", "#render-progress", "#step-source .step-title")
+                               if self.query(sel)]
+        super()._request_render()
+
+async def main():
+    app = Probe(load_preset("kmm-ci"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        while not seen:
+            await pilot.pause(0.05)
+        await app.show_step("review")
+        seen["review"] = str(app.query_one("#review-summary").content)
+
+asyncio.run(main())
+print(json.dumps(seen))
+"""
+
+
+def test_first_screen_loads_no_dialog_render_or_cluster_code_and_mounts_only_what_it_shows():
+    result = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = [m for m in seen["modules"] if any(m == p or m.startswith(p + ".") for p in NOT_FOR_THE_FIRST_SCREEN)]
+    assert loaded == [], f"imported before the first paint: {loaded}"
+    # the review, the progress bar and the titles of steps not yet visited are built when first needed
+    assert seen["mounted"] == []
+    # ... and the review, once visited, shows the state of the answers (built with its texts)
+    assert "file(s) to write" in seen["review"]
