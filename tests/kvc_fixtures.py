@@ -20,6 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 MODULE = "simple-kmod"
 
 FRAMEWORK_MAKEFILE = """\
@@ -255,3 +257,15 @@ def make_entitlement_certs(directory: Path) -> Path:
                     "-keyout", str(directory / "4242-key.pem"), "-out", str(directory / "4242.pem"), "-days", "200"],
                    check=True, capture_output=True)
     return directory
+
+
+# Fixtures shared by the test modules that run the KVC pipeline on these repositories (import them by name).
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    return make_fixture_repos(tmp_path_factory.mktemp("repos"))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test fetches into its own cache, so no test sees another's builds."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

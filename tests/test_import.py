@@ -23,19 +23,9 @@ from kmwizard.importing import import_documents
 from kmwizard.importing.kvc import decode_contents
 from kmwizard.preset_store import list_presets, load_preset
 from kmwizard.render import render
-from kvc_fixtures import make_entitlement_certs, make_fixture_repos, tree_of
+from kvc_fixtures import make_entitlement_certs, private_cache, repos, tree_of  # noqa: F401 - repos, private_cache: fixtures
 
 PRESETS = [p.name for p in list_presets() if p.origin == "built-in"]
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    return make_fixture_repos(tmp_path_factory.mktemp("repos"))
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _local(answers: Answers, repos) -> Answers:

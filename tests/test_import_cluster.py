@@ -10,17 +10,7 @@ from kmwizard.cli import main
 from kmwizard.cluster import engine
 from kmwizard.preset_store import load_preset
 from kmwizard.render import render
-from kvc_fixtures import make_fixture_repos
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    return make_fixture_repos(tmp_path_factory.mktemp("repos"))
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+from kvc_fixtures import private_cache, repos  # noqa: F401 - repos, private_cache: fixtures
 
 
 def _apply(double, rendering):

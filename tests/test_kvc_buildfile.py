@@ -14,7 +14,7 @@ from kmwizard.cli import main
 from kmwizard.findings import Severity
 from kmwizard.kvc.buildfile import base_images, fit_text, rhel_major_of, retarget_image
 from kmwizard.kvc.dataurl import decode_data_url
-from kvc_fixtures import DOCKERFILE_RHEL, make_fixture_repos
+from kvc_fixtures import DOCKERFILE_RHEL, private_cache, repos  # noqa: F401 - repos, private_cache: fixtures
 
 BUILD_TARGET = "/etc/kvc/simple-kmod-build/Dockerfile"
 
@@ -55,16 +55,6 @@ def test_base_images_follow_stages_continuations_and_args():
 
 pytestmark_git = pytest.mark.skipif(not (shutil.which("git") and shutil.which("make")),
                                     reason="the KVC path runs real git and make")
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    return make_fixture_repos(tmp_path_factory.mktemp("repos"))
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _generate(repos, out: Path, *sets: str) -> int:

@@ -11,20 +11,10 @@ from apiserver_double import apiserver, apiserver_factory  # noqa: F401
 from crd_schema import validate_manifest
 from docs_machineconfig import docs_machineconfig
 from kmwizard.cli import main
-from kvc_fixtures import make_fixture_repos
+from kvc_fixtures import private_cache, repos  # noqa: F401 - repos, private_cache: fixtures
 
 EL8 = "4.18.0-372.9.1.el8.x86_64"
 EL9 = "5.14.0-427.13.1.el9_4.x86_64"
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    return make_fixture_repos(tmp_path_factory.mktemp("repos"))
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _kvc(repos, *sets):
