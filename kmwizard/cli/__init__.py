@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -136,6 +135,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     import textwrap
 
     from kmwizard.keys import KEYS
+
+    import json
 
     from kmwizard.answers import thaw
 
