@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from kmwizard.records import record
@@ -26,6 +26,18 @@ class CertInfo:
     not_after: datetime
     public_key: bytes  # subjectPublicKey bits (RSAPublicKey DER for RSA, the point for EC)
 
+
+# Entitlement and signing certificates alike: a warning this many days before they expire.
+EXPIRY_WARNING_DAYS = 30
+
+
+def expiry_state(cert: CertInfo, now: datetime) -> Optional[str]:
+    """"expired", "expiring" (within EXPIRY_WARNING_DAYS) or None."""
+    if cert.not_after <= now:
+        return "expired"
+    if cert.not_after - now <= timedelta(days=EXPIRY_WARNING_DAYS):
+        return "expiring"
+    return None
 
 def _pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     try:

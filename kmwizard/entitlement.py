@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Optional, Union
 
-from kmwizard.der import CertInfo, read_certificate, read_private_key_public_part  # noqa: F401 (re-exported)
+from kmwizard.der import (EXPIRY_WARNING_DAYS, CertInfo, expiry_state, read_certificate,  # noqa: F401 (re-exported)
+                          read_private_key_public_part)
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.records import field, record
 from kmwizard.textfiles import DOCKERFILE_MAX, KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
-EXPIRY_WARNING_DAYS = 30
 REPO_ID = "kmwizard-kernel"
 REPO_PATH = f"/etc/yum.repos.d/{REPO_ID}.repo"
 RH_GPG_KEY = "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"
@@ -177,10 +177,11 @@ def _expiry(cert: CertInfo, path: Path, now: datetime, where: str) -> list[Findi
     if cert.not_before > now:
         found.append(warning(where, f"{path} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC",
                              "check the host's clock and the certificate", code="entitlement-not-yet-valid"))
-    if cert.not_after <= now:
+    state = expiry_state(cert, now)
+    if state == "expired":
         found.append(warning(where, f"{path} expired on {day}: builds on the nodes will be refused",
                              "use current certificates from an entitled host", code="entitlement-expired"))
-    elif cert.not_after - now <= timedelta(days=EXPIRY_WARNING_DAYS):
+    elif state == "expiring":
         found.append(warning(where, f"{path} expires on {day}, within {EXPIRY_WARNING_DAYS} days; kernel "
                                     "updates after that fail to build", "renew it and generate the config again",
                              code="entitlement-expiring"))

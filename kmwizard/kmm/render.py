@@ -187,15 +187,17 @@ def _signing_secrets(answers, findings: list[Finding]) -> list[tuple[str, dict, 
 def _cert_expiry(path: str, cert) -> list[Finding]:
     """As for entitlement certificates: an expired or soon-expiring signing certificate is worth a warning
     (a new key pair has to be enrolled in the nodes' MOK/db before it replaces this one)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
-    now = datetime.now(timezone.utc)
+    from kmwizard.der import EXPIRY_WARNING_DAYS, expiry_state
+
     day = f"{cert.not_after:%Y-%m-%d}"
-    if cert.not_after <= now:
+    state = expiry_state(cert, datetime.now(timezone.utc))
+    if state == "expired":
         return [warning("kmm.sign.cert_file", f"{path} expired on {day}", "make a new signing key pair, enroll "
                         "its certificate on the nodes (MOK) and sign with it", code="kmm-sign-expired")]
-    if cert.not_after - now <= timedelta(days=30):
-        return [warning("kmm.sign.cert_file", f"{path} expires on {day}, within 30 days",
+    if state == "expiring":
+        return [warning("kmm.sign.cert_file", f"{path} expires on {day}, within {EXPIRY_WARNING_DAYS} days",
                         "make and enroll the next signing key pair now", code="kmm-sign-expiring")]
     return []
 
