@@ -33,7 +33,7 @@ from kmwizard.render import Rendering
 from kmwizard.questions import field_help
 from kmwizard.screens.extras import ExtrasMixin
 from kmwizard.screens.fields import key_of
-from kmwizard.screens.footer import StableFooter
+from kmwizard.screens.footer import KeyFooter
 from kmwizard.screens.form import FormMixin, StepScroll
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
@@ -49,6 +49,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
     CSS_PATH = "wizard.tcss"
     TITLE = "kmwizard"
     SUB_TITLE = "kernel modules for OpenShift"
+    ALLOW_IN_MAXIMIZED_VIEW = "KeyFooter"  # the keys stay in view when F6 fills the screen with the findings
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-medium"), (110, "-wide")]
     # Every binding has an id so users can remap it in keymap.yaml (see docs/tui.md).
     # F-keys and priority: a focused Input would otherwise swallow ctrl-keys.
@@ -115,7 +116,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
                 yield PreviewPane(id="preview")
                 yield FindingsPanel(id="findings")
         # The palette key (ctrl+p) is in the F1 help: the footer's room goes to the wizard's keys.
-        yield StableFooter(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -215,10 +216,10 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             self.query_one("#main").add_class("-preview-big")
         panel.focus()
 
-    def action_search_preview(self) -> None:
+    async def action_search_preview(self) -> None:
         if self.narrow:
             self.query_one("#main").add_class("-preview-big")
-        self.query_one(PreviewPane).action_search()
+        await self.query_one(PreviewPane).action_search()
 
     def action_toggle_preview(self) -> None:
         """Narrow terminals: swap the form and the preview. Wide ones: the preview in the form's place."""

@@ -1,37 +1,104 @@
-"""A footer whose keys keep one order whatever has focus, drawn with the first screen.
+"""The wizard's footer: its keys on one line, in one order whatever has focus, drawn with the first screen.
 
-Textual's Footer lists keys in the order the focused widget's bindings meet the app's: a
-TextArea (which binds F6 and F7 itself) moved the wizard's F6 and F7 to the front.  Users read
-a footer by position, so this one sorts the keys by the order of the app's BINDINGS.
-
-Textual's Footer also stays empty until the screen first reports its bindings, one frame after
-the first screen is drawn, and rebuilds its keys on every focus change.  This one composes its
-keys at once (the screen's bindings are known when it mounts) and rebuilds only when what it
-shows changes.
+Textual's Footer is a widget per key: each is styled (three times during start-up), laid out and
+drawn on its own, and the keys only appear a frame after the first screen, once the screen reports
+its bindings.  It also lists keys in the order the focused widget's bindings meet the app's (a
+TextArea, which binds F6 and F7 itself, moved the wizard's F6 and F7 to the front), while users
+read a footer by position.  This footer is one widget: it renders the screen's shown bindings,
+sorted by the app's BINDINGS, as one line of text, and maps a click to the key under the pointer.
 """
 from __future__ import annotations
 
-from textual.widgets import Footer
+from rich.text import Text
+from textual import events
+from textual.widget import Widget
 
 
-class StableFooter(Footer):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.set_reactive(Footer._bindings_ready, True)
-        self._shown: tuple = ()
+class KeyFooter(Widget, can_focus=False):
+    COMPONENT_CLASSES = {"key-footer--key", "key-footer--description", "key-footer--hover"}
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        height: 1;
+        text-wrap: nowrap;
+        color: $footer-foreground;
+        background: $footer-background;
+        .key-footer--key { color: $footer-key-foreground; background: $footer-key-background; text-style: bold; }
+        .key-footer--description { color: $footer-description-foreground;
+                                   background: $footer-description-background; }
+        .key-footer--hover { background: $block-hover-background; }
+    }
+    """
+    ALLOW_SELECT = False
 
-    def compose(self):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.keys: tuple[tuple[str, str, str, bool], ...] = ()  # (key, shown as, description, enabled)
+        self._spans: list[tuple[int, int, int]] = []  # (first column, end column, index into keys)
+        self._hover: int | None = None
+
+    def on_mount(self) -> None:
+        self.keys = self._shown_keys()
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen) -> None:
+        keys = self._shown_keys()
+        if keys != self.keys:  # focus moving between fields changes nothing shown: no redraw
+            self.keys = keys
+            self.refresh()
+
+    def _shown_keys(self) -> tuple[tuple[str, str, str, bool], ...]:
         order = {binding.action: index for index, binding in enumerate(self.app.BINDINGS)}
-        items = list(super().compose())
-        self._shown = self._keys()
-        return sorted(items, key=lambda item: order.get(getattr(item, "action", None), len(order)))
+        shown, actions = [], set()
+        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in actions:  # one key per action, as Textual's Footer
+                actions.add(binding.action)
+                shown.append((order.get(binding.action, len(order)), binding, enabled))
+        shown.sort(key=lambda item: item[0])
+        return tuple((binding.key, self.app.get_key_display(binding), binding.description, enabled)
+                     for _, binding, enabled in shown)
 
-    def bindings_changed(self, screen) -> None:
-        if screen is self.screen and self._keys() == self._shown:
-            return  # focus moved between widgets that bind nothing shown: keep the keys as they are
-        super().bindings_changed(screen)
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("key-footer--key")
+        description_style = self.get_component_rich_style("key-footer--description")
+        hover_style = self.get_component_rich_style("key-footer--hover", partial=True)
+        line, self._spans = Text(no_wrap=True, end=""), []
+        for index, (_key, shown_as, description, enabled) in enumerate(self.keys):
+            start = len(line)
+            line.append(shown_as, key_style)
+            line.append(f" {description}", description_style)
+            if not enabled:
+                line.stylize("dim", start)
+            if index == self._hover:
+                line.stylize(hover_style, start)
+            self._spans.append((start, len(line), index))
+            line.append(" ")
+        line.stylize_before(self.rich_style)
+        return line
 
-    def _keys(self) -> tuple:
-        """What the footer shows of the screen's bindings: key, label and whether it is enabled."""
-        return tuple((binding.key, binding.description, enabled)
-                     for _node, binding, enabled, _tooltip in self.screen.active_bindings.values() if binding.show)
+    def key_at(self, x: int) -> int | None:
+        return next((index for start, end, index in self._spans if start <= x < end), None)
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.key_at(event.x)
+        if index is None:
+            return
+        key, _shown_as, _description, enabled = self.keys[index]
+        if enabled:
+            self.app.simulate_key(key)
+        else:
+            self.app.bell()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._set_hover(self.key_at(event.x))
+
+    def on_leave(self, _event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, index: int | None) -> None:
+        if index != self._hover:
+            self._hover = index
+            self.refresh()

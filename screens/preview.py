@@ -3,6 +3,7 @@ findings panel.  ``highlighted(file)`` is also what the benchmark times per keys
 """
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from pathlib import PurePosixPath
 
@@ -106,6 +107,7 @@ class PreviewPane(Vertical):
     DEFAULT_CSS = """
     PreviewPane { height: 1fr; }
     PreviewPane #preview-status { height: auto; color: $text-muted; padding: 0 1; }
+    PreviewPane #preview-status:first-child { margin-bottom: 1; }  /* no file tabs above it yet */
     PreviewPane #preview-scroll { height: 1fr; overflow-x: auto; scrollbar-size-horizontal: 1; }
     PreviewPane #preview-scroll:focus { background: $boost; }
     PreviewPane #preview-text { width: auto; padding: 0 1; text-wrap: nowrap; }
@@ -120,22 +122,29 @@ class PreviewPane(Vertical):
         super().__init__(**kwargs)
         self.files: tuple[OutputFile, ...] = ()
         self.selected_path: str | None = None
-        self._rebuilding = False
         self._match = 0  # which search match is current
         self._message = ""  # what shows while there is no file
+        self._showing = asyncio.Lock()
 
     def compose(self):
-        yield Tabs(id="preview-tabs")
+        # The file tabs come with the first files and the search field with the first search
+        # (show, action_search): the first screen has neither to show, and every widget on it
+        # costs start-up time (benchmarks/bench_startup.py).
         yield Static("", id="preview-status", markup=False)
-        yield Input(placeholder="search the file (Enter: next match, Esc: close)", id="preview-search")
         with VerticalScroll(id="preview-scroll"):
             yield Static("", id="preview-text", markup=False)
 
     # --- search (/ in the preview, ctrl+f anywhere) -------------------------------------
 
-    def action_search(self) -> None:
+    async def action_search(self) -> None:
         self.add_class("-searching")
-        self.query_one("#preview-search", Input).focus()
+        fields = self.query("#preview-search")
+        if fields:
+            fields.first().focus()
+            return
+        field = Input(placeholder="search the file (Enter: next match, Esc: close)", id="preview-search")
+        await self.mount(field, after="#preview-status")
+        field.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "preview-search":
@@ -202,35 +211,35 @@ class PreviewPane(Vertical):
             status.update(Content(text))
 
     async def show(self, rendering: Rendering) -> None:
-        files = rendering.files
-        # Rebuild the tabs only when their labels change (not when a name inside a path does).
+        # One at a time: a second render arriving while the tabs are rebuilt would remove them under
+        # the first.
+        async with self._showing:
+            if self.is_attached:
+                await self._show(rendering.files)
+
+    async def _show(self, files: tuple[OutputFile, ...]) -> None:
+        # New tabs only when their labels change (not when a name inside a path does). They are a
+        # new widget, built with the selected tab active: refilling one Tabs activates its first tab
+        # after each mount, which fails if the app closes meanwhile, and is not the user's choice.
         if [tab_label(f) for f in files] != [tab_label(f) for f in self.files]:
             paths = [f.path for f in files]
             if self.selected_path not in paths:
                 self.selected_path = main_file(files)
-            tabs = self.query_one(Tabs)
-            self._rebuilding = True  # Tabs activates its first tab on the way: not the user's choice
-            try:
-                await tabs.clear()
-                self.files = files
-                for index, file in enumerate(files):
-                    await tabs.add_tab(Tab(Content(tab_label(file)), id=f"file-{index}"))
-            finally:
-                self._rebuilding = False
-            self.call_after_refresh(self._activate_selected)
-        elif self.selected_path not in [f.path for f in files]:
+            self.files = files
+            old = next(iter(self.query(Tabs)), None)
+            if old is not None:
+                await old.remove()
+            if files and self.is_attached:  # not if the app closed meanwhile
+                tabs = [Tab(Content(tab_label(file)), id=f"file-{index}") for index, file in enumerate(files)]
+                active = f"file-{paths.index(self.selected_path)}" if self.selected_path in paths else None
+                await self.mount(Tabs(*tabs, active=active, id="preview-tabs"), before="#preview-status")
+        elif files and self.selected_path not in [f.path for f in files]:
             # Same tabs: follow the selected tab's file through a rename.
             active = self.query_one(Tabs).active
             if active:
                 self.selected_path = files[int(active.split("-")[1])].path
         self.files = files
         self._show_selected()
-
-    def _activate_selected(self) -> None:
-        paths = [f.path for f in self.files]
-        if self.selected_path in paths:
-            self.query_one(Tabs).active = f"file-{paths.index(self.selected_path)}"
-            self._show_selected()
 
     def select_path(self, path: str) -> bool:
         for index, file in enumerate(self.files):
@@ -241,10 +250,7 @@ class PreviewPane(Vertical):
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
-        # Rebuilding the tabs activates the first one before the chosen one: only the tab
-        # that is active when the message arrives counts.
-        if self._rebuilding:
-            return
+        # Only the tab that is active when the message arrives counts (the user may have moved on).
         if event.tab is not None and event.tab.id and event.tab.id == self.query_one(Tabs).active:
             index = int(event.tab.id.split("-")[1])
             if index < len(self.files):

@@ -136,6 +136,8 @@ class RenderingMixin:
         if rendering.files or self.shown is None:
             self.shown = rendering
             await preview.show(rendering)
+            if not preview.is_attached:  # the app closed while the files were being drawn
+                return
         if not rendering.files and has_errors(rendering.findings):
             preview.set_status("✗ not rendered: fix the errors below (the last good preview stays)")
         self._show_findings()

@@ -46,6 +46,7 @@ async def main():
             await pilot.pause(0.05)
         await app.show_step("review")
         seen["review"] = str(app.query_one("#review-summary").content)
+        app.exit()  # as the user quits: a render still being shown stops (run_test alone tears the widgets down under it)
 
 asyncio.run(main())
 print(json.dumps(seen))

@@ -157,7 +157,11 @@ def kmm_app(**overrides) -> WizardApp:
 
 
 def footer_keys(app) -> list[str]:
-    return [key.key for key in app.screen.query("FooterKey")]
+    """The keys as the footer draws them, left to right."""
+    footer = app.screen.query_one("KeyFooter")
+    line = str(footer.render())
+    return [key for key, shown_as, description, _enabled in sorted(
+        footer.keys, key=lambda k: line.index(f"{k[1]} {k[2]}"))]
 
 
 def test_the_footer_keeps_its_order_and_every_tab_stop_shows_focus():
