@@ -235,6 +235,41 @@ def test_narrow_terminals_get_a_step_strip_and_f9_swaps_form_and_preview():
     run(go())
 
 
+def test_at_80x24_the_preset_list_shows_one_line_per_preset_and_several_at_once(builds):
+    """Item 11: the preset list used to wrap each long description, one preset filling the list.
+    Each option is now one line cut with an ellipsis (wizard.tcss, #start-preset SelectOverlay)."""
+    from textual.geometry import Region
+
+    from kmwizard.preset_store import list_presets
+
+    builtin = [p.name for p in list_presets() if p.origin == "built-in"]
+    assert len(builtin) >= 3
+
+    async def go():
+        app = WizardApp(Answers())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            select = app.query_one("#start-preset")
+            select.focus()
+            await pilot.press("enter")
+            await laid_out(pilot)
+            overlay = select.query_one("SelectOverlay")
+            assert select.expanded and overlay.option_count == 1 + len(builtin)  # the prompt, then the presets
+            assert overlay.virtual_size.height == overlay.option_count  # no option takes a second line
+            width, height = overlay.outer_size
+            rows = [strip.text.strip("▊▎▔▁ ") for strip in overlay.render_lines(Region(0, 0, width, height))]
+            shown = [name for name in builtin if any(row.startswith(f"{name} (built-in)") for row in rows)]
+            assert len(shown) >= 3, "\n".join(rows)
+            prompts = [str(option.prompt) for option in overlay.options]
+            for name in shown:  # its row holds it alone, the description cut rather than wrapped
+                row = next(row for row in rows if row.startswith(f"{name} (built-in)"))
+                full = next(text for text in prompts if text.startswith(f"{name} (built-in)"))
+                assert [n for n in builtin if f"{n} (" in row] == [name], row
+                assert row == full or (row.endswith("…") and full.startswith(row[:-1].rstrip())), row
+
+    run(go())
+
+
 def test_findings_grow_with_their_text_and_f6_twice_fills_the_screen():
     """Item 4: a long finding's fix is visible, and one key shows every finding in full."""
     async def go():
