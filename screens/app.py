@@ -18,7 +18,7 @@ from weakref import WeakKeyDictionary
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
@@ -35,7 +35,7 @@ from kmwizard.questions import field_help
 from kmwizard.screens.extras import ExtrasMixin, TextHistory
 from kmwizard.screens.fields import key_of
 from kmwizard.screens.footer import StableFooter
-from kmwizard.screens.form import FormMixin
+from kmwizard.screens.form import FormMixin, StepScroll
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
 from kmwizard.screens.rendering import REVIEW, RenderingMixin
@@ -44,12 +44,6 @@ NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the 
 INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
 
 from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path, preset_options
-
-
-class StepScroll(VerticalScroll):
-    """A step's scrolling column. Not a tab stop: focus goes to its fields, where it shows."""
-
-    can_focus = False
 
 
 class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int]):
@@ -97,6 +91,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._busy_since: float | None = None
         self._render_pending = False
         self._steps: list[str] = []
+        self._shown_step = "method"
         self._built: set[str] = {"method"}  # steps whose widgets are mounted
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
@@ -112,14 +107,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             yield OptionList(id="steps", markup=False)
             with Vertical(id="form-column"):
                 with ContentSwitcher(id="forms", initial="step-method"):
-                    for step in flow.FLOW:
-                        # Only the first step is built now (its title too); the others and the review
-                        # on first visit, which keeps the first screen fast (every mounted widget costs
-                        # start-up time: see benchmarks/bench_startup.py).
-                        with StepScroll(id=f"step-{step.id}", classes="step"):
-                            if step.id == "method":
-                                yield from self._step_widgets(step)
-                    yield StepScroll(id=f"step-{REVIEW}", classes="step")
+                    # Only the first step is built now; the others and the review on their first
+                    # visit (FormMixin._build_step), which keeps the first screen fast (every mounted
+                    # widget costs start-up time: see benchmarks/bench_startup.py).
+                    with StepScroll(id="step-method", classes="step"):
+                        yield from self._step_widgets(flow.FLOW[0])
                 yield Static("", id="help-line", markup=False)
                 yield Static("", id="form-status", markup=False)  # narrow: the findings' count under the form
             with Vertical(id="preview-column"):
@@ -129,6 +121,13 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         yield StableFooter(compact=True, show_command_palette=False)
 
     # --- start-up ----------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        # The terminal's breakpoint class from the start: Textual adds it on the first Resize, after the
+        # first frame, which then restyles every widget and redraws the screen in another layout.
+        width = self.size.width
+        breakpoint = next(name for edge, name in sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True) if width >= edge)
+        return Screen(id="_default", classes=breakpoint)
 
     def on_mount(self) -> None:
         self._compact_steps = self.narrow

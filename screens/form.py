@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -35,6 +35,12 @@ def review_widgets() -> list:
         Static("", id="review-answers", markup=False),
         Static("", id="review-notes", markup=False),
     ]
+
+
+class StepScroll(VerticalScroll):
+    """A step's scrolling column. Not a tab stop: focus goes to its fields, where it shows."""
+
+    can_focus = False
 
 
 class FormMixin:
@@ -70,7 +76,10 @@ class FormMixin:
         if step_id in self._built:
             return
         self._built.add(step_id)
-        container = self.query_one(f"#step-{step_id}")
+        # Hidden until the switcher shows it: a child mounted after the switcher would show at once.
+        container = StepScroll(id=f"step-{step_id}", classes="step")
+        container.display = False
+        self.query_one("#forms").mount(container)
         if step_id == REVIEW:
             self._mounting[step_id] = container.mount_all(review_widgets())
             self._update_review()

@@ -21,6 +21,7 @@ class NavigationMixin:
         return (self.query_one("#forms", ContentSwitcher).current or "step-method").removeprefix("step-")
 
     def goto_step(self, step_id: str) -> None:
+        self._shown_step = step_id
         self._build_step(step_id)
         self.query_one("#forms", ContentSwitcher).current = f"step-{step_id}"
         if step_id in self._steps:
@@ -42,7 +43,9 @@ class NavigationMixin:
             await pending
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "steps" and event.option.id:
+        # goto_step highlights the step it shows: that echo (which may arrive while the app closes,
+        # its widgets gone) has nothing to do.
+        if event.option_list.id == "steps" and event.option.id and event.option.id != self._shown_step:
             self.goto_step(event.option.id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
