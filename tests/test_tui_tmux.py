@@ -151,7 +151,9 @@ def test_at_80x24_the_preset_list_shows_each_preset_on_its_own_line(tmux):
         if (again := term.screen()) == screen:
             break
         screen = again
-    rows = [line.strip(" ▊▎▌▐│┃") for line in screen.splitlines()]
+    # inside the list's box: between its left (▊) and right (▎) edges; the form's scrollbar is further right
+    rows = [line[line.index("▊") + 1:line.rindex("▎")].strip() if "▊" in line and "▎" in line else line
+            for line in screen.splitlines()]
     at = {name: i for name in builtin for i, row in enumerate(rows) if row.startswith(f"{name} (built-in):")}
     assert len(at) >= 3, screen
     for name, i in at.items():  # alone on its row, its description cut rather than wrapped
