@@ -10,7 +10,7 @@ import pytest
 from kmwizard.answers import Answers
 from kmwizard.findings import Severity
 from kvc_trees import MODULE, build_kvc_tree
-from test_tui_support import settle
+from test_tui_support import kmm_app, laid_out, settle
 
 from kmwizard.screens.app import WizardApp
 from kmwizard.screens.fields import field_id
@@ -42,13 +42,6 @@ def builds(monkeypatch):
 
 def run(coro):
     asyncio.run(coro)
-
-
-async def laid_out(pilot, rounds: int = 3) -> None:
-    """Let the layout and the footer catch up (both follow a refresh after the change)."""
-    for _ in range(rounds):
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
 
 
 def test_first_screen_fetches_nothing_until_the_repositories_are_chosen(builds):
@@ -145,15 +138,6 @@ def test_a_finding_on_the_rendered_module_marks_its_step_and_field_and_f6_enter_
             assert row.has_class("-error") and "✗" in str(row.query_one("Label").content)
 
     run(go())
-
-
-def kmm_app(**overrides) -> WizardApp:
-    from kmwizard.preset_store import load_preset
-
-    answers = load_preset("kmm-ci")
-    for key, value in overrides.items():
-        answers = answers.set(key.replace("__", "."), value)
-    return WizardApp(answers)
 
 
 def footer_keys(app) -> list[str]:

@@ -11,14 +11,14 @@ import asyncio
 
 import pytest
 
-from kmwizard.preset_store import load_preset
-from test_tui_support import settle
+from test_tui_support import kmm_app, laid_out, settle
 
 from kmwizard.screens.app import WizardApp
 from kmwizard.screens.fields import field_id
 
 SIZE = (120, 40)
 MAPPINGS = "- regexp: ^.+$\n"  # kmm-ci's kernel mappings, as the editor shows them
+TYPED = "- regexp: ^.+a$\n"
 
 
 @pytest.fixture(autouse=True)
@@ -32,29 +32,20 @@ def run(coro):
     asyncio.run(coro)
 
 
-async def laid_out(pilot) -> None:
-    for _ in range(3):
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
-
-
-def kmm_app(**overrides) -> WizardApp:
-    answers = load_preset("kmm-ci")
-    for key, value in overrides.items():
-        answers = answers.set(key.replace("__", "."), value)
-    return WizardApp(answers)
-
-
 def preview_text(app) -> str:
     return str(app.query_one("#preview-text").content)
 
 
-async def mappings_editor(app, pilot):
+async def typed_in_mappings(app, pilot):
+    """The kernel mappings editor after the user typed one character in it: ^.+$ -> ^.+a$."""
     await app.show_step("mappings")
     area = app.query_one("#" + field_id("kmm.kernel_mappings"))
     area.focus()
     await laid_out(pilot)
     assert area.text == MAPPINGS
+    await pilot.press("end", "left", "a")
+    await settle(pilot)
+    assert area.text == TYPED
     return area
 
 
@@ -63,10 +54,7 @@ def test_typing_in_an_editor_then_ctrl_z_and_ctrl_y_and_the_preview_follows():
         app = kmm_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            area = await mappings_editor(app, pilot)
-            await pilot.press("end", "left", "a")  # ^.+$ -> ^.+a$
-            await settle(pilot)
-            assert area.text == "- regexp: ^.+a$\n"
+            area = await typed_in_mappings(app, pilot)
             assert app.answers.get("kmm.kernel_mappings")[0]["regexp"] == "^.+a$"
             assert "regexp: ^.+a$" in preview_text(app)
             await pilot.press("ctrl+z")
@@ -75,7 +63,7 @@ def test_typing_in_an_editor_then_ctrl_z_and_ctrl_y_and_the_preview_follows():
             assert "regexp: ^.+a$" not in preview_text(app) and "regexp: ^.+$" in preview_text(app)
             await pilot.press("ctrl+y")
             await settle(pilot)
-            assert area.text == "- regexp: ^.+a$\n" and "regexp: ^.+a$" in preview_text(app)
+            assert area.text == TYPED and "regexp: ^.+a$" in preview_text(app)
 
     run(go())
 
@@ -86,15 +74,13 @@ def test_ctrl_z_after_a_reset_brings_the_users_text_back_in_an_editor():
         app = kmm_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            area = await mappings_editor(app, pilot)
-            await pilot.press("end", "left", "a")
-            await laid_out(pilot)
+            area = await typed_in_mappings(app, pilot)
             await pilot.press("ctrl+r")
             await settle(pilot)
             assert area.text == "" and not app.answers.is_set("kmm.kernel_mappings")
             await pilot.press("ctrl+z")  # the reset undone: the user's text and answer are back
             await settle(pilot)
-            assert area.text == "- regexp: ^.+a$\n"
+            assert area.text == TYPED
             assert app.answers.get("kmm.kernel_mappings")[0]["regexp"] == "^.+a$"
             assert "regexp: ^.+a$" in preview_text(app)
             await pilot.press("ctrl+z")  # and the typing before it
@@ -226,16 +212,14 @@ def test_loading_a_preset_keeps_each_fields_history():
         app = kmm_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            area = await mappings_editor(app, pilot)
-            await pilot.press("end", "left", "a")
-            await laid_out(pilot)
+            area = await typed_in_mappings(app, pilot)
             app._load_preset("kmm-prebuilt")
             await settle(pilot)
             assert "el9_" in area.text and len(app.answers.get("kmm.kernel_mappings")) == 2
             area.focus()
             await pilot.press("ctrl+z")
             await settle(pilot)
-            assert area.text == "- regexp: ^.+a$\n"
+            assert area.text == TYPED
             assert [m["regexp"] for m in app.answers.get("kmm.kernel_mappings")] == ["^.+a$"]
             assert app.answers.get("kmm.container_image").startswith("quay.io/example/")  # the rest: the preset's
 
