@@ -13,6 +13,7 @@ import gc
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
+from weakref import WeakKeyDictionary
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
@@ -31,7 +32,7 @@ from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
 from kmwizard.questions import field_help
-from kmwizard.screens.extras import ExtrasMixin
+from kmwizard.screens.extras import ExtrasMixin, TextHistory
 from kmwizard.screens.fields import key_of
 from kmwizard.screens.footer import KeyFooter
 from kmwizard.screens.form import FormMixin, StepScroll
@@ -63,8 +64,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         Binding("f7", "back", "Back", id="kmwizard.back", priority=True),
         Binding("f8", "next", "Next", id="kmwizard.next", priority=True),
         Binding("f9", "toggle_preview", "Preview", id="kmwizard.toggle_preview", priority=True),
-        # Not in the footer (F1 lists them): a focused TextArea keeps its own ctrl+z.
-        Binding("ctrl+z", "undo_field", "Undo", id="kmwizard.undo", show=False),
+        # Not in the footer (F1 lists them). The same keys in every field and editor, dialogs included
+        # (only priority bindings of the app reach a dialog): one-line fields keep a history in the app,
+        # editors their TextArea's own (screens/extras.py).
+        Binding("ctrl+z", "undo_field", "Undo", id="kmwizard.undo", priority=True, show=False),
+        Binding("ctrl+y,ctrl+shift+z", "redo_field", "Redo", id="kmwizard.redo", priority=True, show=False),
         Binding("ctrl+r", "reset_field", "Reset to default", id="kmwizard.reset", show=False),
         Binding("ctrl+f", "search_preview", "Search the preview", id="kmwizard.search", show=False),
         # After `tui --from`: F10, as F9 swaps the form and the preview (issue 13's narrow layout).
@@ -93,8 +97,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
         self._compact_steps = False
-        self._undo: dict[str, list[str]] = {}       # one-line field id -> its earlier texts (ctrl+z)
-        self._last_text: dict[str, str] = {}
+        self._histories: WeakKeyDictionary[Input, TextHistory] = WeakKeyDictionary()  # one-line fields' undo
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """What users of Posting, Harlequin and Toolong expect of a terminal app: path completion,
-reset to default, undo in one-line fields, copy to the clipboard, screenshots that land
+reset to default, undo and redo in one-line fields, copy to the clipboard, screenshots that land
 somewhere that exists.  WizardApp mixes these in; each is small and stands alone."""
 from __future__ import annotations
 
@@ -10,7 +10,36 @@ from textual.widgets import Input
 from kmwizard.screens.fields import FieldRow, key_of
 from kmwizard.screens.preview import PreviewPane
 
-UNDO_DEPTH = 50
+UNDO_DEPTH = 50  # as Textual's TextArea keeps 50 batches of edits
+
+
+class TextHistory:
+    """A one-line field's texts: earlier ones (ctrl+z), undone ones (ctrl+y) and the current one."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.undo: list[str] = []
+        self.redo: list[str] = []
+
+    def changed(self, text: str) -> None:
+        if text != self.text:
+            self.undo.append(self.text)
+            del self.undo[:-UNDO_DEPTH]
+            self.redo.clear()  # a new change ends the chain of undone ones
+            self.text = text
+
+    def back(self) -> str | None:
+        return self._move(self.undo, self.redo)
+
+    def forward(self) -> str | None:
+        return self._move(self.redo, self.undo)
+
+    def _move(self, source: list[str], target: list[str]) -> str | None:
+        if not source:
+            return None
+        target.append(self.text)
+        self.text = source.pop()
+        return self.text
 
 
 def screenshot_dir() -> Path:
@@ -22,26 +51,46 @@ def screenshot_dir() -> Path:
 class ExtrasMixin:
     """The WizardApp's small conveniences (bound in WizardApp.BINDINGS)."""
 
-    def remember_text(self, widget_id: str, before: str) -> None:
-        """Keep what a one-line field held before a change, for ctrl+z (TextArea has its own undo)."""
-        if getattr(self, "_undoing", False):
-            return
-        history = self._undo.setdefault(widget_id, [])
-        if not history or history[-1] != before:
-            history.append(before)
-            del history[:-UNDO_DEPTH]
+    def note_text(self, field: Input) -> None:
+        """A one-line field changed (typed, or set by the wizard): keep its earlier text for ctrl+z."""
+        history = self._histories.get(field)
+        if history is None:  # an Input reports its first text when it is mounted
+            self._histories[field] = TextHistory(field.value)
+        else:
+            history.changed(field.value)
 
     def action_undo_field(self) -> None:
+        self._step_field(back=True)
+
+    def action_redo_field(self) -> None:
+        self._step_field(back=False)
+
+    def _step_field(self, *, back: bool) -> None:
+        """ctrl+z / ctrl+y in the focused field: an editor (TextArea) steps through its own history, whose
+        steps are batches of typing and each change the wizard made (fields.replace_all)."""
+        from textual.widgets import TextArea  # not on the first screen
+        from textual.widgets.text_area import Selection
+
         widget = self.focused
-        history = self._undo.get(getattr(widget, "id", None) or "", [])
-        if not isinstance(widget, Input) or not history:
+        if isinstance(widget, TextArea):
+            stack = widget.history.undo_stack if back else widget.history.redo_stack
+            if stack and not widget.read_only:
+                # Textual 8.2.8 refreshes the scrollbars before it puts the cursor back, and crashes when the
+                # cursor's row is gone from a shorter text (Textualize/textual#6686, open): the first row
+                # always exists, and the undo or redo then places the cursor as it would have.
+                widget.selection = Selection.cursor((0, 0))
+                if back:
+                    widget.undo()
+                else:
+                    widget.redo()
+                return
+        history = self._histories.get(widget) if isinstance(widget, Input) else None
+        text = None if history is None else history.back() if back else history.forward()
+        if text is None:
             self.bell()
             return
-        self._undoing = True
-        try:
-            widget.value = history.pop()
-        finally:
-            self._undoing = False
+        widget.value = text  # its Changed message then matches the history: not a new change
+        widget.cursor_position = len(text)
 
     def action_reset_field(self) -> None:
         """The focused question back to its default (the answer is removed, not set to the default)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.containers import Vertical
 from textual.suggester import Suggester
@@ -19,6 +19,9 @@ from textual.widgets import Input, Label, Select
 from kmwizard.answers import Answers
 from kmwizard.questions import choice_options, default_hint, display_text, is_choice, is_multiline
 from kmwizard.flow import Question
+
+if TYPE_CHECKING:  # TextArea is imported when a multi-line question first appears
+    from textual.widgets import TextArea
 
 def field_id(key: str) -> str:
     """Widget ids cannot hold dots: kvc.module_repo -> q-kvc--module_repo."""
@@ -92,6 +95,14 @@ def make_input(question: Question, answers: Answers) -> Widget:
                  suggester=suggester)
 
 
+def replace_all(area: TextArea, text: str) -> None:
+    """An editor's whole text replaced as one edit of its history, so ctrl+z brings the user's text back
+    (``TextArea.text = ...`` and ``load_text`` clear the history)."""
+    area.history.checkpoint()  # its own undo step, not merged into the user's last typing
+    area.replace(text, (0, 0), area.document.end, maintain_selection_offset=False)
+    area.history.checkpoint()
+
+
 class FieldRow(Vertical):
     """One question: its prompt and its input widget."""
 
@@ -153,7 +164,7 @@ class FieldRow(Vertical):
         current = widget.text if multiline else widget.value
         if current != text:
             if multiline:
-                widget.text = text
+                replace_all(widget, text)
             else:
                 widget.value = text
         if isinstance(widget, Input):

@@ -164,10 +164,7 @@ class FormMixin:
         self.answers = answers
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        widget_id = event.input.id or ""
-        if widget_id in self._last_text and self._last_text[widget_id] != event.value:
-            self.remember_text(widget_id, self._last_text[widget_id])
-        self._last_text[widget_id] = event.value
+        self.note_text(event.input)
         if event.input.id == "kernel-test":
             self._test_kernel(event.value)
         else:

@@ -147,8 +147,7 @@ class PreviewPane(Vertical):
         field.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "preview-search":
-            event.stop()
+        if event.input.id == "preview-search":  # on to the app too, which keeps its text for ctrl+z
             self._match = 0
             self._show_matches()
 

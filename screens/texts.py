@@ -37,6 +37,11 @@ def general_help(app: App) -> str:
         "", "Keys:", *keys, "  ctrl+p command palette", "  ctrl+q quit", "",
         "In the preview: / search (Enter: next match, Esc: close), w wrap long lines or not, c copy the file "
         "(as shown, secrets masked) to the clipboard. In a path field, → takes the completion.", "",
+        "Undo: ctrl+z undoes the last change to the focused field's text and ctrl+y (or ctrl+shift+z) redoes "
+        "it, in every text field and editor; the answers follow. A one-line field steps back one change at a time "
+        "(its last 50 texts); a multi-line editor a batch of typing at a time. The wizard's own changes (ctrl+r "
+        "reset to default, a completion, loading a preset or file) are steps too: ctrl+z brings your text back.",
+        "",
         f"Remap keys by binding id in {keymap_path()} (e.g. kmwizard.write: ctrl+s).",
         "Focus a field and press F1 for its help.",
     ])

@@ -8,6 +8,7 @@ that request the process holds exactly what the first screen needed.  A fresh in
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,51 @@ def test_first_screen_loads_no_dialog_render_or_cluster_code_and_mounts_only_wha
     assert seen["mounted"] == []
     # ... and the review, once visited, shows the state of the answers (built with its texts)
     assert "file(s) to write" in seen["review"]
+
+
+GC_CODE = """
+import gc, json
+import kmwizard.main
+from kmwizard.answers import Answers
+from kmwizard.screens.app import WizardApp
+
+seen = {"first_paints": 0}
+first_paint = WizardApp._after_first_paint
+
+def probe(self):
+    seen["first_paints"] += 1
+    seen["off_before_first_paint"] = not gc.isenabled()
+    first_paint(self)
+    # later, while the app still runs: run_tui's own gc.enable() (its finally) has not happened yet
+    self.set_timer(0.2, lambda: (seen.setdefault("on_while_running", gc.isenabled()), self.exit(0)))
+
+WizardApp._after_first_paint = probe
+seen["code"] = kmwizard.main.run_tui(Answers())
+seen["on_after_exit"] = gc.isenabled()
+
+def broken_mount(self):
+    raise RuntimeError("a bug before the first paint")
+
+WizardApp.on_mount = broken_mount  # the app dies before its first paint: only run_tui's finally is left
+try:
+    seen["error_code"] = kmwizard.main.run_tui(Answers())
+except RuntimeError:
+    seen["error_code"] = "raised"
+seen["on_after_error"] = gc.isenabled()
+print(json.dumps(seen))
+"""
+
+
+def test_the_cyclic_collector_is_back_on_after_the_first_paint_and_after_an_error(tmp_path):
+    """kmwizard.main.run_tui turns the collector off for the start-up and WizardApp._after_first_paint
+    turns it back on: a wizard left without it would grow for as long as it runs.  The real run_tui and
+    App.run, on Textual's headless driver (no terminal needed), in a fresh interpreter."""
+    env = {**os.environ, "TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver",
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-c", GC_CODE], capture_output=True, text=True, timeout=60, env=env,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["off_before_first_paint"] and seen["first_paints"] == 1 and seen["code"] == 0
+    assert seen["on_while_running"] and seen["on_after_exit"]
+    assert seen["error_code"] in (1, "raised") and seen["on_after_error"]

@@ -10,7 +10,7 @@ import pytest
 from kmwizard.answers import Answers
 from kmwizard.findings import Severity
 from kvc_trees import MODULE, build_kvc_tree
-from test_tui_support import settle
+from test_tui_support import kmm_app, laid_out, settle
 
 from kmwizard.screens.app import WizardApp
 from kmwizard.screens.fields import field_id
@@ -42,13 +42,6 @@ def builds(monkeypatch):
 
 def run(coro):
     asyncio.run(coro)
-
-
-async def laid_out(pilot, rounds: int = 3) -> None:
-    """Let the layout and the footer catch up (both follow a refresh after the change)."""
-    for _ in range(rounds):
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
 
 
 def test_first_screen_fetches_nothing_until_the_repositories_are_chosen(builds):
@@ -147,15 +140,6 @@ def test_a_finding_on_the_rendered_module_marks_its_step_and_field_and_f6_enter_
     run(go())
 
 
-def kmm_app(**overrides) -> WizardApp:
-    from kmwizard.preset_store import load_preset
-
-    answers = load_preset("kmm-ci")
-    for key, value in overrides.items():
-        answers = answers.set(key.replace("__", "."), value)
-    return WizardApp(answers)
-
-
 def footer_keys(app) -> list[str]:
     """The keys as the footer draws them, left to right."""
     footer = app.screen.query_one("KeyFooter")
@@ -235,6 +219,41 @@ def test_narrow_terminals_get_a_step_strip_and_f9_swaps_form_and_preview():
             await laid_out(pilot)
             labels = [str(o.prompt) for o in app.query_one("#steps").options]
             assert labels[0] == "  Method" and "✗ Kernel mappings" in labels
+
+    run(go())
+
+
+def test_at_80x24_the_preset_list_shows_one_line_per_preset_and_several_at_once(builds):
+    """Item 11: the preset list used to wrap each long description, one preset filling the list.
+    Each option is now one line cut with an ellipsis (wizard.tcss, #start-preset SelectOverlay)."""
+    from textual.geometry import Region
+
+    from kmwizard.preset_store import list_presets
+
+    builtin = [p.name for p in list_presets() if p.origin == "built-in"]
+    assert len(builtin) >= 3
+
+    async def go():
+        app = WizardApp(Answers())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            select = app.query_one("#start-preset")
+            select.focus()
+            await pilot.press("enter")
+            await laid_out(pilot)
+            overlay = select.query_one("SelectOverlay")
+            assert select.expanded and overlay.option_count == 1 + len(builtin)  # the prompt, then the presets
+            assert overlay.virtual_size.height == overlay.option_count  # no option takes a second line
+            width, height = overlay.outer_size
+            rows = [strip.text.strip("▊▎▔▁ ") for strip in overlay.render_lines(Region(0, 0, width, height))]
+            shown = [name for name in builtin if any(row.startswith(f"{name} (built-in)") for row in rows)]
+            assert len(shown) >= 3, "\n".join(rows)
+            prompts = [str(option.prompt) for option in overlay.options]
+            for name in shown:  # its row holds it alone, the description cut rather than wrapped
+                row = next(row for row in rows if row.startswith(f"{name} (built-in)"))
+                full = next(text for text in prompts if text.startswith(f"{name} (built-in)"))
+                assert [n for n in builtin if f"{n} (" in row] == [name], row
+                assert row == full or (row.endswith("…") and full.startswith(row[:-1].rstrip())), row
 
     run(go())
 

@@ -143,3 +143,10 @@ def test_error_marks_step_and_field(snap_compare):
 
 def test_findings_fill_the_screen(snap_compare):
     assert snap_compare(bad_regexp(), terminal_size=SMALL, run_before=at_step("method", keys=("f6", "f6")))
+
+
+def test_small_terminal_preset_list(snap_compare):
+    """Item 11: at 80x24 the first screen's preset list shows the built-in presets one line each,
+    several at once (it used to wrap one long description over the whole list)."""
+    assert snap_compare(WizardApp(Answers()), terminal_size=SMALL,
+                        run_before=at_step("method", focus="#start-preset", keys=("enter",)))

@@ -21,6 +21,24 @@ async def settle(pilot, rounds: int = 50) -> None:
     raise AssertionError("the render worker never caught up with the answers")
 
 
+async def laid_out(pilot, rounds: int = 3) -> None:
+    """Let the layout and the footer catch up (both follow a refresh after the change)."""
+    for _ in range(rounds):
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+
+def kmm_app(**overrides):
+    """The wizard on the kmm-ci preset (renders without the network); kmm__build=... sets kmm.build."""
+    from kmwizard.preset_store import load_preset
+    from kmwizard.screens.app import WizardApp
+
+    answers = load_preset("kmm-ci")
+    for key, value in overrides.items():
+        answers = answers.set(key.replace("__", "."), value)
+    return WizardApp(answers)
+
+
 def kvc_answers(repos) -> Answers:
     """KVC answers whose repositories are local git checkouts (no network)."""
     return Answers({"method": "kvc", "kvc.framework_repo": str(repos.framework),

@@ -136,3 +136,30 @@ def test_a_file_added_to_the_fakeroot_shows_in_the_running_wizard(tmux, tmp_path
     assert "✗ kvc.module_name" not in screen, screen
     term.keys("C-q")
     assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_at_80x24_the_preset_list_shows_each_preset_on_its_own_line(tmux):
+    """Issue 13 item 11, in a real terminal: one line per preset (cut, not wrapped), several at once."""
+    from kmwizard.preset_store import list_presets
+
+    builtin = [p.name for p in list_presets() if p.origin == "built-in"]
+    term = tmux(["env", "GIT_ALLOW_PROTOCOL=none", sys.executable, "-m", "kmwizard"], size=(80, 24))
+    term.wait_for("Nothing fetched yet")
+    term.keys("Tab", "Tab", "Enter")  # from the step list to the method, then the preset list: open it
+    screen = term.wait_for(f"{builtin[0]} (built-in)")
+    for _ in range(20):  # the list comes in one frame: take the screen once it stops changing
+        if (again := term.screen()) == screen:
+            break
+        screen = again
+    # inside the list's box: between its left (▊) and right (▎) edges; the form's scrollbar is further right
+    rows = [line[line.index("▊") + 1:line.rindex("▎")].strip() if "▊" in line and "▎" in line else line
+            for line in screen.splitlines()]
+    at = {name: i for name in builtin for i, row in enumerate(rows) if row.startswith(f"{name} (built-in):")}
+    assert len(at) >= 3, screen
+    for name, i in at.items():  # alone on its row, its description cut rather than wrapped
+        assert [n for n in builtin if f"{n} (built-in)" in rows[i]] == [name] and rows[i].endswith("…"), screen
+    lines = sorted(at.values())
+    assert lines == list(range(lines[0], lines[0] + len(lines))), screen  # no continuation rows between
+    term.keys("Escape")
+    term.keys("C-q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
