@@ -14,7 +14,6 @@ Errors are ``yaml.YAMLError``s carrying the line and column, like PyYAML's own s
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 import yaml
@@ -196,6 +195,8 @@ class JsonTooDeep(yaml.YAMLError):
 
 def load_json(text: str) -> Any:
     """A JSON document nested at most MAX_DEPTH deep (json's C parser stops at the recursion limit)."""
+    import json  # only JSON input needs it: not loaded for every YAML read
+
     try:
         doc = json.loads(text)
     except RecursionError:

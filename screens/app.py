@@ -38,7 +38,7 @@ from kmwizard.screens.footer import KeyFooter
 from kmwizard.screens.form import FormMixin, StepScroll
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
-from kmwizard.screens.rendering import REVIEW, RenderingMixin
+from kmwizard.screens.rendering import RenderingMixin
 
 NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the form for the preview
 INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 from functools import lru_cache
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Input, OptionList, Static, Tab, Tabs
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from textual.widgets import Tabs
 
 from kmwizard.findings import Finding, Severity, sorted_findings
 from kmwizard.render import OutputFile, Rendering
@@ -225,16 +229,18 @@ class PreviewPane(Vertical):
             if self.selected_path not in paths:
                 self.selected_path = main_file(files)
             self.files = files
-            old = next(iter(self.query(Tabs)), None)
+            old = next(iter(self.query("#preview-tabs")), None)
             if old is not None:
                 await old.remove()
             if files and self.is_attached:  # not if the app closed meanwhile
+                from textual.widgets import Tab, Tabs  # with the first files: the first screen has none
+
                 tabs = [Tab(Content(tab_label(file)), id=f"file-{index}") for index, file in enumerate(files)]
                 active = f"file-{paths.index(self.selected_path)}" if self.selected_path in paths else None
                 await self.mount(Tabs(*tabs, active=active, id="preview-tabs"), before="#preview-status")
         elif files and self.selected_path not in [f.path for f in files]:
             # Same tabs: follow the selected tab's file through a rename.
-            active = self.query_one(Tabs).active
+            active = self._tabs().active
             if active:
                 self.selected_path = files[int(active.split("-")[1])].path
         self.files = files
@@ -243,14 +249,17 @@ class PreviewPane(Vertical):
     def select_path(self, path: str) -> bool:
         for index, file in enumerate(self.files):
             if file.path == path or PurePosixPath(file.path).name == path:
-                self.query_one(Tabs).active = f"file-{index}"
+                self._tabs().active = f"file-{index}"
                 return True
         return False
+
+    def _tabs(self) -> Tabs:
+        return self.query_one("#preview-tabs")
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
         # Only the tab that is active when the message arrives counts (the user may have moved on).
-        if event.tab is not None and event.tab.id and event.tab.id == self.query_one(Tabs).active:
+        if event.tab is not None and event.tab.id and event.tab.id == self._tabs().active:
             index = int(event.tab.id.split("-")[1])
             if index < len(self.files):
                 self.selected_path = self.files[index].path

@@ -18,7 +18,7 @@ NOT_FOR_THE_FIRST_SCREEN = (
     "kmwizard.kmm", "kmwizard.kvc", "kmwizard.cluster", "kmwizard.overlay",
     "kmwizard.screens.apply", "kmwizard.screens.dialogs", "kmwizard.screens.migrate_dialog",
     "kmwizard.screens.import_changes",
-    "textual.widgets._text_area", "textual.widgets._progress_bar",
+    "textual.widgets._text_area", "textual.widgets._progress_bar", "textual.widgets._tabs",
 )
 
 CODE = """
