@@ -134,6 +134,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._compact_steps = self.narrow
         self._load_keymap()
         self._refresh_structure()
+        self.sub_title = flow.FLOW[0].title  # in the first frame, as goto_step sets it for every other step
         self.call_after_refresh(self._after_first_paint)
         # After the first paint: the render thread would compete with it for the interpreter.
         self.call_after_refresh(self._request_render)

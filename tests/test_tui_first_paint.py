@@ -7,10 +7,12 @@ that request the process holds exactly what the first screen needed.  A fresh in
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 # Loaded on demand (a dialog, a render, a cluster action), never for the first screen.
 NOT_FOR_THE_FIRST_SCREEN = (
@@ -112,3 +114,35 @@ def test_the_cyclic_collector_is_back_on_after_the_first_paint_and_after_an_erro
     assert seen["off_before_first_paint"] and seen["first_paints"] == 1 and seen["code"] == 0
     assert seen["on_while_running"] and seen["on_after_exit"]
     assert seen["error_code"] in (1, "raised") and seen["on_after_error"]
+
+
+def test_the_first_frame_is_the_complete_screen_in_its_final_layout():
+    """Issue 13 item 12: what is on screen when the first frame is drawn (on_mount runs before it) is the
+    screen the user then works in: the width's breakpoint class (Textual adds it on the first Resize, after
+    the first frame, which then restyled every widget and drew the screen again in another layout), the
+    footer's keys (Textual's Footer drew them a frame late) and the step in the title."""
+    from kmwizard.preset_store import load_preset
+    from kmwizard.screens.app import WizardApp
+    from kmwizard.screens.footer import KeyFooter
+
+    seen = {}
+
+    class Probe(WizardApp):
+        CSS_PATH = Path(sys.modules[WizardApp.__module__].__file__).with_name("wizard.tcss")
+
+        def on_mount(self) -> None:
+            super().on_mount()
+            seen[self.size.width] = (set(self.screen.classes), [key[0] for key in self.screen.query_one(KeyFooter).keys],
+                                     self.sub_title)
+
+    async def go(size):
+        app = Probe(load_preset("kmm-ci"))
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+
+    for size, breakpoint in (((120, 36), "-wide"), ((80, 24), "-narrow")):
+        asyncio.run(go(size))
+        classes, keys, sub_title = seen[size[0]]
+        assert breakpoint in classes, classes
+        assert keys[:3] == ["f1", "f2", "f3"], keys
+        assert sub_title == "Method"
