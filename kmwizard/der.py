@@ -15,8 +15,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from kmwizard.records import record
+from kmwizard.regexps import lazy
 
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
+_PEM = lazy(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
 
 
 @record(frozen=True)

@@ -39,6 +39,7 @@ from kmwizard.der import (EXPIRY_WARNING_DAYS, CertInfo, expiry_state, read_cert
                           read_private_key_public_part)
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.records import field, record
+from kmwizard.regexps import lazy
 from kmwizard.textfiles import DOCKERFILE_MAX, KEY_MAX, InputFileError, pseudo_filesystem, read_regular_file
 
 ENTITLEMENT_DIR = "/etc/pki/entitlement"
@@ -46,7 +47,7 @@ REPO_ID = "kmwizard-kernel"
 REPO_PATH = f"/etc/yum.repos.d/{REPO_ID}.repo"
 RH_GPG_KEY = "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"
 
-_SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SERIAL = lazy(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @record(frozen=True)

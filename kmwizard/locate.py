@@ -9,10 +9,10 @@ TUI marks and focuses that field.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable, Optional
 
 from kmwizard.findings import Finding
+from kmwizard.regexps import lazy
 
 # (path prefix, answer key) per manifest kind, most specific first; a prefix matches the path itself
 # or the path followed by "." or "[".
@@ -66,7 +66,7 @@ _RULES: dict[str, tuple[tuple[str, str], ...]] = {
         ("$.spec.config.systemd", "kvc.enable_style"),
     ),
 }
-_PATH = re.compile(r"^(?P<file>[^:$]+):(?P<path>\$.*)$")
+_PATH = lazy(r"^(?P<file>[^:$]+):(?P<path>\$.*)$")
 
 
 def _matches(path: str, prefix: str) -> bool:

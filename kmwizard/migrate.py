@@ -23,18 +23,19 @@ from typing import Any, Optional
 from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import Finding, error, has_errors, info, warning
 from kmwizard.records import field, record
+from kmwizard.regexps import lazy
 from kmwizard.render import OutputFile, dump_yaml
 
 BMC_API = "kmm.sigs.x-k8s.io/v1beta1"
 FRAMEWORK_FILES = ("/etc/kvc/kmods-via-containers.conf", "/etc/systemd/system/kmods-via-containers@.service",
                    "/usr/local/bin/kmods-via-containers")
 # git clone [options] <repository>: options that take a value are skipped with it
-_CLONE = re.compile(r"git[ \t]+clone[ \t]+(?:(?:-b|--branch|--depth|-c|--config|-o|--origin)(?:[ \t]+|=)\S+[ \t]+"
+_CLONE = lazy(r"git[ \t]+clone[ \t]+(?:(?:-b|--branch|--depth|-c|--config|-o|--origin)(?:[ \t]+|=)\S+[ \t]+"
                     r"|-\S+[ \t]+)*(\S+)")
-_MAKE = re.compile(r"(?:^RUN|&&|;)[ \t]*make[ \t]+([A-Za-z0-9_.-]+)(?=[ \t\n])", re.M)
-_BASEURL = re.compile(r"baseurl=(\S+?)(?:\\n|\s|$)")
-_CHECKOUT_KMODVER = re.compile(r"git[ \t]+(?:-C[ \t]+\S+[ \t]+)?checkout[ \t]+\$\{?KMODVER\}?")
-_BRANCH = re.compile(r"git[ \t]+clone[ \t]+(?:\S+[ \t]+)*?(?:-b|--branch)[ \t=]+(\S+)")
+_MAKE = lazy(r"(?:^RUN|&&|;)[ \t]*make[ \t]+([A-Za-z0-9_.-]+)(?=[ \t\n])", re.M)
+_BASEURL = lazy(r"baseurl=(\S+?)(?:\\n|\s|$)")
+_CHECKOUT_KMODVER = lazy(r"git[ \t]+(?:-C[ \t]+\S+[ \t]+)?checkout[ \t]+\$\{?KMODVER\}?")
+_BRANCH = lazy(r"git[ \t]+clone[ \t]+(?:\S+[ \t]+)*?(?:-b|--branch)[ \t=]+(\S+)")
 
 
 @record

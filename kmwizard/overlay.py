@@ -20,11 +20,13 @@ import json
 import re
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
+from kmwizard.regexps import lazy
+
 Step = Union[str, int, tuple]   # key, index, or (field, value) selector
 Path = tuple
 
-_NAME = re.compile(r"[A-Za-z0-9_$@/:-]+")
-_SELECT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+_NAME = lazy(r"[A-Za-z0-9_$@/:-]+")
+_SELECT = lazy(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
 LIST_KEYS = ("name", "path")    # fields that identify an item in Ignition's and Kubernetes' lists
 
 

@@ -7,7 +7,6 @@ adapt a built-in preset without renaming it.
 from __future__ import annotations
 
 import os
-import re
 from importlib import resources
 from pathlib import Path
 
@@ -16,9 +15,10 @@ import yaml
 from kmwizard.answers import Answers
 from kmwizard.findings import UsageError
 from kmwizard.records import record
+from kmwizard.regexps import lazy
 from kmwizard.textfiles import InputFileError
 
-PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+PRESET_NAME = lazy(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 @record(frozen=True)

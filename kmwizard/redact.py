@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 
+from kmwizard.regexps import lazy
+
 MASK = "***"
 
 # scheme://userinfo@host: everything between :// and the last @ before the host is userinfo.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@'\"]+)@")
+_URL_USERINFO = lazy(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@'\"]+)@")
 # user:password@host without a scheme (a git or registry reference), but not name:tag@sha256:digest.
-_BARE_USERINFO = re.compile(r"(?<![\w.%+/:-])([\w.%+-]+):([^\s/@'\":]+)@(?!sha\d+:)(?=[\w-])")
+_BARE_USERINFO = lazy(r"(?<![\w.%+/:-])([\w.%+-]+):([^\s/@'\":]+)@(?!sha\d+:)(?=[\w-])")
 # C0 and C1 control characters except tab and newline.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = lazy("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def url_credentials(text: str) -> str:

@@ -13,6 +13,7 @@ import yaml
 
 from kmwizard.findings import Finding, has_errors
 from kmwizard.records import field, record
+from kmwizard.regexps import lazy
 
 SECRET_MASK = "<redacted: {what} present, {size} bytes; written to the file with mode 0600, never shown>"
 
@@ -72,7 +73,7 @@ class _BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
 
 # Plain scalars a YAML 1.2 reader (Go's yaml.v3, ruamel) takes as numbers or booleans although PyYAML,
 # a YAML 1.1 writer, does not quote them: 1e3, 0o17, +12, .5, y/n.  Written in quotes they stay strings.
-_YAML12_NON_STRING = re.compile(r"""^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+
+_YAML12_NON_STRING = lazy(r"""^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+
     |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[yYnN]|~|null|Null|NULL)$""", re.X)
 
 

@@ -11,11 +11,12 @@ from typing import Optional
 
 from kmwizard.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, print_findings
 from kmwizard.findings import ClusterError, Finding, KmwizardError, Severity, UsageError, error, info, warning
+from kmwizard.regexps import lazy
 from kmwizard.textfiles import read_text_arg
 
 
 # A Dockerfile starts with comments, blank lines, parser directives, then ARG or FROM.
-_DOCKERFILE_START = re.compile(r"\A(?:\s*(?:#[^\n]*)?\n)*\s*(?:ARG|FROM)\s", re.IGNORECASE)
+_DOCKERFILE_START = lazy(r"\A(?:\s*(?:#[^\n]*)?\n)*\s*(?:ARG|FROM)\s", re.IGNORECASE)
 
 
 def load_documents(path: Path, text: Optional[str] = None) -> list[tuple[str, object]]:

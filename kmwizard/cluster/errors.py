@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from kmwizard.findings import ClusterError
+from kmwizard.regexps import lazy
 
 from .objects import ObjectRef
 
@@ -122,14 +123,14 @@ def status_body(exc) -> dict:
 
 # Non-resource requests (discovery: GET /apis) are refused as "cannot get path" (apiserver
 # endpoints/handlers/responsewriters/errors.go forbiddenMessage).
-_FORBIDDEN_PATH = re.compile(r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) path "(?P<path>[^"]*)"')
+_FORBIDDEN_PATH = lazy(r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) path "(?P<path>[^"]*)"')
 ANONYMOUS = "system:anonymous"
-_FORBIDDEN = re.compile(
+_FORBIDDEN = lazy(
     r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)"'
     r'(?: in API group "(?P<group>[^"]*)")?'
     r'(?: in the namespace "(?P<namespace>[^"]*)")?')
-_TYPED_PATCH = re.compile(r"failed to create typed patch object \((?P<obj>[^)]*)\): (?P<path>\.?[^:]*): (?P<why>.*)")
-_CONFLICT_CAUSE = re.compile(r'conflict with "(?P<manager>[^"]*)"')
+_TYPED_PATCH = lazy(r"failed to create typed patch object \((?P<obj>[^)]*)\): (?P<path>\.?[^:]*): (?P<why>.*)")
+_CONFLICT_CAUSE = lazy(r'conflict with "(?P<manager>[^"]*)"')
 
 MISSING_KIND = {
     "Module": ("the KMM operator is not installed in this cluster (the kmm.sigs.x-k8s.io API group "

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from dataclasses import dataclass
 
+from kmwizard.regexps import lazy
 from kmwizard.rendering import dump_yaml
 
 FIELD_MANAGER = "kmwizard"
@@ -39,7 +39,7 @@ MASK_BEFORE = "*** (masked, before)"
 MASK_AFTER = "*** (masked, after)"
 
 # MachineConfig files that hold private keys (RHSM entitlements, signing keys).
-_SECRET_FILE = re.compile(r"^/etc/pki/entitlement(-host)?/|^/etc/rhsm/|(^|[/_.-])key(\.pem)?$|\.key$")
+_SECRET_FILE = lazy(r"^/etc/pki/entitlement(-host)?/|^/etc/rhsm/|(^|[/_.-])key(\.pem)?$|\.key$")
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ from typing import Any, Optional
 
 from kmwizard.findings import error, info, warning
 from kmwizard.importing.common import ImportResult
+from kmwizard.regexps import lazy
 
 MODULE_API = "kmm.sigs.x-k8s.io/v1beta1"
 _TLS = {"insecureSkipTLSVerify": "skip-verify", "insecure": "plain-http"}
-SELECTOR_ROLE = re.compile(r"^node-role\.kubernetes\.io/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
+SELECTOR_ROLE = lazy(r"^node-role\.kubernetes\.io/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 
 
 def import_kmm(docs: list[tuple[str, dict]]) -> ImportResult:
@@ -282,14 +283,14 @@ def _versions(spec: dict, container: dict, v: dict) -> None:
 
 # --- the Dockerfile ----------------------------------------------------------------------
 
-_CLONE = re.compile(r'^RUN (\["git", "clone", .*\])$', re.M)
-_CHECKOUT = re.compile(r'^RUN (\["git", "-C", .*\])$', re.M)
-_WORKDIR = re.compile(r"^WORKDIR (\S+)$", re.M)
-_MAKE = re.compile(r"^RUN make KERNEL_SRC_DIR=\S+ KERNELDIR=\S+ KVER=\$\{KERNEL_FULL_VERSION\} (.+)$", re.M)
-_COPY = re.compile(r"^COPY --from=builder (\S+) (\S+)/$", re.M)
-_DEPMOD = re.compile(r"^RUN depmod -b (\S+) \$\{KERNEL_FULL_VERSION\}$", re.M)
-_FINAL = re.compile(r"^FROM registry\.redhat\.io/ubi(\d+)/ubi-minimal:latest$", re.M)
-_YUM = re.compile(r"^RUN printf '.*' '(\S+)' > ", re.M)
+_CLONE = lazy(r'^RUN (\["git", "clone", .*\])$', re.M)
+_CHECKOUT = lazy(r'^RUN (\["git", "-C", .*\])$', re.M)
+_WORKDIR = lazy(r"^WORKDIR (\S+)$", re.M)
+_MAKE = lazy(r"^RUN make KERNEL_SRC_DIR=\S+ KERNELDIR=\S+ KVER=\$\{KERNEL_FULL_VERSION\} (.+)$", re.M)
+_COPY = lazy(r"^COPY --from=builder (\S+) (\S+)/$", re.M)
+_DEPMOD = lazy(r"^RUN depmod -b (\S+) \$\{KERNEL_FULL_VERSION\}$", re.M)
+_FINAL = lazy(r"^FROM registry\.redhat\.io/ubi(\d+)/ubi-minimal:latest$", re.M)
+_YUM = lazy(r"^RUN printf '.*' '(\S+)' > ", re.M)
 
 
 def _dockerfile(text: str, result: ImportResult) -> None:

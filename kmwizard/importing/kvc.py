@@ -16,11 +16,12 @@ from typing import Optional
 
 from kmwizard.findings import error, info, warning
 from kmwizard.importing.common import ImportResult
+from kmwizard.regexps import lazy
 
 ROLE_LABEL = "machineconfiguration.openshift.io/role"
-_INSTANCE_CONF = re.compile(r"^/etc/kvc/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.conf$")
-_REQUIRE = re.compile(r"^require-kvc-(.+)\.service$")
-_TEMPLATE = re.compile(r"^kmods-via-containers@(.+)\.service$")
+_INSTANCE_CONF = lazy(r"^/etc/kvc/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.conf$")
+_REQUIRE = lazy(r"^require-kvc-(.+)\.service$")
+_TEMPLATE = lazy(r"^kmods-via-containers@(.+)\.service$")
 FRAMEWORK_CONF = "/etc/kvc/kmods-via-containers.conf"
 # Groups of RHCOS's /etc/group that a user config may name (core is already in wheel, adm, sudo-less RHEL).
 RHCOS_GROUPS = {"wheel", "adm", "systemd-journal", "video", "disk", "root", "core"}
@@ -226,7 +227,7 @@ def _release(spec: str, gzip_used: bool, tree: dict, style: str) -> str:
     return "4.14" if "4.14" in releases else releases[0]
 
 
-_DELIVERED_BUILD_FILE = re.compile(r"^/etc/kvc/[^/]+-build/Dockerfile$")
+_DELIVERED_BUILD_FILE = lazy(r"^/etc/kvc/[^/]+-build/Dockerfile$")
 
 
 def _delivered_build_rhel(tree: dict) -> Optional[int]:

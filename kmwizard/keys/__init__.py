@@ -11,6 +11,7 @@ import re
 from typing import Any, Callable, Optional, Protocol
 
 from kmwizard.records import record
+from kmwizard.regexps import lazy
 
 
 class Answers(Protocol):
@@ -44,9 +45,9 @@ class KeySpec:
 
 # --- validators -------------------------------------------------------------------
 
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-OPENSHIFT_VERSION = re.compile(r"^4\.(\d{1,2})$")
+DNS1123_SUBDOMAIN = lazy(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = lazy(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+OPENSHIFT_VERSION = lazy(r"^4\.(\d{1,2})$")
 
 
 def yum_repo_url(value: Any, _answers: "Answers") -> Optional[str]:
@@ -87,7 +88,7 @@ def required_dns1123_subdomain(value: Any, answers: "Answers") -> Optional[str]:
 
 
 # Label keys and values, as apimachinery's validation.IsQualifiedName and IsValidLabelValue check them.
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_QUALIFIED_NAME = lazy(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
 def label_problem(key: Any, value: Any) -> Optional[str]:

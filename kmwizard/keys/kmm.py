@@ -12,18 +12,19 @@ from typing import Any, Optional
 
 from kmwizard.keys import (Answers, KeySpec, dns1123_subdomain, label_problem, required_dns1123_label,
                            required_dns1123_subdomain)
+from kmwizard.regexps import lazy
 
 KMM = ("kmm",)
 KMM_REPO = "https://github.com/rh-ecosystem-edge/kernel-module-management.git"
 INTERNAL_REGISTRY = "image-registry.openshift-image-registry.svc:5000"
 OPERATOR_NAMESPACE = "openshift-kmm"
 
-_VERSION = re.compile(r"^(\d+)\.(\d+)$")
-_MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_KO_FILE = re.compile(r"^[^/\s][^\s]*\.ko$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VERSION = lazy(r"^(\d+)\.(\d+)$")
+_MODULE_NAME = lazy(r"^[A-Za-z0-9_-]+$")
+_KO_FILE = lazy(r"^[^/\s][^\s]*\.ko$")
+_ENV_NAME = lazy(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TLS_CHOICES = ("verify", "skip-verify", "plain-http")
-SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:@+~=-]+$")  # what the generated Dockerfile holds unquoted
+SAFE_WORD = lazy(r"^[A-Za-z0-9_./:@+~=-]+$")  # what the generated Dockerfile holds unquoted
 # The kernel's MODULE_NAME_LEN is 64 - sizeof(unsigned long) = 56 bytes with the NUL (include/linux/module.h):
 # modprobe and insmod refuse longer names.
 MODULE_NAME_MAX = 55

@@ -14,6 +14,7 @@ from kmwizard.findings import Finding, KmwizardError, error, info, warning
 from kmwizard.keys.kmm import SAFE_WORD as _SAFE_WORD
 from kmwizard.kmm.variables import references
 from kmwizard.records import field, record
+from kmwizard.regexps import lazy
 
 KMM_BUILD_ARGS = ("KERNEL_FULL_VERSION", "KERNEL_VERSION", "MOD_NAME", "MOD_NAMESPACE", "DTK_AUTO")
 SOURCE_DIR = "/usr/src/module"
@@ -182,7 +183,7 @@ def _declared_args(instructions: Iterable[Instruction]) -> set[str]:
     return names
 
 
-_NO_SHELL_BASES = re.compile(r"^(scratch|.*distroless.*)$", re.IGNORECASE)
+_NO_SHELL_BASES = lazy(r"^(scratch|.*distroless.*)$", re.IGNORECASE)
 
 
 def lint_dockerfile(text: str, where: str, *, dir_name: Optional[str] = "/opt",
@@ -283,7 +284,7 @@ def lint_dockerfile(text: str, where: str, *, dir_name: Optional[str] = "/opt",
     return findings
 
 
-_INSTRUCTION_START = re.compile(r"^(FROM|RUN|COPY|ADD|WORKDIR|ARG|ENV)\s")
+_INSTRUCTION_START = lazy(r"^(FROM|RUN|COPY|ADD|WORKDIR|ARG|ENV)\s")
 
 
 def _swallowed_instructions(text: str, where: str) -> list[Finding]:

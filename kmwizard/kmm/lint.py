@@ -20,6 +20,7 @@ from kmwizard.kmm.variables import (IMAGE_VARIABLES, KERNEL_VARIABLES, Substitut
                                     substitute)
 from kmwizard.kmm.templates import image_findings, matches_many, regexp_findings, variable_findings
 from kmwizard.kmm.webhook import preflight_findings, webhook_findings
+from kmwizard.regexps import lazy
 
 MODULE_GROUP = "kmm.sigs.x-k8s.io"
 HUB_GROUP = "hub.kmm.sigs.x-k8s.io"
@@ -38,7 +39,7 @@ SAMPLE_KERNELS = (
 )
 SAMPLE_KERNEL = "5.14.0-427.13.1.el9_4.x86_64"
 
-_KERNEL_VAR_IN_TAG = re.compile(r"\$\{?KERNEL_(FULL_VERSION|VERSION|XYZ|X|Y|Z)\b")
+_KERNEL_VAR_IN_TAG = lazy(r"\$\{?KERNEL_(FULL_VERSION|VERSION|XYZ|X|Y|Z)\b")
 
 
 def parse_kmm_version(text: Optional[str]) -> Optional[tuple[int, int]]:

@@ -7,9 +7,10 @@ import re
 
 from kmwizard.findings import Finding, error, warning
 from kmwizard.kmm.variables import IMAGE_VARIABLES, SubstitutionError, explain, parse_image, references, substitute
+from kmwizard.regexps import lazy
 
 # \f \v \a \t \n \r (an odd number of backslashes before the letter): control characters.
-_CONTROL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*(\\[fvatnr])")
+_CONTROL_ESCAPE = lazy(r"(?<!\\)(?:\\\\)*(\\[fvatnr])")
 
 def regexp_findings(regexp: str, where: str) -> list[Finding]:
     findings = []

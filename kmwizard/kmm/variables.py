@@ -12,14 +12,15 @@ from typing import Optional
 from kmwizard.keys.envsubst import SubstitutionError, envsubst, explain, substitute  # noqa: F401 - KMM's substitution
 
 from kmwizard.records import record
+from kmwizard.regexps import lazy
 
 KERNEL_VARIABLES = ("KERNEL_FULL_VERSION", "KERNEL_VERSION", "KERNEL_XYZ", "KERNEL_X", "KERNEL_Y", "KERNEL_Z")
 MODULE_VARIABLES = ("MOD_NAME", "MOD_NAMESPACE")
 IMAGE_VARIABLES = KERNEL_VARIABLES + MODULE_VARIABLES
 
 # $$ (an escaped dollar), ${NAME...} with an optional envsubst operator, or $NAME.
-_REFERENCE = re.compile(r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
-_UNSAFE_TAG_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+_REFERENCE = lazy(r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>[^}]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
+_UNSAFE_TAG_CHARS = lazy(r"[^A-Za-z0-9._-]")
 
 
 @record(frozen=True)
@@ -75,9 +76,9 @@ def kernel_variables(kernel: str) -> dict[str, str]:
 
 # --- image references ---------------------------------------------------------------
 
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
-_REPO_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = lazy(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = lazy(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
+_REPO_PATH_COMPONENT = lazy(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
 @record(frozen=True)

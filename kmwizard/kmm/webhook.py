@@ -9,11 +9,11 @@ rejects the Module.  The input has been type-checked already (lint.py drops wron
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import Callable, Optional
 
 from kmwizard.findings import Finding, error, warning
 from kmwizard.keys.goregexp import GoRegexpError, compile_go, go_regexp_fix, go_version_for_kmm
+from kmwizard.regexps import lazy
 
 Version = Optional[tuple[int, int]]
 
@@ -31,10 +31,10 @@ SINCE = {
     "dra": (2, 7),                  # validateDRA
 }
 
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_KERNEL_FIELDS = re.compile(r"[.,-]")
+_DNS1123_SUBDOMAIN = lazy(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME_PART = lazy(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_LABEL_VALUE = lazy(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_KERNEL_FIELDS = lazy(r"[.,-]")
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _CONTAINER = ".moduleLoader.container"
 

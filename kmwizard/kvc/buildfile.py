@@ -9,16 +9,16 @@ floating tag, delivers a copy with the right major (as the yum-repo variant deli
 """
 from __future__ import annotations
 
-import re
 from kmwizard.records import field, record
 from pathlib import Path
 from typing import Optional
 
 from kmwizard.findings import Finding, error, info
 from kmwizard.kvc import instance, releases
+from kmwizard.regexps import lazy
 
-_UBI = re.compile(r"(?<![a-z0-9])(ubi|rhel)([89])(?=$|[/:@-])")
-_CENTOS = re.compile(r"centos[^/]*[:/]stream([89])\b|centos:([89])\b")
+_UBI = lazy(r"(?<![a-z0-9])(ubi|rhel)([89])(?=$|[/:@-])")
+_CENTOS = lazy(r"centos[^/]*[:/]stream([89])\b|centos:([89])\b")
 _FLOATING_TAGS = ("", "latest")
 
 
@@ -29,7 +29,7 @@ class BaseImage:
     resolved: str   # with the ARG defaults declared before it substituted
 
 
-_ARG_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+_ARG_REF = lazy(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
 def base_images(text: str) -> list[BaseImage]:

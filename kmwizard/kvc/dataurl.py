@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import base64
-import re
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_URL_DATA_BAD = re.compile(r"[^\x21-\x7e]|[<>#\"{}|\\^\[\]`]")
-_PERCENT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+from kmwizard.regexps import lazy
+
+_TOKEN = lazy(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_URL_DATA_BAD = lazy(r"[^\x21-\x7e]|[<>#\"{}|\\^\[\]`]")
+_PERCENT_BAD = lazy(r"%(?![0-9A-Fa-f]{2})")
+_B64 = lazy(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
 def decode_data_url(source: str) -> bytes:

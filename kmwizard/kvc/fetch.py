@@ -32,6 +32,7 @@ from typing import Callable, NoReturn, Optional
 
 from kmwizard.findings import KmwizardError
 from kmwizard.records import record
+from kmwizard.regexps import lazy
 from kmwizard.textfiles import pseudo_filesystem
 
 Progress = Optional[Callable[[str], None]]
@@ -41,7 +42,7 @@ GIT_TIMEOUT = 180.0
 MAKE_TIMEOUT = 120.0
 TAIL_LINES = 15
 
-URL_PATTERN = re.compile(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
+URL_PATTERN = lazy(r"^(https?|git|ssh|file)://|^[\w.-]+@[\w.-]+:")
 
 
 class FetchError(KmwizardError):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import copy
-import re
 from typing import Iterable, Literal
 
 from kmwizard.findings import KmwizardError
 from kmwizard.kvc import releases
+from kmwizard.regexps import lazy
 
 EnableStyle = Literal["require-unit", "template-instance"]
 ENABLE_STYLES = ("require-unit", "template-instance")
@@ -83,7 +83,7 @@ def choose_enable_style(requested: str, openshift_version: str, day: int | None)
     return requested
 
 
-MODULE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+MODULE_NAME = lazy(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def check_module_name(module_name: str) -> str:

@@ -16,13 +16,14 @@ from typing import Mapping, Optional
 
 from kmwizard.findings import Finding, error, info, warning
 from kmwizard.records import record
+from kmwizard.regexps import lazy
 from kmwizard.textfiles import ANSWERS_MAX, InputFileError, read_regular_file
 
 REQUIRED = ("KMOD_CONTAINER_BUILD_CONTEXT", "KMOD_CONTAINER_BUILD_FILE", "KMOD_SOFTWARE_VERSION", "KMOD_NAMES")
 
-_ASSIGN = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<rest>.*)$")
-_BARE_SAFE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]+$")
-_KMOD_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_ASSIGN = lazy(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<rest>.*)$")
+_BARE_SAFE = lazy(r"^[A-Za-z0-9_./:@%+,=-]+$")
+_KMOD_NAME = lazy(r"^[A-Za-z0-9_-]+$")
 
 
 @record(frozen=True)

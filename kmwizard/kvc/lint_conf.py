@@ -2,13 +2,13 @@
 keys, the build context (podman's rules), the build file, and a base image of the nodes' RHEL."""
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from kmwizard.findings import Finding, Severity
 from kmwizard.kvc import buildfile, instance, lint_release, releases
+from kmwizard.regexps import lazy
 
-_INSTANCE_UNIT = re.compile(r"kmods-via-containers@([^.\s/]+)\.service")
+_INSTANCE_UNIT = lazy(r"kmods-via-containers@([^.\s/]+)\.service")
 
 
 def instances_started(config: dict) -> set[str]:

@@ -7,8 +7,9 @@ container runtime), and the node breaks in ways that do not point back at the mo
 """
 from __future__ import annotations
 
-import re
 from typing import Optional
+
+from kmwizard.regexps import lazy
 
 # path -> what it is (exact paths)
 NODE_FILES = {
@@ -48,7 +49,7 @@ def node_file_reason(path: str) -> Optional[str]:
 
 _PRIVATE_KEY_MARK = b"PRIVATE KEY-----"
 # a PEM block, not just the words: binaries linked with OpenSSL carry the header as a C string
-_PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=:,\- \r\n]{16}")
+_PEM_PRIVATE_KEY = lazy(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=:,\- \r\n]{16}")
 
 
 def holds_private_key(data: bytes) -> bool:

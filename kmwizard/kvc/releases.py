@@ -6,15 +6,15 @@ release; the function named in each docstring is where.  docs/kvc-machineconfig.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from kmwizard.findings import KmwizardError
+from kmwizard.regexps import lazy
 
 FIRST_MINOR, LAST_MINOR = 6, 23          # the release branches these facts were read from
 ALL_MINORS = tuple(range(FIRST_MINOR, LAST_MINOR + 1))
 
-_VERSION = re.compile(r"^4\.(\d{1,2})(?:\.\d+)?$")
+_VERSION = lazy(r"^4\.(\d{1,2})(?:\.\d+)?$")
 
 
 def minor_of(openshift_version) -> int:

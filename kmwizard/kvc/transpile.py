@@ -23,6 +23,7 @@ from typing import Optional
 
 from kmwizard.findings import Finding, error, warning
 from kmwizard.kvc.node_files import holds_private_key, is_secret
+from kmwizard.regexps import lazy
 from kmwizard.textfiles import pseudo_filesystem
 
 WHERE = "kvc.fakeroot"
@@ -53,7 +54,7 @@ MAX_FILES = 20_000
 MAX_BYTES = 256 << 20
 
 
-_UNSAFE_RE = re.compile(b"[^" + re.escape(_SAFE) + b"]")
+_UNSAFE_RE = lazy(b"[^" + re.escape(_SAFE) + b"]")
 
 
 def _percent_encode(data: bytes) -> str:

@@ -2,17 +2,17 @@
 what systemd would refuse or ignore (used on ``systemd.units`` and on unit files delivered as files)."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from kmwizard.findings import error, warning
+from kmwizard.regexps import lazy
 
 # systemd unit types Ignition accepts (config/shared/validations: validateName)
 UNIT_SUFFIXES = (".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path",
                  ".timer", ".snapshot", ".slice", ".scope")
 KNOWN_SECTIONS = {"Unit", "Install", "Service", "Socket", "Mount", "Automount", "Swap", "Path", "Timer",
                   "Slice", "Scope", "Device"}
-_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.[a-z]+$")
+_UNIT_NAME = lazy(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.[a-z]+$")
 
 
 # --- systemd units ------------------------------------------------------------------------------
