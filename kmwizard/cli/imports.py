@@ -111,7 +111,7 @@ def _import_pairs(args: argparse.Namespace, files: list) -> list:
         return _cluster_objects(args, args.from_cluster)
     import yaml
 
-    from kmwizard.kvc.render import LISTING_HEADER
+    from kmwizard.kvc import LISTING_HEADER
 
     pairs = []
     for name in files:

@@ -42,7 +42,6 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
     files without one are applied; ``crd_fields``: the cluster's Module CRD fields.  MachineConfigs
     are judged for ``openshift_version``, or for every release when it is None."""
     from kmwizard.kmm.lint import dockerfile_configmap, is_kmm_kind, lint_documents
-    from kmwizard.kvc.lint import lint_document as lint_kvc
 
     findings: list[Finding] = []
     kmm: list[tuple[str, dict]] = []
@@ -54,7 +53,7 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
                                   "Dockerfile", code="validate-not-object"))
         elif is_kmm_kind(doc) or dockerfile_configmap(doc):
             kmm.append((where, doc))
-        elif (found := lint_kvc(doc, where, openshift_version=openshift_version)) is not None:
+        elif (found := _lint_kvc(doc, where, openshift_version)) is not None:
             findings.extend(found)
         else:
             kind = doc.get("kind") or "unknown"
@@ -64,6 +63,14 @@ def validate_documents(pairs: list[tuple[str, object]], kmm_version: Optional[st
             if doc.get("apiVersion") == "v1" and kind in ("ConfigMap", "Secret"):
                 kmm.append((where, doc))  # its size still counts (the API server's 1 MiB limit)
     return findings + lint_documents(kmm, kmm_version, namespace=namespace, crd_fields=crd_fields)
+
+
+def _lint_kvc(doc: dict, where: str, openshift_version: Optional[str]) -> Optional[list[Finding]]:
+    """The KVC linter's findings, or None for a document it does not judge (imported here: files
+    of KMM objects alone do not need it)."""
+    from kmwizard.kvc.lint import lint_document
+
+    return lint_document(doc, where, openshift_version=openshift_version)
 
 
 def _expand_lists(pairs):
@@ -78,7 +85,7 @@ def run_validate(args: argparse.Namespace) -> int:
     import yaml
 
     from kmwizard.kmm.dockerfile import lint_dockerfile
-    from kmwizard.kvc.lint import LISTING_HEADER
+    from kmwizard.kvc import LISTING_HEADER
 
     findings: list[Finding] = []
     documents: list[tuple[str, object]] = []

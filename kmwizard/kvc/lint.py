@@ -22,8 +22,6 @@ from kmwizard.kvc.machineconfig import API_VERSION, ROLE_LABEL, validate_mc_name
 from kmwizard.kvc.dataurl import decode_data_url
 from kmwizard.kvc.units import UNIT_SUFFIXES, check_unit_name, lint_unit_text
 
-# The first line of generate's <name>.files.txt listing: validate knows the file by it.
-LISTING_HEADER = "# mode  path  (what the node gets; links in the tree were dereferenced)"
 RENDERED_LIMIT = 1_572_864      # etcd request limit: the pool's rendered MachineConfig is one object
 RENDERED_WARN = int(RENDERED_LIMIT * 0.8)
 CLIENT_APPLY_LIMIT = 262_144    # kubectl/oc apply's last-applied annotation (256 KiB)

@@ -12,8 +12,7 @@ import json
 
 from kmwizard.findings import Finding, has_errors, info
 from kmwizard import entitlement
-from kmwizard.kvc import buildfile, fetch, ignition, instance, lint, machineconfig, transpile
-from kmwizard.kvc.lint import LISTING_HEADER
+from kmwizard.kvc import LISTING_HEADER, buildfile, fetch, ignition, instance, lint, machineconfig, transpile
 from kmwizard.rendering import OutputFile, Rendering, manifest_file
 
 REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
