@@ -146,6 +146,8 @@ def ssh_public_key(value: Any, _answers: "Answers") -> Optional[str]:
 
 
 def _overlay_records(value: Any, answers: "Answers") -> Optional[str]:
+    if not value:
+        return None  # no records to check (most answers): the overlay module is not needed
     from kmwizard.overlay import check_records
 
     return check_records(value, answers)
