@@ -399,7 +399,7 @@ def test_cluster_versions_fill_only_unset_answers():
 def test_progress_lines_without_a_terminal():
     import io
 
-    from kmwizard.cluster.commands import ProgressPrinter
+    from kmwizard.cluster.reporting import ProgressPrinter
     from kmwizard.cluster.rollout import Progress
 
     stream = io.StringIO()
@@ -413,7 +413,7 @@ def test_progress_lines_without_a_terminal():
 def test_progress_bar_on_a_terminal():
     import io
 
-    from kmwizard.cluster.commands import ProgressPrinter
+    from kmwizard.cluster.reporting import ProgressPrinter
     from kmwizard.cluster.rollout import Progress
 
     class Tty(io.StringIO):
@@ -432,13 +432,13 @@ def test_reboot_confirmation(monkeypatch, capsys):
     import argparse
     import io
 
-    from kmwizard.cluster import commands
+    from kmwizard.cluster import reporting
     from kmwizard.cluster.changes import RebootWarning
     from kmwizard.findings import KmwizardError, UsageError
 
     warning = [RebootWarning("99-worker-x", "worker", 4, "would be configured")]
-    commands._confirm([], argparse.Namespace(yes=False))                  # nothing reboots: no question
-    commands._confirm(warning, argparse.Namespace(yes=True))              # --yes
+    reporting.confirm([], argparse.Namespace(yes=False))                  # nothing reboots: no question
+    reporting.confirm(warning, argparse.Namespace(yes=True))              # --yes
     assert "one at a time: 4 node(s)" in capsys.readouterr().err
 
     class Terminal(io.StringIO):
@@ -446,13 +446,13 @@ def test_reboot_confirmation(monkeypatch, capsys):
             return True
     monkeypatch.setattr("sys.stderr", Terminal())
     monkeypatch.setattr("sys.stdin", Terminal("y\n"))
-    commands._confirm(warning, argparse.Namespace(yes=False))
+    reporting.confirm(warning, argparse.Namespace(yes=False))
     monkeypatch.setattr("sys.stdin", Terminal("\n"))
     with pytest.raises(KmwizardError, match="cancelled: nothing was changed"):
-        commands._confirm(warning, argparse.Namespace(yes=False))
+        reporting.confirm(warning, argparse.Namespace(yes=False))
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))                   # piped: never read as consent
     with pytest.raises(UsageError, match="no terminal"):
-        commands._confirm(warning, argparse.Namespace(yes=False))
+        reporting.confirm(warning, argparse.Namespace(yes=False))
 
 
 @pytest.mark.parametrize("content", [b"garbage: [\n", b"contents: 5\ncontexts: 5\n", b"- a\n",

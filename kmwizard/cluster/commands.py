@@ -1,7 +1,8 @@
 """``kmwizard apply | diff | status | verify | delete``: the cluster commands.
 
-Diagnostics and progress go to stderr, diffs to stdout.  Importing this module is cheap:
-the cluster modules (and with them ``kubernetes``) are imported when a command runs.
+Diagnostics and progress go to stderr (``kmwizard.cluster.reporting`` writes them), diffs to
+stdout.  Importing this module is cheap: the cluster modules (and with them ``kubernetes``) are
+imported when a command runs.
 Exit codes: 0 ok, 1 findings in the answers (diff: changes; verify: module not loaded),
 2 usage, 3 cluster error, 4 verify could not check some node (and found none without the module),
 130 interrupted.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kmwizard.cluster.reporting import (ProgressPrinter, confirm, err, print_failure, print_findings,
+                                        result_line)
 from kmwizard.findings import KmwizardError, UsageError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_CLUSTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -101,20 +104,6 @@ def _wait_args(p: argparse.ArgumentParser) -> None:
 
 # --- shared steps -------------------------------------------------------------------
 
-def err(text: str = "") -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
-def _print_findings(findings) -> None:
-    from kmwizard.findings import sorted_findings
-
-    for f in sorted_findings(findings):
-        err(f"{f.severity.value}: {f.where}: {f.message}")
-        if f.fix:
-            err(f"  fix: {f.fix}")
-
-
 def _answers(args):
     from kmwizard.inputs import answers_from_args
 
@@ -134,7 +123,7 @@ def _answers_given(args) -> bool:
 def _fill_from_cluster(answers, facts):
     from kmwizard.cluster import discovery
 
-    _print_findings(discovery.version_mismatches(answers, facts))
+    print_findings(discovery.version_mismatches(answers, facts))
     answers, notes = discovery.fill_answer_defaults(answers, facts)
     for note in notes:
         err(f"note: {note}")
@@ -147,7 +136,7 @@ def render_manifests(answers) -> list[dict]:
     from kmwizard.render import render
 
     rendering = render(answers)
-    _print_findings(rendering.findings)
+    print_findings(rendering.findings)
     if has_errors(rendering.findings):
         raise KmwizardError("the answers have errors: nothing was sent to the cluster", "fix the errors above")
     if answers.get("method") == "kvc" and answers.get("day") == 1:
@@ -184,10 +173,10 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False, rights
         manifests = []
         if answers is not None:
             facts = discovery.discover(conn)
-            _print_findings(facts.findings)
+            print_findings(facts.findings)
             manifests = render_manifests(_fill_from_cluster(answers, facts))
             local = objects.local_problems(manifests)
-            _print_findings(local)
+            print_findings(local)
             if has_errors(local):
                 raise KmwizardError("the manifests have errors: nothing was sent to the cluster",
                                     "fix the errors above")
@@ -201,11 +190,11 @@ def _prepare(args, *, need_answers: bool = True, for_apply: bool = False, rights
                     f"{seconds:.0f} s for it to go before applying")
                 if not discovery.wait_until_gone(conn, terminating, seconds):
                     problems = discovery.preflight(conn, manifests, facts)
-            _print_findings(problems)
+            print_findings(problems)
             denied = rbac.access_findings(conn, rights, manifests, {n for n, present in facts.namespaces.items()
                                                                     if present}, wait=getattr(args, "wait", False)
                                           ) if rights else []
-            _print_findings(denied)
+            print_findings(denied)
             if (for_apply and has_errors(problems)) or denied:
                 raise _cluster_error("the cluster is not ready for these manifests: nothing was changed",
                                      "fix the errors above")
@@ -219,65 +208,6 @@ def _cluster_error(message, fix=""):
     from kmwizard.findings import ClusterError
 
     return ClusterError(message, fix)
-
-
-def _line(result) -> str:
-    text = f"{str(result.ref):50} {result.action}"
-    if result.note:
-        text += f"  ({result.note})"
-    return text
-
-
-def _print_failure(report, verb: str = "applied") -> None:
-    exc = report.error
-    err(f"error: {exc.message}")
-    if exc.fix:
-        err(f"  fix: {exc.fix}")
-    done = [str(r.ref) for r in report.results if r.action in ("created", "configured", "unchanged", "deleted")]
-    left = [str(r.ref) for r in report.results if r.action in ("failed", "not applied", "not deleted")]
-    if not report.dry_run:
-        err(f"{verb}: {', '.join(done) or 'nothing'}")
-        err(f"not {verb}: {', '.join(left) or 'nothing'}")
-
-
-def _confirm(warnings, args) -> None:
-    if not warnings:
-        return
-    for w in warnings:
-        err(f"warning: {w.message()}")
-    if args.yes:
-        return
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise UsageError("this change reboots nodes and no terminal is there to confirm it",
-                         "re-run with --yes to confirm, or --dry-run=server to only check")
-    err("Continue? [y/N] ")
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        raise KmwizardError("cancelled: nothing was changed", "")
-
-
-class ProgressPrinter:
-    """A progress bar on a terminal, plain lines (only when something changed) otherwise."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.last: dict[str, str] = {}
-
-    def __call__(self, prog) -> None:
-        frac = prog.fraction
-        if self.tty:
-            width = 30
-            filled = int(width * (frac or 0))
-            bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r\033[K[{bar}] {prog.detail}"[:200])
-            if prog.done or prog.failed:
-                self.stream.write("\n")
-        elif self.last.get(prog.target) != prog.detail + str(prog.done) + prog.failed:
-            self.last[prog.target] = prog.detail + str(prog.done) + prog.failed
-            self.stream.write(f"{prog.detail}{' (done)' if prog.done else ''}\n")
-        if prog.failed:
-            self.stream.write(f"failed: {prog.failed}\n")
-        self.stream.flush()
 
 
 def _wait(conn, manifests, args, *, removed: bool = False, base=None) -> int:
@@ -329,10 +259,10 @@ def cmd_apply(args) -> int:
     _answers_, conn, manifests = _prepare(args, for_apply=True, rights="apply")
     with conn:
         dry = args.dry_run == "server"
-        printer = (lambda r: err(_line(r))) if dry else None
+        printer = (lambda r: err(result_line(r))) if dry else None
         planned = changes.plan(conn, manifests, force_conflicts=args.force_conflicts, progress=printer)
         if planned.error:
-            _print_failure(planned)
+            print_failure(planned)
             err("nothing was applied: the server's dry run rejected the object above")
             return EXIT_CLUSTER
         if dry:
@@ -340,18 +270,18 @@ def cmd_apply(args) -> int:
             err(f"dry run: {changes} object(s) would change, {len(planned.results) - changes} unchanged; "
                 "nothing was changed")
             return EXIT_OK
-        _confirm(changes.reboot_warnings(conn, planned.results), args)
+        confirm(changes.reboot_warnings(conn, planned.results), args)
         # Before anything changes: what the pools target now, so the wait can tell a new rollout from the old.
         base = watch.baseline(conn, manifests) if args.wait else None
         try:
             report = changes.apply(conn, manifests, force_conflicts=args.force_conflicts,
-                                   progress=lambda r: err(_line(r)))
+                                   progress=lambda r: err(result_line(r)))
         except KeyboardInterrupt:
             err("interrupted: the objects listed above as created/configured/unchanged were applied; "
                 "the others were not")
             raise
         if report.error:
-            _print_failure(report)
+            print_failure(report)
             return EXIT_CLUSTER
         changed = len(report.changed)
         err(f"applied: {changed} changed, {len(report.results) - changed} unchanged")
@@ -480,19 +410,19 @@ def cmd_delete(args) -> int:
     _answers_, conn, manifests = _prepare(args, rights="delete")
     with conn:
         planned = changes.delete(conn, manifests, dry_run=True, include_namespaces=args.include_namespaces,
-                                 progress=(lambda r: err(_line(r))) if args.dry_run == "server" else None)
+                                 progress=(lambda r: err(result_line(r))) if args.dry_run == "server" else None)
         if planned.error:
-            _print_failure(planned, "deleted")
+            print_failure(planned, "deleted")
             err("nothing was deleted: the server's dry run rejected the request above")
             return EXIT_CLUSTER
         if args.dry_run == "server":
             err(f"dry run: {len(planned.changed)} object(s) would be deleted; nothing was changed")
             return EXIT_OK
-        _confirm(changes.reboot_warnings(conn, planned.results), args)
+        confirm(changes.reboot_warnings(conn, planned.results), args)
         report = changes.delete(conn, manifests, include_namespaces=args.include_namespaces,
-                                progress=lambda r: err(_line(r)))
+                                progress=lambda r: err(result_line(r)))
         if report.error:
-            _print_failure(report, "deleted")
+            print_failure(report, "deleted")
             return EXIT_CLUSTER
         err(f"deleted: {len(report.changed)} object(s)")
         if args.wait:
