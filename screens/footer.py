@@ -36,6 +36,7 @@ class KeyFooter(Widget, can_focus=False):
         self.keys: tuple[tuple[str, str, str, bool], ...] = ()  # (key, shown as, description, enabled)
         self._spans: list[tuple[int, int, int]] = []  # (first column, end column, index into keys)
         self._hover: int | None = None
+        self._app_keys = 0  # how many of keys are the app's; the rest are the focused widget's
 
     def on_mount(self) -> None:
         self.keys = self._shown_keys()
@@ -51,30 +52,43 @@ class KeyFooter(Widget, can_focus=False):
             self.refresh()
 
     def _shown_keys(self) -> tuple[tuple[str, str, str, bool], ...]:
+        """The app's keys in the order of its BINDINGS, then the focused widget's own (e.g. esc of an
+        open list), one key per action as Textual's Footer shows them."""
         order = {binding.action: index for index, binding in enumerate(self.app.BINDINGS)}
         shown, actions = [], set()
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if binding.show and binding.action not in actions:  # one key per action, as Textual's Footer
+            if binding.show and binding.action not in actions:
                 actions.add(binding.action)
                 shown.append((order.get(binding.action, len(order)), binding, enabled))
         shown.sort(key=lambda item: item[0])
+        self._app_keys = sum(1 for index, _, _ in shown if index < len(order))
         return tuple((binding.key, self.app.get_key_display(binding), binding.description, enabled)
                      for _, binding, enabled in shown)
 
+    def _label(self, index: int) -> Text:
+        _key, shown_as, description, enabled = self.keys[index]
+        label = Text.assemble((shown_as, self.get_component_rich_style("key-footer--key")),
+                              (f" {description}", self.get_component_rich_style("key-footer--description")))
+        if not enabled:
+            label.stylize("dim")
+        if index == self._hover:
+            label.stylize(self.get_component_rich_style("key-footer--hover", partial=True))
+        return label
+
     def render(self) -> Text:
-        key_style = self.get_component_rich_style("key-footer--key")
-        description_style = self.get_component_rich_style("key-footer--description")
-        hover_style = self.get_component_rich_style("key-footer--hover", partial=True)
-        line, self._spans = Text(no_wrap=True, end=""), []
-        for index, (_key, shown_as, description, enabled) in enumerate(self.keys):
-            start = len(line)
-            line.append(shown_as, key_style)
-            line.append(f" {description}", description_style)
-            if not enabled:
-                line.stylize("dim", start)
-            if index == self._hover:
-                line.stylize(hover_style, start)
-            self._spans.append((start, len(line), index))
+        labels = [self._label(index) for index in range(len(self.keys))]
+        own = labels[self._app_keys:]
+        # The focused widget's keys (esc of an open list) always show: the app's that do not fit give way.
+        room = self.size.width - sum(len(label) + 1 for label in own) - 2  # 2: the "… " of a cut
+        line, self._spans, cut = Text(no_wrap=True, end=""), [], False
+        for index, label in enumerate(labels):
+            if own and index < self._app_keys and len(line) + len(label) + 1 > room:
+                if not cut:
+                    line.append("… ")
+                    cut = True
+                continue
+            self._spans.append((len(line), len(line) + len(label), index))
+            line.append_text(label)
             line.append(" ")
         line.stylize_before(self.rich_style)
         return line

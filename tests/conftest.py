@@ -4,7 +4,18 @@ CI runs the property tests derandomized, so a submission's result does not depen
 day; local runs keep drawing new examples to find new failures (set HYPOTHESIS_PROFILE=ci to replay CI's)."""
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+
+@pytest.fixture
+def isolated_home(tmp_path, monkeypatch):
+    """User presets, key map and the KVC cache under tmp_path, which is also the working directory:
+    a test never reads or writes the real home or the checkout (the TUI and prompt tests use it)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

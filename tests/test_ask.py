@@ -57,11 +57,7 @@ class FakePrompter:
         return self._reply(f"{key}:edit", "(editor)", text)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
 def run(script: dict, answers: Answers | None = None, **options) -> tuple[int, FakePrompter, str]:

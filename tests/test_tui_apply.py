@@ -18,10 +18,7 @@ ANSWERS = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_name
                    "kmm.name": "demo", "kmm.module_name": "demo"})
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
 async def until_idle(pilot, screen, rounds: int = 200) -> None:

@@ -18,11 +18,7 @@ from kmwizard.screens.fields import field_id
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
 @pytest.fixture
@@ -164,6 +160,43 @@ def test_the_footer_keeps_its_order_and_every_tab_stop_shows_focus():
                 orders.add(tuple(footer_keys(app)))
                 assert type(widget).__name__ != "StepScroll", "an invisible tab stop"
             assert orders == {("f1", "f2", "f3", "f4", "f6", "f7", "f8", "f9")}
+
+    run(go())
+
+
+def test_a_click_on_a_footer_key_does_what_the_key_does_and_a_remapped_key_shows_as_remapped(tmp_path):
+    """The footer is one widget (screens/footer.py KeyFooter), not Textual's widget per key: a click at a key's
+    label must still press that key (Textual's FooterKey.on_mouse_down simulates the key), the
+    pointer's key is highlighted, and keymap.yaml's keys are what it shows."""
+    from kmwizard.screens.dialogs import HelpScreen, SavePresetScreen
+
+    keymap = tmp_path / "keymap.yaml"
+    keymap.write_text("kmwizard.save_preset: f12\n")
+
+    async def go():
+        app = kmm_app()
+        app.keymap_file = keymap
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            footer = app.screen.query_one("KeyFooter")
+            line = str(footer.render())
+            assert "f12 Save" in line and "f4" not in line
+            await pilot.hover(footer, offset=(line.index("Help"), 0))
+            await laid_out(pilot)
+            assert footer.key_at(line.index("Help")) == 0 and footer._hover == 0
+            await pilot.click(footer, offset=(line.index("Help"), 0))
+            await laid_out(pilot)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await laid_out(pilot)
+            await pilot.click(footer, offset=(line.index("f12"), 0))
+            await laid_out(pilot)
+            assert isinstance(app.screen, SavePresetScreen)
+            await pilot.press("escape")
+            await laid_out(pilot)
+            await pilot.click(footer, offset=(len(line) + 2, 0))  # past the last key: nothing happens
+            await laid_out(pilot)
+            assert app.screen is app.screen_stack[0]
 
     run(go())
 

@@ -24,12 +24,7 @@ from kmwizard.screens.preview import PreviewPane
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """User presets and the KVC cache under tmp_path; never the real home."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
 async def type_into(pilot, key: str, text: str, typed: int = 5) -> None:

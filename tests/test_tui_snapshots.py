@@ -18,10 +18,8 @@ WIDE, SMALL = (110, 32), (80, 24)
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+def _isolated(isolated_home):
+    tmp_path = isolated_home
     build_kvc_tree(tmp_path, "fakeroot")  # KVC answers point at it relatively: same text everywhere
     # A real signing key pair (kmwizard parses both and checks they pair up); only masked in the pictures.
     key, cert = _signing_pair()

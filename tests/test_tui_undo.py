@@ -21,11 +21,7 @@ MAPPINGS = "- regexp: ^.+$\n"  # kmm-ci's kernel mappings, as the editor shows t
 TYPED = "- regexp: ^.+a$\n"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
 def run(coro):
