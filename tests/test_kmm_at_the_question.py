@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from kmwizard.answers import Answers
-from test_ask import _isolated, run  # noqa: F401 - the fixture isolates the user's config
+from test_ask import run
+
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
 def problems(**values) -> list[str]:
