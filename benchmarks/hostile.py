@@ -211,6 +211,10 @@ def build_cases(tmp: Path) -> list[Case]:
     answers("duplicate keys", "format_version: 1\nmethod: kmm\nmethod: kvc\n")
     answers("duplicate nested", "format_version: 1\nmethod: kmm\nkmm: {name: a}\nkmm: {namespace: b}\n")
     answers("empty namespace", "format_version: 1\nmethod: kmm\nkmm: {namespace: ''}\n")
+    for scalar in ("0x_", "2001-13-45", "!!int x", "!!bool x"):  # PyYAML's constructors fail on these
+        answers(f"not a number or date {scalar}", f"format_version: 1\nmethod: kmm\nkmm: {{name: {scalar}}}\n")
+        bad = put(f"mod-{len(cases)}.yaml", f"kind: Module\nmetadata: {{name: {scalar}}}\n")
+        add(Case(f"validate: not a number or date {scalar}", ["validate", bad], "fail"))
     answers("empty name", "format_version: 1\nmethod: kmm\nkmm: {name: ''}\n")
     answers("huge int", "format_version: 1\nmethod: kmm\nkmm: {image_rebuild_trigger_generation: 99999999999999999999}\n")
     answers("negative int", "format_version: 1\nmethod: kmm\nkmm: {image_rebuild_trigger_generation: -1}\n")

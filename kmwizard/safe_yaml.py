@@ -6,6 +6,8 @@
   node that contains it (a value that contains itself) is an error.
 - Nesting deeper than MAX_DEPTH is an error, in YAML and JSON, before Python's recursion limit.
 - A key given twice in one mapping is an error: YAML readers disagree about which value wins.
+- A scalar that looks like a number, date or tagged value but is not one (``0x_``, ``2001-13-45``,
+  ``!!int x``) is a YAML error at its line, not an exception from PyYAML's constructors.
 - Answer files keep how a number was written, so a string answer written ``0123456`` (which YAML 1.1
   reads as the octal 42798) or ``0x1f`` can be refused with the quoted form rather than changed.
 
@@ -111,6 +113,19 @@ class _BoundedComposer(yaml.SafeLoader):
             yield
         finally:
             self._open.discard(id(node))
+
+    def construct_object(self, node, deep=False):
+        # PyYAML's scalar constructors trust its resolver's patterns, which are looser than the values:
+        # 0x_, 2001-13-45, !!int x or !!bool x escape as ValueError, KeyError or AttributeError.
+        if not isinstance(node, ScalarNode):
+            return super().construct_object(node, deep=deep)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            why = f" ({exc})" if kind == "timestamp" and isinstance(exc, ValueError) else ""  # e.g. month 1..12
+            raise ConstructorError(None, None, f"{node.value!r} is not a valid {kind}{why}: quote it to keep it "
+                                   "as text", node.start_mark) from None
 
     def _count(self, node, children) -> None:
         size = 1 + sum(self._sizes.get(id(child), 1) for child in children)

@@ -92,6 +92,32 @@ def test_validated_files_bound_aliases_and_nesting(tmp_path, capsys, text, words
     assert code == 1 and str(path) in err and words in err
 
 
+# Scalars PyYAML's resolver takes for a number, date or tagged value but its constructors then fail on
+# (yaml/constructor.py SafeConstructor.construct_yaml_int / construct_yaml_timestamp / construct_yaml_bool
+# raise ValueError, KeyError or AttributeError, not a YAMLError): found by hand, each once a traceback.
+NOT_WHAT_THEY_LOOK_LIKE = ["0x_", "-0b_", "2001-13-45", "2001-02-30", "2001-12-14t21:59:43.10-25:00",
+                           "!!int x", "!!float x", "!!bool x", "!!timestamp x"]
+
+
+@pytest.mark.parametrize("scalar", NOT_WHAT_THEY_LOOK_LIKE)
+def test_scalars_that_look_like_numbers_or_dates_but_are_not_are_errors_at_their_line(tmp_path, capsys, scalar):
+    path = tmp_path / "module.yaml"
+    path.write_text(f"apiVersion: kmm.sigs.x-k8s.io/v1beta1\nkind: Module\nmetadata:\n  name: {scalar}\n")
+    code, _, err = run(capsys, "validate", str(path))
+    assert code == 1 and str(path) in err and "line 4" in err and "quote it" in err
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(f"format_version: 1\nmethod: kmm\nkmm.name: {scalar}\n")
+    code, _, err = run(capsys, "preview", "--answers", str(answers))
+    assert code == 2 and str(answers) in err and "line 3" in err and "quote it" in err
+    code, _, err = run(capsys, "preview", "--set", "method=kmm", "--set", f"kmm.build_args=[{{name: a, value: {scalar}}}]")
+    assert code == 2 and "kmm.build_args" in err and "Traceback" not in err
+
+
+def test_the_error_says_why_a_date_is_not_one():
+    with pytest.raises(yaml.YAMLError, match=r"'2001-13-45' is not a valid timestamp \(month must be in 1..12\)"):
+        safe_yaml.load_manifests("a: 2001-13-45\n", "x.yaml")
+
+
 def test_anchors_within_the_budget_still_read():
     """Kubernetes files may use anchors for repeated tolerations: allowed while they add little."""
     docs = safe_yaml.load_manifests("a: &t [{key: x}]\nb: *t\nc: {<<: {d: 1}, e: 2}\n")
