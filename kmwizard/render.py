@@ -37,6 +37,10 @@ def render(answers) -> Rendering:
     files, overlay_findings = apply_overlay(result.files, answers.get("overlay"))
     found, relinted = list(result.findings), []
     changed = [f for f, before in zip(files, result.files) if f is not before]
+    if changed and method == "kvc":
+        from kmwizard.kvc.render import relist
+
+        files = relist(files)  # the listing of what the MachineConfig carries, with what the overlay added
     if changed:
         # what the overlay set is held to the same rules as the rest: lint those objects again
         paths = tuple(f.path for f in changed)

@@ -112,3 +112,28 @@ def test_what_the_overlay_sets_is_linted_like_the_rest(tmp_path):
                                               "value": {"users": [{"name": "core", "groups": ["sudo"]}]}}]))
     new = {f.code for f in grouped.findings} - {f.code for f in plain.findings}
     assert new and all(f.where.startswith(f"{mc_name}.yaml") for f in grouped.findings if f.code in new)
+
+
+def test_the_files_listing_shows_what_the_overlay_adds_to_the_machineconfig(tmp_path):
+    """<name>.files.txt lists what the MachineConfig carries (kvc/render.py relist): it is made again after
+    the overlay, so a file the answer file's overlay adds to spec.config.storage.files is in it, with its
+    mode, and the tree's own files stay listed."""
+    root = tmp_path / "root"
+    (root / "etc/kvc").mkdir(parents=True)
+    (root / "etc/kvc/m.conf").write_text("KMOD_CONTAINER_BUILD_CONTEXT=https://example.com/m.git\n"
+                                         "KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=1\n"
+                                         "KMOD_NAMES=m\n")
+    answers = Answers({"method": "kvc", "kvc.fakeroot": str(root), "kvc.module_name": "m", "day": 2})
+    plain = render(answers)
+    mc_name = plain.manifests[0]["metadata"]["name"]
+    listing = {f.path: f.content.decode() for f in plain.files}[f"{mc_name}.files.txt"]
+    assert "/etc/kvc/m.conf" in listing and "/etc/extra.conf" not in listing
+    added = render(answers.set("overlay", [{"object": f"MachineConfig/{mc_name}",
+                                            "path": "spec.config.storage.files[path=/etc/extra.conf]",
+                                            "value": {"path": "/etc/extra.conf", "mode": 0o600, "overwrite": True,
+                                                      "contents": {"source": "data:,x"}}}]))
+    assert added.ok, [f.message for f in added.findings if f.severity.name == "ERROR"]
+    carried = [e["path"] for e in added.manifests[0]["spec"]["config"]["storage"]["files"]]
+    assert "/etc/extra.conf" in carried
+    relisted = {f.path: f.content.decode() for f in added.files}[f"{mc_name}.files.txt"]
+    assert "0600  /etc/extra.conf" in relisted.splitlines() and "/etc/kvc/m.conf" in relisted

@@ -113,6 +113,28 @@ def _redacted(mc: dict, secret_paths: set[str]) -> dict:
     return shown
 
 
+def relist(files: tuple[OutputFile, ...]) -> tuple[OutputFile, ...]:
+    """<name>.files.txt made again from the MachineConfig as it is now: after the answer file's overlay
+    changed it, a file or unit the overlay added is carried, so it is listed.  Secret entries are those
+    the preview masks."""
+    import yaml
+
+    machineconfigs = {f.manifest["metadata"]["name"]: f for f in files
+                      if f.manifest is not None and f.manifest.get("kind") == "MachineConfig"}
+    out = []
+    for file in files:
+        mc = machineconfigs.get(file.path.removesuffix(".files.txt")) if file.path.endswith(".files.txt") else None
+        if mc is None:
+            out.append(file)
+            continue
+        shown = yaml.safe_load(mc.preview) if mc.preview else mc.manifest
+        secret_paths = {entry["path"] for entry in shown["spec"]["config"].get("storage", {}).get("files", [])
+                        if entry.get("contents", {}).get("source") == REDACTED}
+        out.append(OutputFile(file.path, _listing(mc.manifest["spec"]["config"], secret_paths).encode(),
+                              title=file.title, write=file.write))
+    return tuple(out)
+
+
 def _listing(config: dict, secret_paths: set[str]) -> str:
     lines = [LISTING_HEADER]
     for entry in config.get("storage", {}).get("files", []):
