@@ -25,6 +25,7 @@ from kmwizard.findings import Finding, error, has_errors, info, warning
 from kmwizard.records import field, record
 from kmwizard.regexps import lazy
 from kmwizard.render import OutputFile, dump_yaml
+from kmwizard.textfiles import DOCKERFILE_MAX, MANIFEST_MAX, InputFileError, is_regular, read_regular_file
 
 BMC_API = "kmm.sigs.x-k8s.io/v1beta1"
 FRAMEWORK_FILES = ("/etc/kvc/kmods-via-containers.conf", "/etc/systemd/system/kmods-via-containers@.service",
@@ -128,8 +129,13 @@ def facts_from_answers(answers: Answers) -> tuple[Optional[KvcFacts], list[Findi
     name = answers.get("kvc.module_name")
     tree = {}
     for path in Path(root).rglob("*"):
-        if path.is_file():
-            tree["/" + path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+        if path.is_dir():
+            continue
+        try:  # a regular file, as generate's transpile demands: not a link into /proc, a FIFO or a device
+            data = read_regular_file(path, what="file of the KVC tree", limit=MANIFEST_MAX)
+        except InputFileError as exc:
+            return None, [error("kvc.fakeroot", exc.message, exc.fix, code="migrate-tree")]
+        tree["/" + path.relative_to(root).as_posix()] = (data, path.stat().st_mode & 0o7777)
     conf_bytes = tree.get(f"/etc/kvc/{name}.conf", (b"", 0))[0]
     conf = {k: a.value for k, a in parse_conf(conf_bytes.decode("utf-8", "replace")).items() if a.literal}
     if answers.get("kvc.software_version"):
@@ -139,8 +145,12 @@ def facts_from_answers(answers: Answers) -> tuple[Optional[KvcFacts], list[Findi
                      entitlement=answers.get("entitlement.source"), certs_dir=answers.get("entitlement.certs_dir"),
                      yum_repo=answers.get("entitlement.yum_repo"), overlay=list(answers.get("overlay")))
     build_file = answers.get("kvc.build_file")
-    if module_dir is not None and (Path(module_dir) / build_file).is_file():
-        facts.dockerfile = (Path(module_dir) / build_file).read_text("utf-8", "replace")
+    if module_dir is not None and is_regular(Path(module_dir) / build_file):
+        try:
+            facts.dockerfile = read_regular_file(Path(module_dir) / build_file, what="build file",
+                                                 limit=DOCKERFILE_MAX).decode("utf-8", "replace")
+        except InputFileError as exc:
+            return None, [error("kvc.build_file", exc.message, exc.fix, code="migrate-build-file")]
     return facts, []
 
 

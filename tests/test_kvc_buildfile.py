@@ -102,3 +102,29 @@ def test_fedora_build_file_is_refused(repos, tmp_path, capsys):
     assert _generate(repos, tmp_path / "o", "kvc.build_file=Dockerfile.fedora") == 1
     err = capsys.readouterr().err
     assert "kvc.build_file" in err and "Fedora" in err and not (tmp_path / "o").exists()
+
+
+@pytestmark_git
+def test_a_build_file_linked_into_proc_is_not_read(repos, tmp_path, capsys, monkeypatch):
+    """A module repository whose build file is a link to /proc/self/environ: reading it for its FROM lines
+    (kvc/buildfile.py _build_file_text) would put kmwizard's own environment into a converted Dockerfile on
+    the node. It is not read (textfiles.is_regular: no /proc, FIFO or device), and the error names it."""
+    import subprocess
+
+    monkeypatch.setenv("KMWIZARD_TEST_MARK", "planted-environment-value")
+    module = tmp_path / "module"
+    shutil.copytree(repos.module, module, symlinks=True)
+    (module / "Dockerfile.env").symlink_to("/proc/self/environ")
+    git = ["git", "-C", str(module), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "Dockerfile.env"], check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qm", "link"], check=True, capture_output=True)
+    code = main(["generate", "--set", f"kvc.framework_repo={repos.framework}", "--set", "kvc.framework_ref=HEAD",
+                 "--set", f"kvc.module_repo={module}", "--set", "kvc.module_ref=HEAD",
+                 "--set", "kvc.build_file=Dockerfile.env", "--set", "openshift_version=4.14",
+                 "-o", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    assert "planted-environment-value" not in out + err
+    out_dir = tmp_path / "o"
+    written = b"".join(p.read_bytes() for p in out_dir.rglob("*") if p.is_file()) if out_dir.exists() else b""
+    assert b"planted-environment-value" not in written and b"cGxhbnRlZC1lbnZpcm9ubWVudC12YWx1ZQ" not in written
+    assert "Dockerfile.env" in err and "cannot read it" in err  # checked no further, as any unreadable build file

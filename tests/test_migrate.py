@@ -196,3 +196,26 @@ def test_the_source_ref_is_what_the_kvc_build_checks_out(dockerfile, ref):
                      conf={"KMOD_SOFTWARE_VERSION": "7.1", "KMOD_NAMES": "m"}, tree={}, dockerfile=dockerfile)
     repo, got, _target, problem = _sources(facts, None, None)
     assert (repo, got, problem) == ("https://example.com/m.git", ref, None)
+
+
+@pytest.mark.parametrize("special", ["proc-link", "fifo"])
+def test_a_tree_file_that_is_not_a_regular_file_is_an_error_not_read(tmp_path, capsys, monkeypatch, special):
+    """migrate reads kvc.fakeroot's files (migrate.py facts_from_answers): a link into /proc/self/environ
+    was read as a file of the tree and a FIFO skipped without a word, where generate's transpile refuses
+    both. Now each is an error naming the file, and /proc is never read."""
+    import os
+
+    monkeypatch.setenv("KMWIZARD_TEST_MARK", "planted-environment-value")
+    root = tmp_path / "root"
+    (root / "etc/kvc").mkdir(parents=True)
+    (root / "etc/kvc/m.conf").write_text("KMOD_CONTAINER_BUILD_CONTEXT=https://example.com/m.git\n"
+                                         "KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=1\n"
+                                         "KMOD_NAMES=m\n")
+    odd = root / "etc/odd"
+    odd.symlink_to("/proc/self/environ") if special == "proc-link" else os.mkfifo(odd)
+    out = tmp_path / "kmm"
+    code = main(["migrate", "--set", "method=kvc", "--set", f"kvc.fakeroot={root}", "--set", "kvc.module_name=m",
+                 "-o", str(out), "--source-repo", "https://example.com/m.git"])
+    shown = "".join(capsys.readouterr())
+    assert code != 0 and "kvc.fakeroot" in shown and "etc/odd" in shown and not out.exists()
+    assert "planted-environment-value" not in shown

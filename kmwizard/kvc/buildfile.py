@@ -16,6 +16,7 @@ from typing import Optional
 from kmwizard.findings import Finding, error, info
 from kmwizard.kvc import instance, releases
 from kmwizard.regexps import lazy
+from kmwizard.textfiles import DOCKERFILE_MAX, InputFileError, is_regular, read_regular_file
 
 _UBI = lazy(r"(?<![a-z0-9])(ubi|rhel)([89])(?=$|[/:@-])")
 _CENTOS = lazy(r"centos[^/]*[:/]stream([89])\b|centos:([89])\b")
@@ -171,7 +172,7 @@ def _build_file_text(root, module_name, module_dir, module_repo, build_file, del
     if build_target in delivered:
         return delivered[build_target][0].decode("utf-8", "replace"), build_target, True
     conf_file = Path(root) / instance.conf_path(module_name).lstrip("/")
-    conf = instance.parse_conf(conf_file.read_text("utf-8", "replace")) if conf_file.is_file() else {}
+    conf = instance.parse_conf(_read(conf_file) or "") if is_regular(conf_file) else {}
     name = build_file or (conf["KMOD_CONTAINER_BUILD_FILE"].value if "KMOD_CONTAINER_BUILD_FILE" in conf else "")
     context = conf.get("KMOD_CONTAINER_BUILD_CONTEXT")
     if not name:
@@ -184,6 +185,14 @@ def _build_file_text(root, module_name, module_dir, module_repo, build_file, del
     elif module_dir is not None:
         candidates.append((Path(module_dir) / name, f"{name} of kvc.module_repo"))
     for path, label in candidates:
-        if path.is_file():
-            return path.read_text("utf-8", "replace"), label, False
+        if is_regular(path):  # not a link into /proc, a FIFO or a device of the user's tree
+            text = _read(path)
+            return (text, label, False) if text is not None else (None, f"{label} (unreadable or over 1 MiB)", False)
     return None, f"the build file {name!r}", False
+
+
+def _read(path: Path) -> Optional[str]:
+    try:
+        return read_regular_file(path, what="build file", limit=DOCKERFILE_MAX).decode("utf-8", "replace")
+    except InputFileError:
+        return None
