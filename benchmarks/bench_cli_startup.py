@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,26 +34,14 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from kvc_trees import TEMPLATE_UNIT as UNIT  # noqa: E402 - the framework's unit, as the tests' trees have it
+
 WORDS = ("kernel module podman build load unload wrapper simple kmod install systemctl modprobe depmod echo "
          "if then fi for do done case esac return local export source $KVER \"$@\" || && ; = -eq > | # 0 1").split()
 
 # The files `make install` of kmods-via-containers and kvc-simple-kmod put in a fakeroot: the conf
 # files and the unit as they are, the scripts as stand-ins of the same size.
-UNIT = b"""[Unit]
-Description=Load kernel modules for %i using kmods-via-containers
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=true
-ExecStartPre=/usr/local/bin/kmods-via-containers build %i %v
-ExecStart=/usr/local/bin/kmods-via-containers load %i %v
-ExecStop=/usr/local/bin/kmods-via-containers unload %i %v
-
-[Install]
-WantedBy=multi-user.target
-"""
 FRAMEWORK_CONF = b'KVC_CONTAINER_RUNTIME=podman\nKVC_SOFTWARE_NAME=kmods-via-containers\n'
 INSTANCE_CONF = (b'KMOD_CONTAINER_BUILD_CONTEXT="https://github.com/kmods-via-containers/kvc-simple-kmod.git"\n'
                  b'KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=dd1a7d4\n'

@@ -92,7 +92,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._busy_since: float | None = None
         self._render_pending = False
         self._steps: list[str] = []
-        self._shown_step = "method"
+        self._current_step = "method"  # the step the form shows (NavigationMixin.goto_step)
         self._built: set[str] = {"method"}  # steps whose widgets are mounted
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file

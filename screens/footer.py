@@ -65,18 +65,18 @@ class KeyFooter(Widget, can_focus=False):
         return tuple((binding.key, self.app.get_key_display(binding), binding.description, enabled)
                      for _, binding, enabled in shown)
 
-    def _label(self, index: int) -> Text:
-        _key, shown_as, description, enabled = self.keys[index]
-        label = Text.assemble((shown_as, self.get_component_rich_style("key-footer--key")),
-                              (f" {description}", self.get_component_rich_style("key-footer--description")))
-        if not enabled:
-            label.stylize("dim")
-        if index == self._hover:
-            label.stylize(self.get_component_rich_style("key-footer--hover", partial=True))
-        return label
-
     def render(self) -> Text:
-        labels = [self._label(index) for index in range(len(self.keys))]
+        key_style = self.get_component_rich_style("key-footer--key")
+        description_style = self.get_component_rich_style("key-footer--description")
+        hover_style = self.get_component_rich_style("key-footer--hover", partial=True)
+        labels = []
+        for index, (_key, shown_as, description, enabled) in enumerate(self.keys):
+            label = Text.assemble((shown_as, key_style), (f" {description}", description_style))
+            if not enabled:
+                label.stylize("dim")
+            if index == self._hover:
+                label.stylize(hover_style)
+            labels.append(label)
         own = labels[self._app_keys:]
         # The focused widget's keys (esc of an open list) always show: the app's that do not fit give way.
         room = self.size.width - sum(len(label) + 1 for label in own) - 2  # 2: the "… " of a cut

@@ -18,10 +18,10 @@ class NavigationMixin:
 
     @property
     def current_step(self) -> str:
-        return (self.query_one("#forms", ContentSwitcher).current or "step-method").removeprefix("step-")
+        return self._current_step  # goto_step is the one place that changes the step shown
 
     def goto_step(self, step_id: str) -> None:
-        self._shown_step = step_id
+        self._current_step = step_id
         self._build_step(step_id)
         self.query_one("#forms", ContentSwitcher).current = f"step-{step_id}"
         if step_id in self._steps:
@@ -45,7 +45,7 @@ class NavigationMixin:
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         # goto_step highlights the step it shows: that echo (which may arrive while the app closes,
         # its widgets gone) has nothing to do.
-        if event.option_list.id == "steps" and event.option.id and event.option.id != self._shown_step:
+        if event.option_list.id == "steps" and event.option.id and event.option.id != self.current_step:
             self.goto_step(event.option.id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -96,15 +96,20 @@ def test_the_overlay_round_trips_through_an_answer_file():
     assert Answers.from_document(__import__("yaml").safe_load(answers.to_yaml())) == answers
 
 
-def test_what_the_overlay_sets_is_linted_like_the_rest(tmp_path):
-    """A day-2 MachineConfig whose overlay adds passwd.groups gets the linter's MCO refusal (the rule mirrors
-    machine-config-operator pkg/daemon/update.go reconcilable()); without the overlay it does not."""
+def _day2_kvc_answers(tmp_path) -> Answers:
+    """Day-2 KVC answers over a fakeroot holding only the instance conf of module m."""
     root = tmp_path / "root"
     (root / "etc/kvc").mkdir(parents=True)
     (root / "etc/kvc/m.conf").write_text("KMOD_CONTAINER_BUILD_CONTEXT=https://example.com/m.git\n"
                                          "KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=1\n"
                                          "KMOD_NAMES=m\n")
-    answers = Answers({"method": "kvc", "kvc.fakeroot": str(root), "kvc.module_name": "m", "day": 2})
+    return Answers({"method": "kvc", "kvc.fakeroot": str(root), "kvc.module_name": "m", "day": 2})
+
+
+def test_what_the_overlay_sets_is_linted_like_the_rest(tmp_path):
+    """A day-2 MachineConfig whose overlay adds passwd.groups gets the linter's MCO refusal (the rule mirrors
+    machine-config-operator pkg/daemon/update.go reconcilable()); without the overlay it does not."""
+    answers = _day2_kvc_answers(tmp_path)
     plain = render(answers)
     assert plain.ok
     mc_name = plain.manifests[0]["metadata"]["name"]
@@ -118,12 +123,7 @@ def test_the_files_listing_shows_what_the_overlay_adds_to_the_machineconfig(tmp_
     """<name>.files.txt lists what the MachineConfig carries (kvc/render.py relist): it is made again after
     the overlay, so a file the answer file's overlay adds to spec.config.storage.files is in it, with its
     mode, and the tree's own files stay listed."""
-    root = tmp_path / "root"
-    (root / "etc/kvc").mkdir(parents=True)
-    (root / "etc/kvc/m.conf").write_text("KMOD_CONTAINER_BUILD_CONTEXT=https://example.com/m.git\n"
-                                         "KMOD_CONTAINER_BUILD_FILE=Dockerfile.rhel\nKMOD_SOFTWARE_VERSION=1\n"
-                                         "KMOD_NAMES=m\n")
-    answers = Answers({"method": "kvc", "kvc.fakeroot": str(root), "kvc.module_name": "m", "day": 2})
+    answers = _day2_kvc_answers(tmp_path)
     plain = render(answers)
     mc_name = plain.manifests[0]["metadata"]["name"]
     listing = {f.path: f.content.decode() for f in plain.files}[f"{mc_name}.files.txt"]

@@ -119,8 +119,9 @@ def test_the_cyclic_collector_is_back_on_after_the_first_paint_and_after_an_erro
 def test_the_first_frame_is_the_complete_screen_in_its_final_layout():
     """Issue 13 item 12: what is on screen when the first frame is drawn (on_mount runs before it) is the
     screen the user then works in: the width's breakpoint class (Textual adds it on the first Resize, after
-    the first frame, which then restyled every widget and drew the screen again in another layout), the
-    footer's keys (Textual's Footer drew them a frame late) and the step in the title."""
+    the first frame: textual/screen.py Screen._on_resize, which then restyled every widget and drew the
+    screen again in another layout), the footer's keys (Textual's Footer composes them a frame late:
+    textual/widgets/_footer.py Footer.compose waits for Footer.bindings_changed) and the step in the title."""
     from kmwizard.preset_store import load_preset
     from kmwizard.screens.app import WizardApp
     from kmwizard.screens.footer import KeyFooter

@@ -15,6 +15,7 @@ from kmwizard import entitlement
 from kmwizard.kvc import LISTING_HEADER, buildfile, fetch, ignition, instance, lint, machineconfig, transpile
 from kmwizard.rendering import OutputFile, Rendering, manifest_file
 
+SECRET_MARK = "  [secret]"  # after a listed path whose content the previews mask
 REDACTED = "data:,<redacted%20by%20kmwizard:%20secret%20file%20content%20not%20shown>"
 
 
@@ -115,10 +116,8 @@ def _redacted(mc: dict, secret_paths: set[str]) -> dict:
 
 def relist(files: tuple[OutputFile, ...]) -> tuple[OutputFile, ...]:
     """<name>.files.txt made again from the MachineConfig as it is now: after the answer file's overlay
-    changed it, a file or unit the overlay added is carried, so it is listed.  Secret entries are those
-    the preview masks."""
-    import yaml
-
+    changed it, a file or unit the overlay added is carried, so it is listed.  Secret entries keep the
+    mark the first listing gave them."""
     machineconfigs = {f.manifest["metadata"]["name"]: f for f in files
                       if f.manifest is not None and f.manifest.get("kind") == "MachineConfig"}
     out = []
@@ -127,9 +126,9 @@ def relist(files: tuple[OutputFile, ...]) -> tuple[OutputFile, ...]:
         if mc is None:
             out.append(file)
             continue
-        shown = yaml.safe_load(mc.preview) if mc.preview else mc.manifest
-        secret_paths = {entry["path"] for entry in shown["spec"]["config"].get("storage", {}).get("files", [])
-                        if entry.get("contents", {}).get("source") == REDACTED}
+        listed = file.content.decode().splitlines()  # "<mode>  <path>[  [secret]]"
+        secret_paths = {line.split("  ", 1)[1].removesuffix(SECRET_MARK)
+                        for line in listed if line.endswith(SECRET_MARK)}
         out.append(OutputFile(file.path, _listing(mc.manifest["spec"]["config"], secret_paths).encode(),
                               title=file.title, write=file.write))
     return tuple(out)
@@ -138,7 +137,7 @@ def relist(files: tuple[OutputFile, ...]) -> tuple[OutputFile, ...]:
 def _listing(config: dict, secret_paths: set[str]) -> str:
     lines = [LISTING_HEADER]
     for entry in config.get("storage", {}).get("files", []):
-        mark = "  [secret]" if entry["path"] in secret_paths else ""
+        mark = SECRET_MARK if entry["path"] in secret_paths else ""
         lines.append(f"{entry.get('mode', 0o644):04o}  {entry['path']}{mark}")
     for unit in config.get("systemd", {}).get("units", []):
         lines.append(f"unit  {unit['name']}{'  (enabled)' if unit.get('enabled') else ''}")
