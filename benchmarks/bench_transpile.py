@@ -131,7 +131,7 @@ import kmwizard.rendering as render  # where dump_yaml's dumper lives
 class _CDumper(yaml.CSafeDumper):   # libyaml's emitter: same output, ~30x faster on long data URLs
     pass
 _CDumper.add_representer(str, render._str_representer)
-render._BlockDumper = _CDumper
+render._block_dumper = lambda: _CDumper
 from kmwizard.cli import main
 sys.argv[0] = "kmwizard"
 sys.exit(main())

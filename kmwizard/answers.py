@@ -13,11 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import yaml
-
-from kmwizard import safe_yaml
 from kmwizard.findings import Finding, UsageError, error
 from kmwizard.keys import KEYS, KeySpec, spec_for
+from kmwizard.yaml_numbers import plain
 
 FORMAT_VERSION = 1
 INT64 = (-(1 << 63), (1 << 63) - 1)  # Kubernetes integers (and the Go fields KMM reads them into)
@@ -38,7 +36,7 @@ def _freeze(value: Any) -> Any:
         return tuple(_freeze(v) for v in value)
     if isinstance(value, Mapping):
         return FrozenMap((k, _freeze(v)) for k, v in value.items())
-    return safe_yaml.plain(value)
+    return plain(value)
 
 
 def thaw(value: Any) -> Any:
@@ -168,6 +166,10 @@ def _coerce(spec: KeySpec, value: Any) -> Any:
 
 def _load_structured(spec: KeySpec, text: str) -> Any:
     """YAML text given for a structured key (--set): no aliases, no duplicate keys, bounded nesting."""
+    import yaml  # PyYAML loads when YAML is read, not with the answers
+
+    from kmwizard import safe_yaml
+
     try:
         return safe_yaml.load_answers(text)
     except yaml.YAMLError as exc:
@@ -288,6 +290,8 @@ class Answers:
         return doc
 
     def to_yaml(self) -> str:
+        import yaml
+
         return yaml.safe_dump(self.to_document(), sort_keys=False, allow_unicode=True)
 
     @classmethod
@@ -298,7 +302,7 @@ class Answers:
             raise AnswersError([error(source, f"an answer file is a YAML mapping, got {type(doc).__name__}",
                                       "start from `kmwizard presets show simple-kmod`")], source)
         version = doc.get("format_version", FORMAT_VERSION)
-        if type(safe_yaml.plain(version)) is not int or version != FORMAT_VERSION:  # true and 1.0 are not 1
+        if type(plain(version)) is not int or version != FORMAT_VERSION:  # true and 1.0 are not 1
             raise AnswersError([error("format_version", f"format_version {version!r} is not supported "
                                       f"(this kmwizard reads {FORMAT_VERSION})",
                                       "upgrade kmwizard or write the file anew")], source)
@@ -326,6 +330,10 @@ class Answers:
 def parse_answers_text(text: str, name: str) -> Any:
     """The YAML document of an answer file; a UsageError naming ``name`` and the line on bad YAML,
     aliases, nesting or a key given twice."""
+    import yaml
+
+    from kmwizard import safe_yaml
+
     try:
         return safe_yaml.load_answers(text, name)
     except yaml.YAMLError as exc:

@@ -10,8 +10,6 @@ import os
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from kmwizard.answers import Answers
 from kmwizard.findings import UsageError
 from kmwizard.records import record
@@ -98,6 +96,8 @@ def save_user_preset(name: str, answers: Answers, description: str = "", *, forc
     doc = absolute_paths(answers, Path.cwd()).to_document()
     if description:
         doc = {"format_version": doc.pop("format_version"), "description": description, **doc}
+    import yaml
+
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     atomic_write(target, text.encode(), 0o644)
     return target

@@ -11,8 +11,6 @@ import copy
 import os
 from pathlib import Path
 
-import yaml
-
 from kmwizard.findings import Finding, KmwizardError, error, has_errors, sorted_findings
 from kmwizard.redact import mask_credentials
 # The types a rendering is made of; re-exported because callers read them with render().
@@ -86,6 +84,8 @@ def apply_overlay(files: tuple[OutputFile, ...], records) -> tuple[tuple[OutputF
         if not wanted:
             out.append(file)
             continue
+        import yaml  # loaded with the first YAML it reads, not with the renderer
+
         changed, shown = copy.deepcopy(obj), yaml.safe_load(file.preview) if file.preview else None
         for i, record in wanted:
             try:

@@ -6,10 +6,9 @@ here, at the bottom, so a method never imports the dispatcher (``kmwizard.render
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Optional
-
-import yaml
 
 from kmwizard.findings import Finding, has_errors
 from kmwizard.records import field, record
@@ -64,11 +63,20 @@ class Rendering:
 
 def dump_yaml(obj: Any, *, sort_keys: bool = False) -> str:
     """YAML as users read it: key order kept, long strings not folded, multi-line strings as blocks."""
-    return yaml.dump(obj, Dumper=_BlockDumper, sort_keys=sort_keys, allow_unicode=True, width=4096)
+    import yaml  # loaded with the first YAML written: the wizard's first screen shows none (bench_startup)
+
+    return yaml.dump(obj, Dumper=_block_dumper(), sort_keys=sort_keys, allow_unicode=True, width=4096)
 
 
-class _BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """libyaml's emitter when present: byte-identical output, 30x faster on large configs."""
+@functools.cache
+def _block_dumper() -> type:
+    import yaml
+
+    class BlockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+        """libyaml's emitter when present: byte-identical output, 30x faster on large configs."""
+
+    BlockDumper.add_representer(str, _str_representer)
+    return BlockDumper
 
 
 # Plain scalars a YAML 1.2 reader (Go's yaml.v3, ruamel) takes as numbers or booleans although PyYAML,
@@ -77,17 +85,16 @@ _YAML12_NON_STRING = lazy(r"""^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?
     |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|[yYnN]|~|null|Null|NULL)$""", re.X)
 
 
-def _str_representer(dumper: yaml.SafeDumper, value: str):
+def _str_representer(dumper, value: str):
+    from yaml import ScalarNode
+
     if value and value[:1] in "0123456789.+-yYnN~" and _YAML12_NON_STRING.match(value) \
-            and dumper.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str":
+            and dumper.resolve(ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str":
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")  # as PyYAML quotes 4.14
     if "\n" in value and not any(c in value for c in "\r\t") and not value.startswith((" ", "\n")) \
             and all(not line.endswith(" ") for line in value.split("\n")):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_BlockDumper.add_representer(str, _str_representer)
 
 
 def manifest_file(path: str, obj: dict, *, title: str = "", secret: bool = False,

@@ -24,17 +24,10 @@ from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, MappingEndEvent, SequenceEndEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from kmwizard.yaml_numbers import YamlFloat, YamlInt, plain  # noqa: F401 (plain: re-exported)
+
 MAX_DEPTH = 100              # Kubernetes objects nest about 15 deep, Ignition configs about 8
 ALIAS_BUDGET = 100_000       # values aliases may add beyond those written out
-
-
-class YamlInt(int):
-    """An int read from a plain (unquoted) scalar; ``text`` is how it was written."""
-    text: str = ""
-
-
-class YamlFloat(float):
-    text: str = ""
 
 
 class _BoundedComposer(yaml.SafeLoader):
@@ -233,12 +226,3 @@ def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
             children = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
     return deepest
-
-
-def plain(value: Any) -> Any:
-    """YamlInt/YamlFloat back to int/float (YAML dumpers and JSON want the exact types)."""
-    if isinstance(value, YamlInt):
-        return int(value)
-    if isinstance(value, YamlFloat):
-        return float(value)
-    return value

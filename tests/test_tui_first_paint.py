@@ -43,7 +43,7 @@ class Probe(WizardApp):
         super()._request_render()
 
 async def main():
-    app = Probe(load_preset("kmm-ci"))
+    app = Probe(load_preset(sys.argv[1]) if sys.argv[1:] else None)
     async with app.run_test(size=(120, 36)) as pilot:
         while not seen:
             await pilot.pause(0.05)
@@ -56,15 +56,29 @@ print(json.dumps(seen))
 """
 
 
-def test_first_screen_loads_no_dialog_render_or_cluster_code_and_mounts_only_what_it_shows():
-    result = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=60)
+def first_screen(*args: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", CODE, *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_first_screen_loads_no_dialog_render_or_cluster_code_and_mounts_only_what_it_shows():
+    seen = first_screen("kmm-ci")
     loaded = [m for m in seen["modules"] if any(m == p or m.startswith(p + ".") for p in NOT_FOR_THE_FIRST_SCREEN)]
     assert loaded == [], f"imported before the first paint: {loaded}"
     # the review, the progress bar and the titles of steps not yet visited are built when first needed
     assert seen["mounted"] == []
     # ... and the review, once visited, shows the state of the answers (built with its texts)
+    assert "file(s) to write" in seen["review"]
+
+
+def test_without_a_preset_the_first_screen_reads_and_writes_no_yaml():
+    """PyYAML (~8 ms of imports) loads with the first YAML read or written: a preset or answers file, or
+    the first render (after the first paint). Guards the lazy imports of answers.py, render.py,
+    rendering.py (_block_dumper) and preset_store.py, and yaml_numbers kept apart from safe_yaml."""
+    seen = first_screen()
+    loaded = [m for m in seen["modules"] if m.split(".")[0] == "yaml" or m == "kmwizard.safe_yaml"]
+    assert loaded == [], f"imported before the first paint: {loaded}"
     assert "file(s) to write" in seen["review"]
 
 
