@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, ContentSwitcher, Header, Input, OptionList, Select, Static
+from textual.widgets import Button, ContentSwitcher, Input, OptionList, Static
 
 from kmwizard.answers import Answers
 from kmwizard.findings import Finding, has_errors
@@ -35,15 +35,16 @@ from kmwizard.questions import field_help
 from kmwizard.screens.extras import ExtrasMixin, TextHistory
 from kmwizard.screens.fields import key_of
 from kmwizard.screens.footer import KeyFooter
-from kmwizard.screens.form import FormMixin, StepScroll
+from kmwizard.screens.form import FormMixin, PresetList, StepScroll
 from kmwizard.screens.navigation import NavigationMixin
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
 from kmwizard.screens.rendering import RenderingMixin
+from kmwizard.screens.title_bar import TitleBar
 
 NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the form for the preview
 INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
 
-from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path, preset_options
+from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path
 
 
 class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int]):
@@ -103,7 +104,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
     # --- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield TitleBar()
         with Horizontal(id="main"):
             yield OptionList(id="steps", markup=False)
             with Vertical(id="form-column"):
@@ -169,7 +170,10 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             return
         self.set_keymap(keymap)
 
-    @on(Button.Pressed, "#start-load")
+    @on(OptionList.OptionSelected, "#start-preset")
+    def _preset_chosen(self, event: OptionList.OptionSelected) -> None:
+        self._load_preset(event.option.id)
+
     @on(Input.Submitted, "#start-file")
     def _load_file(self) -> None:
         from kmwizard.findings import KmwizardError
@@ -294,8 +298,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
     def _refresh_presets(self) -> None:
         from kmwizard.preset_store import list_presets
 
-        select = self.query_one("#start-preset", Select)
-        select.set_options(preset_options(list_presets()))
+        self.query_one(PresetList).show_presets(list_presets())
 
     def action_dockerfile(self) -> None:
         from kmwizard.screens.dialogs import DockerfileScreen
