@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kmwizard import flow
@@ -15,9 +15,9 @@ from kmwizard.flow import Step, questions_for, steps_for
 from kmwizard.keys import KEYS
 
 from kmwizard.questions import apply_text, display_text
-from kmwizard.screens.fields import FieldRow, field_id, key_of
+from kmwizard.screens.fields import ChoiceList, FieldRow, PathSuggester, field_id, key_of
 from kmwizard.screens.rendering import REVIEW
-from kmwizard.screens.texts import step_label
+from kmwizard.screens.texts import preset_options, step_label
 
 if TYPE_CHECKING:  # TextArea is imported when a multi-line question first appears
     from textual.widgets import TextArea
@@ -37,6 +37,21 @@ def review_widgets() -> list:
     ]
 
 
+class PresetList(OptionList):
+    """The presets to start from, one line each and all in view on the first screen (a closed Select hid
+    them behind a key). Moving over them loads nothing; Enter or a click loads the one highlighted."""
+
+    DEFAULT_CSS = """
+    PresetList { height: 7; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def show_presets(self, presets) -> None:
+        highlighted = self.highlighted_option.id if self.highlighted_option else None
+        self.set_options(Option(label, id=name) for label, name in preset_options(presets))
+        if highlighted is not None and highlighted in [p.name for p in presets]:
+            self.highlighted = self.get_option_index(highlighted)
+
+
 class StepScroll(VerticalScroll):
     """A step's scrolling column. Not a tab stop: focus goes to its fields, where it shows."""
 
@@ -54,12 +69,13 @@ class FormMixin:
         widgets += [FieldRow(q, self.answers, wrong=q.key in wrong) for q in step.questions if q.key in KEYS]
         if step.id == "method":
             widgets += [
-                Label("Or start from a preset (replaces the answers):", classes="section"),
-                # Options filled after the first paint: listing reads every preset file.
-                Select([], prompt="choose a preset", id="start-preset"),
-                Label("…or an answers file:", classes="section"),
-                Horizontal(Input(placeholder="path/to/answers.yaml", id="start-file"),
-                           Button("Load", id="start-load"), classes="row"),
+                Label("Or start from a preset (Enter or a click loads it; replaces the answers):",
+                      classes="section"),
+                # Filled after the first paint (listing reads every preset file); its height is fixed,
+                # so filling it moves nothing.
+                PresetList(id="start-preset"),
+                Label("…or an answers file (Enter loads it):", classes="section"),
+                Input(placeholder="path/to/answers.yaml", id="start-file", suggester=PathSuggester()),
                 Label("Which method?", classes="section"),
                 Static(step.intro, classes="step-intro", markup=False),
             ]
@@ -173,13 +189,8 @@ class FormMixin:
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self._take_text(event.text_area.id, event.text_area.text)
 
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL:
-            return
-        if event.select.id == "start-preset":
-            self._load_preset(str(event.value))
-            return
-        key = key_of(event.select.id)
+    def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
+        key = key_of(event.choice_list.id)
         if key is None or event.value == self.answers.get(key):
             return
         try:

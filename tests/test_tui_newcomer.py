@@ -257,11 +257,12 @@ def test_narrow_terminals_get_a_step_strip_and_f9_swaps_form_and_preview():
 
 
 def test_at_80x24_the_preset_list_shows_one_line_per_preset_and_several_at_once(builds):
-    """Item 11: the preset list used to wrap each long description, one preset filling the list.
-    Each option is now one line cut with an ellipsis (wizard.tcss, #start-preset SelectOverlay)."""
+    """Item 11: the preset list used to wrap each long description, one preset filling the list. The presets
+    are now a list on the first screen itself (form.PresetList, no drop-down to open), one line per preset
+    cut with an ellipsis, five in view; moving over them loads nothing."""
     from textual.geometry import Region
 
-    from kmwizard.preset_store import list_presets
+    from kmwizard.preset_store import list_presets, load_preset
 
     builtin = [p.name for p in list_presets() if p.origin == "built-in"]
     assert len(builtin) >= 3
@@ -270,23 +271,27 @@ def test_at_80x24_the_preset_list_shows_one_line_per_preset_and_several_at_once(
         app = WizardApp(Answers())
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            select = app.query_one("#start-preset")
-            select.focus()
-            await pilot.press("enter")
+            presets = app.query_one("#start-preset")
+            presets.focus()
+            await pilot.press("down", "down")
             await laid_out(pilot)
-            overlay = select.query_one("SelectOverlay")
-            assert select.expanded and overlay.option_count == 1 + len(builtin)  # the prompt, then the presets
-            assert overlay.virtual_size.height == overlay.option_count  # no option takes a second line
-            width, height = overlay.outer_size
-            rows = [strip.text.strip("▊▎▔▁ ") for strip in overlay.render_lines(Region(0, 0, width, height))]
+            assert presets.option_count == len(builtin)
+            assert presets.virtual_size.height == presets.option_count  # no option takes a second line
+            width, height = presets.outer_size
+            rows = [strip.text.strip("▊▎▔▁ ") for strip in presets.render_lines(Region(0, 0, width, height))]
             shown = [name for name in builtin if any(row.startswith(f"{name} (built-in)") for row in rows)]
             assert len(shown) >= 3, "\n".join(rows)
-            prompts = [str(option.prompt) for option in overlay.options]
+            prompts = [str(option.prompt) for option in presets.options]
             for name in shown:  # its row holds it alone, the description cut rather than wrapped
                 row = next(row for row in rows if row.startswith(f"{name} (built-in)"))
                 full = next(text for text in prompts if text.startswith(f"{name} (built-in)"))
                 assert [n for n in builtin if f"{n} (" in row] == [name], row
                 assert row == full or (row.endswith("…") and full.startswith(row[:-1].rstrip())), row
+            assert app.answers == Answers()  # the arrows moved the highlight and loaded nothing
+            chosen = builtin[presets.highlighted]
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.answers == load_preset(chosen) and chosen == builtin[1]
 
     run(go())
 
