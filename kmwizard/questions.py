@@ -19,6 +19,8 @@ CHOICE_LABELS: dict[str, dict[Any, str]] = {
     "method": {"kvc": "KVC (MachineConfig)", "kmm": "KMM (Module)"},
     "day": {1: "day 1 (install)", 2: "day 2 (running)"},
     "entitlement.source": {"node": "node (already entitled)", "certs": "certs (entitlement)", "yum-repo": "yum-repo"},
+    # The empty answer leaves the field out of the Module: a blank option looked like a missing label.
+    "kmm.image_pull_policy": {"": "(not set: Kubernetes' default)"},
 }
 # Labels that differ by method: only KMM builds on the Driver Toolkit.
 KMM_CHOICE_LABELS = {"entitlement.source": {"node": "node (entitled / Driver Toolkit)"}}

@@ -10,11 +10,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.suggester import Suggester
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Label, OptionList
 
 from kmwizard.answers import Answers
 from kmwizard.questions import choice_options, default_hint, display_text, is_choice, is_multiline
@@ -79,10 +81,73 @@ def complete_path(value: str) -> str | None:
     return None
 
 
+class ChoiceList(OptionList):
+    """A question's choices, all in view, the chosen one marked ●: a radio list.  Our choices have two to
+    four options, where every option in view beats a drop-down that hides the others behind a key (and
+    one widget costs less start-up time than a Select's six).  Moving over the options chooses nothing;
+    Enter, space or a click chooses the highlighted one."""
+
+    BINDINGS = [Binding("space", "select", "Choose", show=False)]
+    DEFAULT_CSS = """
+    ChoiceList { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    class Changed(Message):
+        """The user chose an option, or ``value`` was set: as Select.Changed."""
+
+        def __init__(self, choice_list: ChoiceList, value: Any) -> None:
+            super().__init__()
+            self.choice_list, self.value = choice_list, value
+
+        @property
+        def control(self) -> ChoiceList:
+            return self.choice_list
+
+    def __init__(self, options: list[tuple[Content, Any]], value: Any, **kwargs) -> None:
+        self._labels = [label for label, _value in options]
+        self._values = [option_value for _label, option_value in options]
+        self._value = value if value in self._values else self._values[0]
+        super().__init__(*self._prompts(), **kwargs)
+        self.highlighted = self._values.index(self._value)
+
+    def _prompts(self) -> list[Content]:
+        return [Content.assemble("● " if value == self._value else "○ ", label)
+                for label, value in zip(self._labels, self._values)]
+
+    @property
+    def value(self) -> Any:
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        if value not in self._values or value == self._value:
+            return
+        self._value = value
+        self._show_marks()
+        self.post_message(self.Changed(self, value))
+
+    def set_choices(self, options: list[tuple[Content, Any]]) -> None:
+        """New labels for the same values (they depend on the method)."""
+        self._labels = [label for label, _value in options]
+        self._show_marks()
+
+    def _show_marks(self) -> None:
+        self.set_options(self._prompts())
+        self.highlighted = self._values.index(self._value)
+
+    def _on_blur(self, event) -> None:
+        # Unfocused, the highlight rests on the chosen option: it must not pass for the answer.
+        self.highlighted = self._values.index(self._value)
+
+    def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.value = self._values[event.option_index]
+
+
 def make_input(question: Question, answers: Answers) -> Widget:
     wid = field_id(question.key)
     if is_choice(question):
-        return Select(select_options(question, answers), value=answers.get(question.key), allow_blank=False, id=wid)
+        return ChoiceList(select_options(question, answers), answers.get(question.key), id=wid)
     if is_multiline(question):
         from textual.widgets import TextArea  # not on the first screen: imported when needed
 
@@ -138,14 +203,12 @@ class FieldRow(Vertical):
     def refresh_labels(self, answers: Answers) -> None:
         """Choice labels that depend on the method (only KMM builds on the Driver Toolkit)."""
         widget = self.input
-        if isinstance(widget, Select):
+        if isinstance(widget, ChoiceList):
             options = select_options(self.question, answers)
             labels = [str(label) for label, _value in options]
             if labels != self._labels:
                 self._labels = labels
-                value = widget.value
-                widget.set_options(options)
-                widget.value = value
+                widget.set_choices(options)
 
     @property
     def input(self) -> Widget:
@@ -154,7 +217,7 @@ class FieldRow(Vertical):
     def show(self, answers: Answers) -> None:
         """Bring the widget in line with the answers (after a preset or file was loaded)."""
         widget = self.input
-        if isinstance(widget, Select):
+        if isinstance(widget, ChoiceList):
             value = answers.get(self.question.key)
             if widget.value != value:
                 widget.value = value
