@@ -233,11 +233,13 @@ class PreviewPane(Vertical):
             if old is not None:
                 await old.remove()
             if files and self.is_attached:  # not if the app closed meanwhile
-                from textual.widgets import Tab, Tabs  # with the first files: the first screen has none
+                from textual.widgets import Tab  # with the first files: the first screen has none
+
+                from kmwizard.screens.file_tabs import FileTabs
 
                 tabs = [Tab(Content(tab_label(file)), id=f"file-{index}") for index, file in enumerate(files)]
                 active = f"file-{paths.index(self.selected_path)}" if self.selected_path in paths else None
-                await self.mount(Tabs(*tabs, active=active, id="preview-tabs"), before="#preview-status")
+                await self.mount(FileTabs(*tabs, active=active, id="preview-tabs"), before="#preview-status")
         elif files and self.selected_path not in [f.path for f in files]:
             # Same tabs: follow the selected tab's file through a rename.
             active = self._tabs().active
