@@ -13,5 +13,5 @@ class FileTabs(Tabs):
 
     def _scroll_active_tab(self) -> None:
         active = self.active_tab
-        if active is not None:  # once laid out: a tab just mounted has no place yet
-            self.call_after_refresh(self.query_one("#tabs-scroll").scroll_to_widget, active, animate=False)
+        if active is not None:  # force: the tab strip hides its scrollbar (overflow hidden), as Tabs does
+            self.query_one("#tabs-scroll").scroll_to_widget(active, animate=False, force=True)
