@@ -103,6 +103,6 @@ if __name__ == "__main__":
     import subprocess
 
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "signing.priv",
-                    "-out", "signing.x509", "-subj", "/CN=kmwizard screenshot", "-days", "1"],
+                    "-out", "signing.x509", "-subj", "/CN=kmwizard screenshot", "-days", "365"],
                    check=True, capture_output=True)
     asyncio.run(main())
