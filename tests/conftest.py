@@ -3,12 +3,19 @@
 CI runs the property tests derandomized, so a submission's result does not depend on the examples drawn that
 day; local runs keep drawing new examples to find new failures (set HYPOTHESIS_PROFILE=ci to replay CI's)."""
 import os
+import signal
 
 import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+# A shell without job control starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+# across exec: the programs the Ctrl-C tests start would then never see the SIGINT they send. With a handler
+# here, children start with the default disposition, as they do from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
