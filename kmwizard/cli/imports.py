@@ -4,13 +4,11 @@ handlers read the inputs, print the findings and write through ``kmwizard.output
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from kmwizard.cli import EXIT_FINDINGS, EXIT_OK, _kmm_version, print_findings
-from kmwizard.cli.validate import _DOCKERFILE_START, load_documents
 from kmwizard.findings import Severity, UsageError, has_errors
 from kmwizard.textfiles import read_text_arg
 
@@ -68,6 +66,7 @@ def tui_on_import(args: argparse.Namespace) -> int:
     """`tui --from FILE | --from-cluster KIND/NAME`: import into --import-dir (default: a directory of the
     user cache named after the input, which holds the recovered fakeroot), then open the wizard on it."""
     import hashlib
+    import json
 
     from kmwizard import output
 
@@ -111,6 +110,7 @@ def _import_pairs(args: argparse.Namespace, files: list) -> list:
         return _cluster_objects(args, args.from_cluster)
     import yaml
 
+    from kmwizard.cli.validate import _DOCKERFILE_START, load_documents  # not for `tui` without --from
     from kmwizard.kvc import LISTING_HEADER
 
     pairs = []
