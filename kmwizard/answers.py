@@ -241,6 +241,14 @@ class Answers:
         values.pop(key, None)
         return Answers(values)
 
+    def switch_method(self, method: str) -> tuple["Answers", dict[str, Any]]:
+        """The answers with ``method`` chosen, without the answers only the other method reads (they
+        would each be an error), and those answers, so a front end can give them back if the user
+        switches back."""
+        answers = self.set("method", method)
+        aside = {k: v for k, v in answers._values.items() if method not in KEYS[k].methods}
+        return Answers({k: v for k, v in answers._values.items() if k not in aside}), aside
+
     def update(self, pairs: Mapping[str, Any]) -> "Answers":
         answers, problems = self, []
         for key, value in pairs.items():

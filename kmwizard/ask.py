@@ -174,7 +174,12 @@ class PromptWizard:
         if is_choice(question):
             value = self.prompter.select(question.key, question.prompt, choice_options(question, self.answers),
                                          self.answers.get(question.key))
-            if value != self.answers.get(question.key):
+            if value != self.answers.get(question.key) and question.key == "method":
+                self.answers, aside = self.answers.switch_method(value)
+                if aside:
+                    self.say(f"Set aside {len(aside)} answer(s) only the other method reads: "
+                             + ", ".join(sorted(aside)))
+            elif value != self.answers.get(question.key):
                 self.answers = self.answers.set(question.key, value)
             return
         # [X] only for a real default; an example is labelled as one and never used.

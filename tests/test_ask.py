@@ -268,3 +268,27 @@ def test_apply_without_a_runner_runs_the_kmwizard_program(apiserver, capfd):  # 
     assert "+kind: Module" in capfd.readouterr().out  # the child's diff, on the inherited stdout
     module = apiserver.get("kmm.sigs.x-k8s.io/v1beta1", "Module", "demo", "drivers")
     assert module["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kmwizard"
+
+
+def test_choosing_the_other_method_sets_its_answers_aside():
+    """After a KMM preset, choosing KVC used to leave every kmm.* answer in place, each an error ("this key
+    belongs to method kmm") that no KVC question fixes: Answers.switch_method takes them out and says so."""
+    from kmwizard.preset_store import load_preset
+
+    code, prompter, text = run({"start": ["keep"], "method": ["kvc"], "kvc.fakeroot": ["/nonexistent"],
+                                "action": ["quit"]}, load_preset("kmm-ci"))
+    assert code == 0
+    assert "Set aside" in text and "kmm.name" in text
+    assert "belongs to method" not in text
+
+
+def test_switch_method_returns_what_it_took_out():
+    from kmwizard.preset_store import load_preset
+
+    kmm = load_preset("kmm-ci")
+    kvc, aside = kmm.switch_method("kvc")
+    assert kvc.get("method") == "kvc" and not any(k.startswith("kmm.") for k in kvc.explicit)
+    assert aside and all(k.startswith("kmm.") for k in aside)
+    assert not any(f.code == "answer-wrong-method" for f in kvc.check())
+    back, none = kvc.update(aside).switch_method("kmm")
+    assert back == kmm and none == {}
