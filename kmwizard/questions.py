@@ -102,7 +102,9 @@ def field_help(question: Question, answers: Answers) -> str:
     default = spec.default_for(answers)
     if default not in (None, "", ()):
         lines.append(f"Default: {thaw(default)}")
-    if spec.choices:
+    if is_choice(question):  # as the front ends show them (an empty value has a label too)
+        lines.append("Choices: " + ", ".join(label for label, _value in choice_options(question, answers)))
+    elif spec.choices:
         lines.append("Choices: " + ", ".join(str(c) for c in spec.choices))
     if spec.example:
         lines.append(f"Example: {spec.example}")
@@ -112,7 +114,8 @@ def field_help(question: Question, answers: Answers) -> str:
         lines.append("Type YAML: a list of mappings (records) or a mapping.")
     if spec.secret:
         lines.append("This points at key material: its contents are never shown.")
-    lines.append("Leave a text answer empty to use the default.")
+    if not is_choice(question):
+        lines.append("Leave a text answer empty to use the default.")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Button, ContentSwitcher, Input, OptionList, Static
 
 from kmwizard.answers import Answers
@@ -98,7 +99,9 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._mounting: dict = {}  # step id -> AwaitMount of its widgets, until focus needs them
         self.keymap_file = keymap_file
         self._compact_steps = False
-        self._histories: WeakKeyDictionary[Input, TextHistory] = WeakKeyDictionary()  # one-line fields' undo
+        self._histories: WeakKeyDictionary[Widget, TextHistory] = WeakKeyDictionary()  # fields' undo (not editors)
+        self._rows: dict[str, list] = {}  # step id -> its FieldRows, as built (FormMixin.field_rows)
+        self._set_aside: dict[str, dict] = {}  # method -> its answers, while the other method is chosen
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------
@@ -174,6 +177,11 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
     def _preset_chosen(self, event: OptionList.OptionSelected) -> None:
         self._load_preset(event.option.id)
 
+    @on(OptionList.OptionHighlighted, "#start-preset")
+    def _preset_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        # The list cuts long descriptions: the highlighted one is read in full under the form.
+        self.query_one("#help-line", Static).update(Content(f"{event.option.prompt}  (Enter loads it)"))
+
     @on(Input.Submitted, "#start-file")
     def _load_file(self) -> None:
         from kmwizard.findings import KmwizardError
@@ -182,8 +190,10 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         if not raw:
             self.notify("Type the path of an answers file first.", severity="warning")
             return
+        path = Path(raw).expanduser()
+        where = "" if path.is_absolute() else f" (relative to {Path.cwd()}, where kmwizard started)"
         try:
-            answers = Answers.load(Path(raw).expanduser())
+            answers = Answers.load(path, "answers file", f"check the path typed in the answers file field{where}")
         except KmwizardError as exc:
             self.notify(f"{exc.message}\n{exc.fix}", title="answers file", severity="error", markup=False)
             return

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from kmwizard.screens.fields import FieldRow, key_of
+from kmwizard.screens.fields import ChoiceList, key_of
 from kmwizard.screens.preview import PreviewPane
 
 UNDO_DEPTH = 50  # as Textual's TextArea keeps 50 batches of edits
 
 
 class TextHistory:
-    """A one-line field's texts: earlier ones (ctrl+z), undone ones (ctrl+y) and the current one."""
+    """A one-line field's texts, or a radio list's choices: earlier ones (ctrl+z), undone ones (ctrl+y) and
+    the current one."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -59,6 +60,13 @@ class ExtrasMixin:
         else:
             history.changed(field.value)
 
+    def note_choice(self, choice, previous) -> None:
+        """A radio list's choice changed: keep the earlier one for ctrl+z (a list reports no first value)."""
+        history = self._histories.get(choice)
+        if history is None:
+            self._histories[choice] = history = TextHistory(previous)
+        history.changed(choice.value)
+
     def action_undo_field(self) -> None:
         self._step_field(back=True)
 
@@ -84,13 +92,14 @@ class ExtrasMixin:
                 else:
                     widget.redo()
                 return
-        history = self._histories.get(widget) if isinstance(widget, Input) else None
-        text = None if history is None else history.back() if back else history.forward()
-        if text is None:
+        history = self._histories.get(widget) if isinstance(widget, (Input, ChoiceList)) else None
+        if history is None or not (history.undo if back else history.redo):
             self.bell()
             return
-        widget.value = text  # its Changed message then matches the history: not a new change
-        widget.cursor_position = len(text)
+        value = history.back() if back else history.forward()
+        widget.value = value  # its Changed message then matches the history: not a new change
+        if isinstance(widget, Input):
+            widget.cursor_position = len(value)
 
     def action_reset_field(self) -> None:
         """The focused question back to its default (the answer is removed, not set to the default)."""
@@ -99,9 +108,11 @@ class ExtrasMixin:
             self.notify("This field already uses its default." if key else "Focus a field to reset it.",
                         timeout=3)
             return
+        if key == "method":  # as choosing the default method: the other method's answers are set aside
+            self.switch_method(type(self.answers)().get("method"))
         self.answers = self.answers.unset(key)
         self.input_errors.pop(key, None)
-        for row in self.query(FieldRow):
+        for row in self.field_rows():
             if row.question.key == key:
                 row.remove_class("-invalid")
                 row.show(self.answers)

@@ -95,9 +95,9 @@ class ChoiceList(OptionList):
     class Changed(Message):
         """The user chose an option, or ``value`` was set: as Select.Changed."""
 
-        def __init__(self, choice_list: ChoiceList, value: Any) -> None:
+        def __init__(self, choice_list: ChoiceList, value: Any, previous: Any) -> None:
             super().__init__()
-            self.choice_list, self.value = choice_list, value
+            self.choice_list, self.value, self.previous = choice_list, value, previous
 
         @property
         def control(self) -> ChoiceList:
@@ -120,11 +120,17 @@ class ChoiceList(OptionList):
 
     @value.setter
     def value(self, value: Any) -> None:
+        previous = self._value
+        if self.show_value(value):
+            self.post_message(self.Changed(self, value, previous))
+
+    def show_value(self, value: Any) -> bool:
+        """Mark ``value`` as chosen without a Changed message (the answers changed it); False if it was."""
         if value not in self._values or value == self._value:
-            return
+            return False
         self._value = value
         self._show_marks()
-        self.post_message(self.Changed(self, value))
+        return True
 
     def set_choices(self, options: list[tuple[Content, Any]]) -> None:
         """New labels for the same values (they depend on the method)."""
@@ -187,7 +193,8 @@ class FieldRow(Vertical):
 
     def compose(self):
         yield Label(self._label_text(), markup=False)
-        yield make_input(self.question, self._answers)
+        self._input = make_input(self.question, self._answers)
+        yield self._input
 
     def mark_error(self, wrong: bool) -> None:
         """A finding names this answer: mark the field itself (✗ and colour), not only its step."""
@@ -210,9 +217,21 @@ class FieldRow(Vertical):
                 self._labels = labels
                 widget.set_choices(options)
 
+    def follow(self, answers: Answers) -> bool:
+        """After any change of the answers: an unanswered question's default may follow another answer
+        (the Namespace is generated for a new namespace, the MachineConfig is named after the role), so a
+        choice marks the value that now applies and a text field's dim hint names it. Typed text stays.
+        True if a choice now marks another value."""
+        widget = self.input
+        if isinstance(widget, ChoiceList):
+            return widget.show_value(answers.get(self.question.key))
+        if isinstance(widget, Input):
+            widget.placeholder = placeholder(self.question, answers)
+        return False
+
     @property
     def input(self) -> Widget:
-        return self.query_one("#" + field_id(self.question.key))
+        return self._input  # every change of the answers reaches every row (follow): no DOM query
 
     def show(self, answers: Answers) -> None:
         """Bring the widget in line with the answers (after a preset or file was loaded)."""

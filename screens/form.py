@@ -50,6 +50,12 @@ class PresetList(OptionList):
         self.set_options(Option(label, id=name) for label, name in preset_options(presets))
         if highlighted is not None and highlighted in [p.name for p in presets]:
             self.highlighted = self.get_option_index(highlighted)
+        if len(presets) > 5:  # user presets too: all in view up to ten (five fit before the first paint)
+            self.styles.height = min(len(presets), 10) + 2
+
+    def _on_focus(self, _event) -> None:
+        if self.highlighted is None and self.option_count:  # Enter on arrival loads the first, not nothing
+            self.highlighted = 0
 
 
 class StepScroll(VerticalScroll):
@@ -66,7 +72,9 @@ class FormMixin:
         if step.id != "method":
             widgets.append(Static(step.intro, classes="step-intro", markup=False))
         wrong = self.error_keys()
-        widgets += [FieldRow(q, self.answers, wrong=q.key in wrong) for q in step.questions if q.key in KEYS]
+        rows = [FieldRow(q, self.answers, wrong=q.key in wrong) for q in step.questions if q.key in KEYS]
+        self._rows[step.id] = rows
+        widgets += rows
         if step.id == "method":
             widgets += [
                 Label("Or start from a preset (Enter or a click loads it; replaces the answers):",
@@ -106,10 +114,22 @@ class FormMixin:
 
     # --- answers -> widgets --------------------------------------------------------------
 
+    def field_rows(self, step_id: str | None = None) -> list[FieldRow]:
+        """The questions built so far (of one step): kept as they are built, since every change of the
+        answers visits them and a DOM query per visit cost ~3 ms per keystroke with every step built."""
+        if step_id is not None:
+            return self._rows.get(step_id, [])
+        return [row for rows in self._rows.values() for row in rows]
+
     def watch_answers(self, old: Answers, new: Answers) -> None:
-        if old.get("method") != new.get("method"):
-            for row in self.query(FieldRow):
+        method_changed = old.get("method") != new.get("method")
+        for row in self.field_rows():
+            if method_changed:
                 row.refresh_labels(new)
+            if not new.is_set(row.question.key) and row.follow(new):
+                history = self._histories.get(row.input)
+                if history is not None:  # ctrl+z steps back from what is shown, not from the old default
+                    history.text = row.input.value
         self._refresh_structure()
         self._request_render()
 
@@ -120,7 +140,7 @@ class FormMixin:
             if step.id not in self._built:
                 continue
             shown = {q.key for q in questions_for(step, answers)}
-            for row in self.query_one(f"#step-{step.id}").query(FieldRow):
+            for row in self.field_rows(step.id):
                 row.display = row.question.key in shown
         steps = [s.id for s in steps_for(answers)] + [REVIEW]
         if steps != self._steps:
@@ -145,7 +165,7 @@ class FormMixin:
     def sync_fields(self) -> None:
         """Put the answers into every widget (after loading a preset or a file)."""
         self.input_errors.clear()
-        for row in self.query(FieldRow):
+        for row in self.field_rows():
             row.show(self.answers)
             row.remove_class("-invalid")
 
@@ -190,14 +210,32 @@ class FormMixin:
         self._take_text(event.text_area.id, event.text_area.text)
 
     def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
+        self.note_choice(event.choice_list, event.previous)
         key = key_of(event.choice_list.id)
         if key is None or event.value == self.answers.get(key):
+            return
+        if key == "method":
+            self.switch_method(event.value)
             return
         try:
             self.answers = self.answers.set(key, event.value)
         except AnswersError as exc:
             self.input_errors[key] = exc.findings[0]
             self._show_findings()
+
+    def switch_method(self, method: str) -> None:
+        """The other method's answers are set aside (each would be an error that no step of this
+        method can fix) and come back if the user switches back."""
+        old = self.answers.get("method")
+        answers, aside = self.answers.switch_method(method)
+        back = self._set_aside.pop(method, {})
+        if aside:
+            self._set_aside[old] = aside
+        self.answers = answers.update(back)
+        self.sync_fields()
+        if aside:
+            self.notify(f"{len(aside)} {old.upper()} answer(s) set aside; they come back if you choose "
+                        f"{old.upper()} again.", timeout=4, markup=False)
 
     def _load_preset(self, name: str) -> None:
         from kmwizard.preset_store import load_preset

@@ -7,8 +7,9 @@ from textual.widgets import ContentSwitcher, OptionList, Static
 from kmwizard import flow
 from kmwizard.flow import step_of
 
-from kmwizard.screens.fields import FieldRow, field_id, key_of
+from kmwizard.screens.fields import field_id, key_of
 from kmwizard.screens.preview import FindingsPanel, PreviewPane
+from kmwizard.screens.texts import help_line
 
 
 class NavigationMixin:
@@ -27,6 +28,9 @@ class NavigationMixin:
         if step_id in self._steps:
             self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
         self.sub_title = {s.id: s.title for s in flow.FLOW}.get(step_id, "Review")
+        if self.focused is None or self.focused.parent is None or f"step-{step_id}" not in \
+                [node.id for node in self.focused.ancestors]:
+            self.show_help_line(None)  # the help of a field on another step would stay under this one
         if self._past_source(step_id):
             self.allow_fetch()
 
@@ -64,7 +68,7 @@ class NavigationMixin:
         if key is not None:
             widget = self.query_one("#" + field_id(key))
         else:
-            rows = [row for row in self.query_one(f"#step-{step_id}").query(FieldRow) if row.display]
+            rows = [row for row in self.field_rows(step_id) if row.display]
             if not rows:
                 return
             widget = rows[0].input
@@ -107,7 +111,16 @@ class NavigationMixin:
                     severity="warning", markup=False)
 
     def on_descendant_focus(self, event) -> None:
-        key = key_of(getattr(event.widget, "id", None))
+        if event.widget.screen is self.screen_stack[0]:  # a dialog's fields leave the form's help alone
+            self.show_help_line(event.widget)
+
+    def show_help_line(self, widget) -> None:
+        """The focused question's help under the form (nothing for other widgets)."""
+        key = key_of(getattr(widget, "id", None))
         question = self.questions.get(key or "")
-        text = f"{question.help}  (Empty: the default. F1: more)" if question else ""
-        self.query_one("#help-line", Static).update(Content(text))
+        line = self.query_one("#help-line", Static)
+        text = ""
+        if question is not None:
+            region = line.content_region
+            text = help_line(question.help, region.width, region.height)
+        line.update(Content(text))

@@ -16,6 +16,21 @@ def preset_options(presets) -> list[tuple[Content, str]]:
             for p in presets]
 
 
+def help_line(help_text: str, width: int, lines: int) -> str:
+    """The focused question's help under the form, cut at a word to fit ``lines`` lines of ``width``, so
+    that how to read the rest always shows. (The field's own dim hint says what empty gives.)"""
+    import textwrap  # on first focus, not for the first screen
+
+    tail = "(F1: more)"
+    text = f"{help_text}  {tail}"
+    if width <= 0 or len(textwrap.wrap(text, width)) <= lines:
+        return text
+    words = help_text.split()
+    while words and len(textwrap.wrap(" ".join(words) + "…  " + tail, width)) > lines:
+        words.pop()
+    return " ".join(words) + "…  " + tail if words else tail
+
+
 def step_label(title: str, has_errors: bool, number: int = 0, compact: bool = False) -> str:
     """A step in the step list; compact (narrow terminals): its number and ✗ mark only."""
     mark = "✗" if has_errors else " "

@@ -224,3 +224,133 @@ def test_file_tabs_scroll_only_as_far_as_the_active_tab_needs():
             assert strip.region.x <= active.x and active.right <= strip.region.right
 
     run(go())
+
+
+def test_a_default_that_follows_another_answer_is_shown_as_it_changes():
+    """The review in tmux: after the namespace changed, "Generate the Namespace too?" still marked no while
+    the preview had a Namespace (its default follows the namespace: keys/kmm.py), and Enter on the marked
+    option did nothing. Text fields' dim default hints follow the same way (FormMixin.watch_answers ->
+    FieldRow.follow); typed text is never touched."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.show_step("loading")
+            await app.show_step("signing")
+            create = choice(app, "kmm.create_namespace")
+            secret = app.query_one("#" + field_id("kmm.sign.key_secret"))
+            assert create.value is False and "kmm-ci-signing-key" in secret.placeholder
+            app.answers = app.answers.set("kmm.namespace", "demo").set("kmm.name", "other")
+            await settle(pilot)
+            assert create.value is True and marks(create) == ["● yes", "○ no"]
+            assert "other-signing-key" in secret.placeholder and secret.value == ""
+            assert not app.answers.is_set("kmm.create_namespace")  # still the default, shown as it is now
+            create.focus()
+            await pilot.press("down", "enter")  # choosing "no" now takes effect
+            await settle(pilot)
+            assert app.answers.get("kmm.create_namespace") is False
+            assert not any(f.manifest and f.manifest.get("kind") == "Namespace" for f in app.rendering.files)
+
+    run(go())
+
+
+def test_switching_the_method_sets_the_other_methods_answers_aside_and_back():
+    """The review: after --preset kmm-ci, choosing KVC gave 12 errors ("this key belongs to method kmm")
+    that no KVC step can fix. Answers.switch_method takes them out; choosing KMM again brings them back."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            kmm_answers = app.answers
+            method = choice(app, "method")
+            method.focus()
+            await pilot.press("up", "enter")
+            await settle(pilot)
+            assert app.answers.get("method") == "kvc"
+            assert [k for k in app.answers.explicit if k.startswith("kmm.")] == []
+            assert not any(f.code == "answer-wrong-method" for f in app.findings())
+            assert any("set aside" in str(n.message) for n in app._notifications)
+            await pilot.press("down", "enter")
+            await settle(pilot)
+            assert app.answers == kmm_answers  # every KMM answer back, method included
+            await pilot.press("ctrl+r")  # reset to the default method (KVC): the same setting aside
+            await settle(pilot)
+            assert not app.answers.is_set("method") and app.answers.get("method") == "kvc"
+            assert [k for k in app.answers.explicit if k.startswith("kmm.")] == []
+
+    run(go())
+
+
+def test_ctrl_z_takes_back_a_choice_and_ctrl_y_redoes_it():
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.show_step("entitlement")
+            source = choice(app, "entitlement.source")
+            source.focus()
+            await pilot.press("down", "enter")  # certs
+            await settle(pilot)
+            assert app.answers.get("entitlement.source") == "certs"
+            await pilot.press("ctrl+z")
+            await settle(pilot)
+            assert app.answers.get("entitlement.source") == "node" and source.value == "node"
+            await pilot.press("ctrl+y")
+            await settle(pilot)
+            assert app.answers.get("entitlement.source") == "certs"
+
+    run(go())
+
+
+def test_the_help_line_fits_with_its_tail_and_follows_the_step():
+    """The review: the help under the form was cut mid-sentence, its "(F1: more)" never showed, a dialog's
+    fields blanked it, and the Review step kept the Extras question's help."""
+    from kmwizard.screens.texts import help_line
+
+    text = help_line("word " * 60, width=40, lines=2)
+    assert text.endswith("…  (F1: more)") and len(__import__("textwrap").wrap(text, 40)) == 2
+    assert help_line("Short.", width=40, lines=2) == "Short.  (F1: more)"
+
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            line = app.query_one("#help-line")
+            choice(app, "method").focus()
+            await pilot.pause()
+            assert str(line.content).endswith("(F1: more)")
+            await pilot.press("f1")
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert str(line.content).endswith("(F1: more)")  # the dialog's widgets left it alone
+            app.goto_step("review")
+            await pilot.pause()
+            assert str(line.content) == ""
+
+    run(go())
+
+
+def test_the_highlighted_preset_is_described_in_full_under_the_form():
+    async def go():
+        app = WizardApp(Answers())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            presets = app.query_one("#start-preset")
+            presets.focus()
+            await pilot.press("down")
+            await pilot.pause()
+            full = str(presets.options[1].prompt)
+            assert str(app.query_one("#help-line").content) == f"{full}  (Enter loads it)"
+
+    run(go())
+
+
+def test_f1_on_a_choice_lists_its_labels_and_says_nothing_of_empty_text():
+    from kmwizard.flow import FLOW
+    from kmwizard.questions import field_help
+
+    question = next(q for s in FLOW for q in s.questions if q.key == "kmm.image_pull_policy")
+    text = field_help(question, Answers({"method": "kmm"}))
+    assert "Choices: (not set: Kubernetes' default), IfNotPresent, Always, Never" in text
+    assert "Leave a text answer empty" not in text
