@@ -82,9 +82,10 @@ def highlighted(file: OutputFile, width: int | None = None) -> Content:
 
 
 def main_file(files) -> str | None:
-    """The file a preview opens on: the Module or MachineConfig, not the Secrets applied before it."""
+    """The file a preview opens on: the Module, the ManagedClusterModule that carries it to the spokes (on
+    an ACM hub), or the MachineConfig; not the Namespace or Secrets applied before it."""
     for file in files:
-        if file.manifest and file.manifest.get("kind") in ("Module", "MachineConfig"):
+        if file.manifest and file.manifest.get("kind") in ("Module", "ManagedClusterModule", "MachineConfig"):
             return file.path
     return files[0].path if files else None
 

@@ -1,0 +1,67 @@
+"""The preview's status line and the files it keeps on screen, driven through Pilot: the preview never
+passes off files that are not the current answers' as current, and its status says the true thing
+(screens/rendering.py RenderingMixin._show_rendering/_show_waiting, screens/preview.py PreviewPane)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kmwizard.answers import Answers
+from test_tui_support import kmm_app, laid_out, settle
+
+from kmwizard.screens.app import WizardApp
+from kmwizard.screens.fields import field_id
+from kmwizard.screens.preview import PreviewPane
+
+SIZE = (120, 40)
+STALE = "✗ not rendered: fix the errors below (the last good preview stays)"
+NOT_RENDERED = "✗ not rendered: fix the errors below"
+
+pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Every KVC fetch-and-build the app starts, recorded and failed instead of run (no network in tests)."""
+    from kmwizard.kvc import fetch
+
+    calls = []
+
+    def record(framework, module, entry, progress, refresh):
+        calls.append((framework.repo, module.repo))
+        raise fetch.FetchError(framework.key, "offline in this test", "no fix")
+
+    monkeypatch.setattr(fetch, "_build", record)
+    return calls
+
+
+def status(app) -> str:
+    return str(app.query_one("#preview-status").content)
+
+
+def preview_text(app) -> str:
+    return str(app.query_one("#preview-text").content)
+
+
+async def choose(pilot, key: str, value) -> None:
+    """An answer chosen in its field, as the user's Enter or Space on a choice sets it."""
+    pilot.app.query_one("#" + field_id(key)).value = value
+    await settle(pilot)
+    await laid_out(pilot)
+
+
+def test_the_preview_opens_on_the_managedclustermodule_on_an_acm_hub():
+    """Defect D: preview.main_file knew the Module and the MachineConfig; on an ACM hub the Module is
+    carried in a ManagedClusterModule (the Module file is only for reading), so it opened on the first file."""
+    async def go():
+        app = kmm_app(kmm__acm_hub=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            preview = app.query_one(PreviewPane)
+            shown = preview._current()
+            assert shown.manifest["kind"] == "ManagedClusterModule"
+            assert preview.files[0] is not shown  # not simply the first file
+            assert status(app).startswith(shown.path) and "kind: ManagedClusterModule" in preview_text(app)
+
+    asyncio.run(go())
