@@ -139,7 +139,7 @@ class RenderingMixin:
             if not preview.is_attached:  # the app closed while the files were being drawn
                 return
         if not rendering.files and has_errors(rendering.findings):
-            preview.set_status("✗ not rendered: fix the errors below (the last good preview stays)")
+            preview.mark_stale("✗ not rendered: fix the errors below (the last good preview stays)")
         self._show_findings()
         self._update_review()
         tester = self.query("#kernel-test")

@@ -51,6 +51,36 @@ async def choose(pilot, key: str, value) -> None:
     await laid_out(pilot)
 
 
+def test_the_last_good_preview_stays_marked_through_a_resize_and_a_tab_switch():
+    """Defect A: the findings panel grows with the error, the preview pane resizes, and
+    PreviewPane.on_resize -> _show_selected used to write the file's name over the status that
+    _show_rendering set (now PreviewPane.mark_stale, which _show_selected keeps until the next show)."""
+    async def go():
+        app = WizardApp(Answers().set("method", "kmm"))  # kmwizard tui --set method=kmm
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("f8", "f8")
+            await settle(pilot)
+            assert app.current_step == "source"
+            good = status(app)
+            assert good.startswith("module-") and "kind: Module" in preview_text(app)
+            await choose(pilot, "kmm.build", "dockerfile")  # no Dockerfile given: an error, no files
+            assert any(f.where == "kmm.dockerfile" for f in app.findings())
+            assert status(app) == STALE and "kind: Module" in preview_text(app)
+            await pilot.resize_terminal(110, 40)  # a re-show of the file, as the findings' resize does
+            await laid_out(pilot)
+            assert status(app) == STALE
+            preview = app.query_one(PreviewPane)
+            other = next(f.path for f in preview.files if f.path != preview.selected_path)
+            assert preview.select_path(other)
+            await laid_out(pilot)
+            assert preview.selected_path == other and status(app) == STALE
+            await choose(pilot, "kmm.build", "none")  # fixed: the status names the file again
+            assert app.rendering.files and status(app).startswith(preview.selected_path)
+
+    asyncio.run(go())
+
+
 def test_the_preview_opens_on_the_managedclustermodule_on_an_acm_hub():
     """Defect D: preview.main_file knew the Module and the MachineConfig; on an ACM hub the Module is
     carried in a ManagedClusterModule (the Module file is only for reading), so it opened on the first file."""
