@@ -225,7 +225,7 @@ class PreviewPane(Vertical):
         # One at a time: a second render arriving while the tabs are rebuilt would remove them under
         # the first.
         async with self._showing:
-            self._stale = ""  # these files are current
+            self._stale = self._message = ""  # these files are current; without files, the default text
             if self.is_attached:
                 await self._show(rendering.files)
 

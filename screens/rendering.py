@@ -139,7 +139,8 @@ class RenderingMixin:
             if not preview.is_attached:  # the app closed while the files were being drawn
                 return
         if not rendering.files and has_errors(rendering.findings):
-            preview.mark_stale("✗ not rendered: fix the errors below (the last good preview stays)")
+            kept = " (the last good preview stays)" if self.shown.files else ""
+            preview.mark_stale(f"✗ not rendered: fix the errors below{kept}")
         self._show_findings()
         self._update_review()
         tester = self.query("#kernel-test")

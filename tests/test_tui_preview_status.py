@@ -81,6 +81,38 @@ def test_the_last_good_preview_stays_marked_through_a_resize_and_a_tab_switch():
     asyncio.run(go())
 
 
+def test_errors_from_the_start_do_not_claim_a_last_good_preview():
+    """Defect C: RenderingMixin._show_rendering said "(the last good preview stays)" whenever a render had
+    errors and no files, also when no preview had ever been shown."""
+    async def go():
+        app = kmm_app(entitlement__source="certs")  # certs without a certificate: an error from the start
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await laid_out(pilot)
+            assert app.rendering.files == ()
+            assert status(app) == NOT_RENDERED
+            assert preview_text(app).startswith("Nothing to show yet")
+
+    asyncio.run(go())
+
+
+def test_a_failed_fetch_no_longer_says_nothing_was_fetched(builds):
+    """Defect C's kin: after the waiting screen, a KVC render that fails kept "Nothing fetched yet ...
+    press F8 there" (PreviewPane._message outlived the show() of the failed render; show() now resets it)."""
+    async def go():
+        app = WizardApp(Answers())
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            for _ in range(3):  # leaving the Module source step allows the fetch, which fails offline
+                await pilot.press("f8")
+                await settle(pilot)
+            assert builds and app.rendering.files == ()
+            assert status(app) == NOT_RENDERED
+            assert preview_text(app).startswith("Nothing to show yet")
+
+    asyncio.run(go())
+
+
 def test_the_preview_opens_on_the_managedclustermodule_on_an_acm_hub():
     """Defect D: preview.main_file knew the Module and the MachineConfig; on an ACM hub the Module is
     carried in a ManagedClusterModule (the Module file is only for reading), so it opened on the first file."""
