@@ -81,6 +81,44 @@ def test_the_last_good_preview_stays_marked_through_a_resize_and_a_tab_switch():
     asyncio.run(go())
 
 
+def test_back_to_kvc_brings_back_the_nothing_fetched_explanation(builds):
+    """Defect B: RenderingMixin._show_waiting kept the KMM files on screen (it only wrote its text when no
+    files had been shown); now it clears them, as the KVC answers have no preview until fetched."""
+    async def go():
+        app = WizardApp(Answers())  # kmwizard tui: nothing is fetched until the repositories are chosen
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            waiting = preview_text(app)
+            assert "Nothing fetched yet" in waiting
+            await choose(pilot, "method", "kmm")
+            assert "kind: Module" in preview_text(app) and app.query("#preview-tabs")
+            await choose(pilot, "method", "kvc")
+            assert app.waiting_for_fetch and builds == []
+            assert [f.code for f in app.findings()] == ["fetch-deferred"]
+            assert preview_text(app) == waiting and not app.query("#preview-tabs")
+            assert app.query_one(PreviewPane).files == ()
+            assert status(app).startswith("not rendered yet")
+
+    asyncio.run(go())
+
+
+def test_a_failed_render_of_the_other_method_does_not_keep_its_files_as_the_last_good_preview(builds):
+    """Defect B, with answers given (so no waiting screen): the KVC render of the kmm-ci answers fails (their
+    kmm.* keys belong to KMM) and RenderingMixin._show_rendering used to keep the KMM files as "the last
+    good preview"; a preview is kept only for the method it was rendered for (shown_method)."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert "kind: Module" in preview_text(app)
+            await choose(pilot, "method", "kvc")
+            assert app.rendering.files == () and not app.rendering.ok
+            assert "kind: Module" not in preview_text(app) and not app.query("#preview-tabs")
+            assert status(app) == NOT_RENDERED
+
+    asyncio.run(go())
+
+
 def test_errors_from_the_start_do_not_claim_a_last_good_preview():
     """Defect C: RenderingMixin._show_rendering said "(the last good preview stays)" whenever a render had
     errors and no files, also when no preview had ever been shown."""
