@@ -82,9 +82,10 @@ def highlighted(file: OutputFile, width: int | None = None) -> Content:
 
 
 def main_file(files) -> str | None:
-    """The file a preview opens on: the Module or MachineConfig, not the Secrets applied before it."""
+    """The file a preview opens on: the Module, the ManagedClusterModule that carries it to the spokes (on
+    an ACM hub), or the MachineConfig; not the Namespace or Secrets applied before it."""
     for file in files:
-        if file.manifest and file.manifest.get("kind") in ("Module", "MachineConfig"):
+        if file.manifest and file.manifest.get("kind") in ("Module", "ManagedClusterModule", "MachineConfig"):
             return file.path
     return files[0].path if files else None
 
@@ -128,6 +129,7 @@ class PreviewPane(Vertical):
         self.selected_path: str | None = None
         self._match = 0  # which search match is current
         self._message = ""  # what shows while there is no file
+        self._stale = ""  # why the files shown are not the current answers' (mark_stale), until the next show
         self._showing = asyncio.Lock()
 
     def compose(self):
@@ -213,10 +215,17 @@ class PreviewPane(Vertical):
         if str(status.content) != text:
             status.update(Content(text))
 
+    def mark_stale(self, reason: str) -> None:
+        """The status says why the files shown are not the current answers' until the next show(): a
+        resize or another tab re-shows the file, and must not put its name in place of the reason."""
+        self._stale = reason
+        self.set_status(reason)
+
     async def show(self, rendering: Rendering) -> None:
         # One at a time: a second render arriving while the tabs are rebuilt would remove them under
         # the first.
         async with self._showing:
+            self._stale = self._message = ""  # these files are current; without files, the default text
             if self.is_attached:
                 await self._show(rendering.files)
 
@@ -285,7 +294,7 @@ class PreviewPane(Vertical):
             self.show_message(self._message or "Nothing to show yet: the findings below say what is missing.")
             return
         note = f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
-        self.set_status(note)
+        self.set_status(self._stale or note)
         text.update(highlighted(file, self._wrap_width()))
 
 

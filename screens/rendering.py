@@ -49,6 +49,8 @@ class RenderingMixin:
     The cache is keyed on the answers and on the state of the local files and trees they name
     (``input_state``): a file added to a fakeroot or repository shows without a restart."""
 
+    shown_method: str | None = None  # the method of the answers that ``shown`` (the preview's files) came from
+
     def _render_key(self) -> tuple:
         return (self.answers, input_state(self.answers))
 
@@ -120,12 +122,14 @@ class RenderingMixin:
         self.waiting_for_fetch = urls
         self.rendering = Rendering(findings=(waiting_finding(urls),))
         preview = self.query_one(PreviewPane)
-        if self.shown is None:
-            preview.show_message(
-                "Nothing fetched yet.\n\nA KVC preview clones the repositories chosen on the Module source step "
-                f"({', '.join(urls)}) and runs make install: choose them first, then press F8 there.\n\n"
-                "Offline? Choose KMM above, start from a kmm-* preset, or give local directories or an "
-                "existing fakeroot on the Module source step.")
+        if self.shown is not None:  # files of the other method, or of other repositories: not these answers'
+            self.shown = None
+            await preview.show(Rendering())
+        preview.show_message(
+            "Nothing fetched yet.\n\nA KVC preview clones the repositories chosen on the Module source step "
+            f"({', '.join(urls)}) and runs make install: choose them first, then press F8 there.\n\n"
+            "Offline? Choose KMM above, start from a kmm-* preset, or give local directories or an "
+            "existing fakeroot on the Module source step.")
         preview.set_status("not rendered yet: nothing is fetched until you choose the repositories")
         self._show_findings()
         self._update_review()
@@ -133,13 +137,16 @@ class RenderingMixin:
     async def _show_rendering(self, rendering: Rendering) -> None:
         self.rendering = rendering
         preview = self.query_one(PreviewPane)
-        if rendering.files or self.shown is None:
-            self.shown = rendering
+        method = self.answers.get("method")
+        # A render without files keeps the last good preview on screen, if there is one of this method.
+        if rendering.files or self.shown is None or self.shown_method != method:
+            self.shown, self.shown_method = rendering, method
             await preview.show(rendering)
             if not preview.is_attached:  # the app closed while the files were being drawn
                 return
         if not rendering.files and has_errors(rendering.findings):
-            preview.set_status("✗ not rendered: fix the errors below (the last good preview stays)")
+            kept = " (the last good preview stays)" if self.shown.files else ""
+            preview.mark_stale(f"✗ not rendered: fix the errors below{kept}")
         self._show_findings()
         self._update_review()
         tester = self.query("#kernel-test")
