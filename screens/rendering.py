@@ -18,7 +18,6 @@ from kmwizard.redact import mask_credentials
 from kmwizard.render import Rendering, input_state, remote_fetches
 
 from kmwizard.screens.background import start_daemon
-from kmwizard.screens.fields import FieldRow
 from kmwizard.screens.preview import FindingsPanel, PreviewPane, safe_render
 from kmwizard.screens.texts import step_label
 
@@ -172,7 +171,7 @@ class RenderingMixin:
         self._set_text("#form-status", summary + " · F9 preview")
         # Mark the fields themselves, not only their steps.
         wrong = self.error_keys()
-        for row in self.query(FieldRow):
+        for row in self.field_rows():
             row.mark_error(row.question.key in wrong)
         bad = self._steps_with_errors()
         steps = self.query_one("#steps", OptionList)
