@@ -26,3 +26,18 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Every KVC fetch-and-build the app starts, recorded and failed instead of run (no network in tests)."""
+    from kmwizard.kvc import fetch
+
+    calls = []
+
+    def record(framework, module, entry, progress, refresh):
+        calls.append((framework.repo, module.repo))
+        raise fetch.FetchError(framework.key, "offline in this test", "no fix")
+
+    monkeypatch.setattr(fetch, "_build", record)
+    return calls

@@ -21,21 +21,6 @@ SIZE = (120, 40)
 pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
-@pytest.fixture
-def builds(monkeypatch):
-    """Every KVC fetch-and-build the app starts, recorded instead of run (no network in tests)."""
-    from kmwizard.kvc import fetch
-
-    calls = []
-
-    def record(framework, module, entry, progress, refresh):
-        calls.append((framework.repo, module.repo))
-        raise fetch.FetchError(framework.key, "offline in this test", "no fix")
-
-    monkeypatch.setattr(fetch, "_build", record)
-    return calls
-
-
 def run(coro):
     asyncio.run(coro)
 

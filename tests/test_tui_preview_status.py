@@ -21,21 +21,6 @@ NOT_RENDERED = "✗ not rendered: fix the errors below"
 pytestmark = pytest.mark.usefixtures("isolated_home")  # presets, key map and cache under tmp_path
 
 
-@pytest.fixture
-def builds(monkeypatch):
-    """Every KVC fetch-and-build the app starts, recorded and failed instead of run (no network in tests)."""
-    from kmwizard.kvc import fetch
-
-    calls = []
-
-    def record(framework, module, entry, progress, refresh):
-        calls.append((framework.repo, module.repo))
-        raise fetch.FetchError(framework.key, "offline in this test", "no fix")
-
-    monkeypatch.setattr(fetch, "_build", record)
-    return calls
-
-
 def status(app) -> str:
     return str(app.query_one("#preview-status").content)
 
