@@ -90,6 +90,11 @@ def main_file(files) -> str | None:
     return files[0].path if files else None
 
 
+def file_note(file: OutputFile) -> str:
+    """The status line over a shown file."""
+    return f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
+
+
 def tab_label(file: OutputFile) -> str:
     return file.title or PurePosixPath(file.path).name
 
@@ -180,10 +185,10 @@ class PreviewPane(Vertical):
         content = highlighted(file, self._wrap_width())
         text = str(content).lower()
         starts = [i for i in _find_all(text, term.lower())] if term else []
+        stale = f"{self._stale} · " if self._stale else ""
         if not starts:
             self.query_one("#preview-text", Static).update(content)
-            if term:
-                self.set_status(f"{file.path}: no match for {term!r}")
+            self.set_status(f"{stale}{file.path}: no match for {term!r}" if term else self._stale or file_note(file))
             return
         current = self._match % len(starts)
         for index, start in enumerate(starts):
@@ -191,7 +196,7 @@ class PreviewPane(Vertical):
         self.query_one("#preview-text", Static).update(content)
         line = text.count("\n", 0, starts[current])
         self.query_one("#preview-scroll").scroll_to(y=max(0, line - 3), animate=False)
-        self.set_status(f"{file.path}: match {current + 1} of {len(starts)} for {term!r}")
+        self.set_status(f"{stale}{file.path}: match {current + 1} of {len(starts)} for {term!r}")
 
     def action_toggle_wrap(self) -> None:
         """Long lines wrap (the default) or scroll sideways, as the YAML's indentation reads best."""
@@ -293,8 +298,10 @@ class PreviewPane(Vertical):
         if file is None:
             self.show_message(self._message or "Nothing to show yet: the findings below say what is missing.")
             return
-        note = f"{file.path}  mode {file.mode:04o}" + ("  (holds secrets: masked here)" if file.secret else "")
-        self.set_status(self._stale or note)
+        if self.has_class("-searching"):  # a resize or another tab keeps the search's marks and count
+            self._show_matches()
+            return
+        self.set_status(self._stale or file_note(file))
         text.update(highlighted(file, self._wrap_width()))
 
 

@@ -150,3 +150,27 @@ def test_the_preview_opens_on_the_managedclustermodule_on_an_acm_hub():
             assert status(app).startswith(shown.path) and "kind: ManagedClusterModule" in preview_text(app)
 
     asyncio.run(go())
+
+
+def test_a_search_keeps_its_marks_and_count_through_a_resize_and_a_tab_switch():
+    """The re-show on a resize (PreviewPane.on_resize -> _show_selected) redrew the file without the
+    search's marks and put the file's name over "match i of n"; another tab dropped the search too."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await app.action_search_preview()
+            await pilot.pause()
+            await pilot.press(*"kmm_ci")
+            await pilot.pause()
+            assert "match 1 of" in status(app)
+            await pilot.resize_terminal(110, 40)
+            await laid_out(pilot)
+            assert "match 1 of" in status(app)
+            assert "black on yellow" in str(app.query_one("#preview-text").content.spans)
+            preview = app.query_one(PreviewPane)
+            preview._tabs().active = "file-0"  # the ConfigMap: its Dockerfile names the modules too
+            await laid_out(pilot)
+            assert status(app).startswith(preview.files[0].path) and "match 1 of" in status(app)
+
+    asyncio.run(go())
