@@ -149,6 +149,8 @@ def test_a_saved_user_preset_joins_the_list_and_loads_with_enter():
             await pilot.pause()
             ids = [option.id for option in presets.options]
             assert ids[-1] == "zz-mine" and "kmm-ci" in ids
+            await pilot.pause()
+            assert presets.outer_size.height == len(ids) + 2  # a sixth preset: the list grows, all in view
             presets.focus()
             await pilot.press("end")
             assert app.answers == Answers()  # highlighted, not loaded
