@@ -92,7 +92,9 @@ class RenderingMixin:
             return
         elapsed = time.monotonic() - self._busy_since
         self._progress_bar().add_class("-busy")
-        self.query_one(PreviewPane).set_status(
+        # Until the render shows, the files on screen are the previous answers': a resize must not put
+        # a file's name in place of this (PreviewPane.mark_stale).
+        self.query_one(PreviewPane).mark_stale(
             f"rendering… {elapsed:.0f} s (a first KVC render clones and builds the repositories)")
         self.set_timer(0.5, self._show_busy)
 

@@ -174,3 +174,37 @@ def test_a_search_keeps_its_marks_and_count_through_a_resize_and_a_tab_switch():
             assert status(app).startswith(preview.files[0].path) and "match 1 of" in status(app)
 
     asyncio.run(go())
+
+
+def test_a_slow_render_keeps_saying_rendering_through_a_resize(monkeypatch):
+    """RenderingMixin._show_busy wrote "rendering… N s" with set_status, and a resize in between
+    (PreviewPane.on_resize -> _show_selected) put the old file's name there until its next tick."""
+    import threading
+
+    import kmwizard.screens.rendering as rendering
+
+    release = threading.Event()
+    real = rendering.safe_render
+
+    def slow(answers):
+        release.wait(10)
+        return real(answers)
+
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            monkeypatch.setattr(rendering, "safe_render", slow)
+            app.answers = app.answers.set("kmm.name", "slow-one")
+            for _ in range(100):  # the busy note shows after 0.2 s (the render waits for release)
+                await pilot.pause(0.05)
+                if status(app).startswith("rendering…"):
+                    break
+            assert status(app).startswith("rendering…")
+            app.query_one(PreviewPane).on_resize(None)  # what a resize does, before the note's next tick
+            assert status(app).startswith("rendering…")
+            release.set()
+            await settle(pilot)
+            assert "module-slow-one.yaml" in status(app)
+
+    asyncio.run(go())
