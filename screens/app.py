@@ -10,6 +10,7 @@ holds the actions.
 from __future__ import annotations
 
 import gc
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
@@ -44,6 +45,7 @@ from kmwizard.screens.title_bar import TitleBar
 
 NARROW_BELOW = 100  # columns: below, the steps become a strip and F9 swaps the form for the preview
 INPUT_POLL_SECONDS = 2.0  # how soon a file added to a local tree shows in the preview
+QUIT_AGAIN_SECONDS = 5.0  # a second ctrl+q within this quits with unsaved answers
 
 from kmwizard.screens.texts import dockerfile_view, general_help, kernel_match_text, keymap_path
 
@@ -101,7 +103,9 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._compact_steps = False
         self._histories: WeakKeyDictionary[Widget, TextHistory] = WeakKeyDictionary()  # fields' undo (not editors)
         self._rows: dict[str, list] = {}  # step id -> its FieldRows, as built (FormMixin.field_rows)
-        self._set_aside: dict[str, dict] = {}  # method -> its answers, while the other method is chosen
+        self._set_aside: dict[str, dict] = {}
+        self._kept = self.answers  # the answers as last loaded, saved as a preset or written (ctrl+q asks if not)
+        self._quit_asked = float("-inf")  # method -> its answers, while the other method is chosen
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------
@@ -281,11 +285,14 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         if rendering is None:
             return
 
+        answers = self.answers
+
         def done(written) -> None:
             if written:
+                self._kept = answers
                 self.notify(f"Wrote {len(written)} file(s) into {Path(written[0]).parent}", markup=False)
 
-        self.push_screen(WriteScreen(self.answers, rendering), done)
+        self.push_screen(WriteScreen(answers, rendering), done)
 
     def action_apply(self) -> None:
         rendering = self._rendering_for_output()
@@ -298,12 +305,26 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
     def action_save_preset(self) -> None:
         from kmwizard.screens.dialogs import SavePresetScreen
 
+        answers = self.answers
+
         def done(path) -> None:
             if path:
+                self._kept = answers
                 self.notify(f"Saved preset {Path(path).stem} ({path})", markup=False)
                 self._refresh_presets()
 
-        self.push_screen(SavePresetScreen(self.answers), done)
+        self.push_screen(SavePresetScreen(answers), done)
+
+    async def action_quit(self) -> None:
+        """ctrl+q. Answers changed since they were loaded, saved or written would be lost: the first press
+        says so and how to keep them; a second one within QUIT_AGAIN_SECONDS quits."""
+        now = time.monotonic()
+        if self.answers != self._kept and now - self._quit_asked > QUIT_AGAIN_SECONDS:
+            self._quit_asked = now
+            self.notify("Your answers are not saved: F4 saves them as a preset, F2 writes the files. "
+                        "ctrl+q again quits.", title="quit?", severity="warning", timeout=QUIT_AGAIN_SECONDS)
+            return
+        self.exit()
 
     def _refresh_presets(self) -> None:
         from kmwizard.preset_store import list_presets
@@ -343,7 +364,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
 
         def done(answers: Answers | None) -> None:
             if answers is not None:
-                self.load_answers(answers, "the KMM answers of the migration (F2 writes them)")
+                self.load_answers(answers, "the KMM answers of the migration (F2 writes them)", saved=False)
 
         self.push_screen(MigrateScreen(self.answers, read_now=self.fetch_allowed), done)
 

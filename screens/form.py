@@ -172,9 +172,12 @@ class FormMixin:
             row.show(self.answers)
             row.remove_class("-invalid")
 
-    def load_answers(self, answers: Answers, source: str) -> None:
+    def load_answers(self, answers: Answers, source: str, *, saved: bool = True) -> None:
+        """``saved``: the answers are in a file (a preset, an answers file), so quitting loses nothing."""
         self.fetch_allowed = True  # a preset or a file chose the repositories
         self.answers = answers
+        if saved:
+            self._kept = answers
         self.sync_fields()
         self.notify(f"Loaded {source}", markup=False)
 

@@ -434,3 +434,47 @@ def test_choosing_kvc_after_a_kmm_preset_clones_nothing_until_the_repositories_a
             assert builds  # now, and only now (the fixture fails it: no network in tests)
 
     run(go())
+
+
+def test_ctrl_q_with_unsaved_answers_asks_once_and_quits_on_the_second():
+    """The review: ctrl+q quit at once after edits, losing the answers. Unchanged answers (as loaded from a
+    preset) or answers just saved as a preset quit at once (WizardApp.action_quit, _kept)."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.answers = app.answers.set("role", "infra")
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert app.is_running and any("ctrl+q again quits" in str(n.message) for n in app._notifications)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert not app.is_running
+
+    run(go())
+
+    async def saved():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.answers = app.answers.set("role", "infra")
+            await pilot.press("f4")
+            await pilot.pause()
+            app.screen.query_one("#preset-name").value = "mine"
+            await pilot.click("#save")
+            await pilot.pause()
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert not app.is_running
+
+    run(saved())
+
+    async def loaded():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert not app.is_running
+
+    run(loaded())
