@@ -174,7 +174,7 @@ class SavePresetScreen(ModalScreen["Path | None"]):
 
         with Vertical(classes="dialog", id="preset-dialog"):
             yield Label("Save the answers as a preset", classes="title")
-            yield Label(f"Saved in {user_preset_dir()}; listed with the built-in presets.", markup=False)
+            yield Static(f"Saved in {user_preset_dir()}; listed with the built-in presets.", markup=False)  # a long path wraps
             yield Input(self._name, placeholder="name, e.g. my-driver", id="preset-name")
             yield Input("", placeholder="one-line description", id="preset-description")
             yield Checkbox("Replace the preset of that name (a built-in one stays, hidden)", id="preset-force")
