@@ -39,6 +39,9 @@ APPLY_CSS = DIALOG_CSS + """
 #apply-log { height: 1fr; border: round $primary 40%; }
 #apply-progress { height: 1; }
 #apply-status { height: auto; max-height: 3; }
+/* When the buttons do not fit one row (buttons_fit): a grid of borderless ones. */
+#apply-buttons.-wrap { layout: grid; grid-size: 3; grid-gutter: 0 1; grid-rows: 1; }
+#apply-buttons.-wrap Button { width: 1fr; min-width: 0; margin: 0; }
 """
 
 
@@ -119,7 +122,7 @@ class ApplyScreen(ModalScreen[None]):
             yield Log(id="apply-log", highlight=False)
             yield ProgressBar(total=None, show_eta=False, id="apply-progress")
             yield Checkbox("I understand: the pool's nodes drain and reboot one by one", id="apply-reboot-ok")
-            with Horizontal(classes="buttons"):
+            with Horizontal(classes="buttons", id="apply-buttons"):
                 yield Button("Close", id="apply-close")
                 yield Button("Stop watching", id="apply-stop")
                 yield Button("Watch rollout", id="apply-watch")
@@ -160,6 +163,18 @@ class ApplyScreen(ModalScreen[None]):
                             "and this is not a pod: type the path of a kubeconfig file above "
                             "(`oc login` writes ~/.kube/config).")
         self._update_buttons()
+
+    def buttons_fit(self, width: int) -> bool:
+        """Whether all buttons (Stop watching too: it shows during a job) fit one row on a screen this wide."""
+        room = min(width * 9 // 10, 140) - 4  # #apply-dialog: 90% wide, at most 140, less border and padding
+        need = sum(max(16, len(str(b.label)) + 4) + 1 for b in self.query("#apply-buttons Button").results(Button))
+        return need <= room
+
+    def on_resize(self, event) -> None:
+        wrap = not self.buttons_fit(event.size.width)
+        self.query_one("#apply-buttons").set_class(wrap, "-wrap")
+        for button in self.query("#apply-buttons Button").results(Button):
+            button.compact = wrap
 
     # --- helpers ------------------------------------------------------------------
 

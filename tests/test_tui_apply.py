@@ -194,3 +194,29 @@ def test_cluster_errors_name_the_dialogs_fields_not_flags():
         "KUBECONFIG=/x: no such file: fix $KUBECONFIG or the kubeconfig field"
     assert tui_language("run with --yes to confirm, or --dry-run=server to only check") == \
         "press Apply to confirm, or Dry run + diff to only check"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (110, 30), (130, 42)])
+def test_every_button_is_on_screen(size):
+    """ApplyScreen.buttons_fit / on_resize: at 80x24 the row of buttons was 86 columns in a 68-column
+    dialog, so Apply lay off screen; too narrow a row now wraps into a grid.  Stop watching (shown
+    during a job) is made visible too, so the row is checked at its widest."""
+    async def go():
+        app = WizardApp(ANSWERS)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await pilot.pause()
+            screen = app.screen
+            screen.query_one("#apply-stop").display = True
+            await pilot.pause()
+            dialog = screen.query_one("#apply-dialog").region
+            buttons = list(screen.query("#apply-dialog Button"))
+            assert len(buttons) == 6
+            for button in buttons:
+                region = button.region
+                assert region.width >= len(str(button.label)), f"{button.id} is cut: {region}"
+                assert dialog.contains_region(region), f"{button.id} {region} is outside the dialog {dialog}"
+                assert screen.region.contains_region(region)
+
+    asyncio.run(go())
