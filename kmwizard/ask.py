@@ -225,25 +225,30 @@ class PromptWizard:
 
     def multiline_text(self, question: Question, message: str, current: str) -> Optional[str]:
         """A multi-line answer: typed (the finish key said on its own line, never cut), edited in
-        $EDITOR, or read from a file; None keeps the current answer."""
+        $EDITOR, or read from a file; None keeps the current answer.  When the editor or the file
+        fails, it says why and asks again how (moving on would silently keep the old answer)."""
         ways = [("Type it here (Esc then Enter finishes)", "type"), (f"Edit it in {editor_name()}", "editor"),
                 ("Read it from a file", "file"), ("Keep it as it is", "keep")]
-        way = self.prompter.select(f"{question.key}:how", f"{question.prompt}: how will you give it?", ways, "type")
-        if way == "keep":
-            return None
-        if way == "editor":
-            try:
-                return self.prompter.edit(question.key, current)
-            except KmwizardError as exc:
-                self.say(f"{exc.message}\n  fix: {exc.fix}")
+        while True:
+            way = self.prompter.select(f"{question.key}:how", f"{question.prompt}: how will you give it?", ways,
+                                       "type")
+            if way == "keep":
                 return None
-        if way == "file":
-            raw = self.prompter.text(f"{question.key}:file", "Path of the file holding the answer", "")
-            try:
-                return Path(raw.strip()).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                self.say(f"cannot read {raw.strip()!r}: {getattr(exc, 'strerror', None) or exc}")
-                return None
+            if way == "editor":
+                try:
+                    return self.prompter.edit(question.key, current)
+                except KmwizardError as exc:
+                    self.say(f"{exc.message}\n  fix: {exc.fix}")
+                    continue
+            if way == "file":
+                raw = self.prompter.text(f"{question.key}:file", "Path of the file holding the answer", "")
+                try:
+                    return Path(raw.strip()).expanduser().read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    self.say(f"cannot read {raw.strip()!r}: {getattr(exc, 'strerror', None) or exc}; "
+                             "the answer is unchanged, choose again how to give it")
+                    continue
+            break
         self.say("(multi-line: Esc then Enter finishes)")
         return self.prompter.text(question.key, message, current, multiline=True)
 

@@ -292,3 +292,20 @@ def test_switch_method_returns_what_it_took_out():
     assert not any(f.code == "answer-wrong-method" for f in kvc.check())
     back, none = kvc.update(aside).switch_method("kmm")
     assert back == kmm and none == {}
+
+
+def test_a_file_that_cannot_be_read_asks_again_how(tmp_path):
+    """PromptWizard.multiline_text: an unreadable path said "cannot read ..." and went on to the next
+    question, silently keeping the old answer; now it says why and asks again how to give it."""
+    from kmwizard.preset_store import load_preset
+
+    mappings = tmp_path / "mappings.yaml"
+    mappings.write_text("- regexp: '^.+el9.+$'\n")
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings:how": ["file", "file"],
+                                "kmm.kernel_mappings:file": [str(tmp_path / "missing.yaml"), str(mappings)],
+                                "action": ["save", "quit"], "answers-out": [str(tmp_path / "a.yaml")]},
+                               load_preset("kmm-ci"))
+    assert code == 0, text
+    assert f"cannot read '{tmp_path / 'missing.yaml'}': No such file or directory" in text
+    assert prompter.asked.count("kmm.kernel_mappings:how") == 2
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["kmm"]["kernel_mappings"] == [{"regexp": "^.+el9.+$"}]
