@@ -91,6 +91,9 @@ def save_user_preset(name: str, answers: Answers, description: str = "", *, forc
     if target.exists() and not force:
         raise UsageError(f"a user preset named {name!r} exists already ({target})",
                          "pick another name or confirm replacing it")
+    if name in _builtin_files() and not force:  # the user's would hide the built-in one in every list
+        raise UsageError(f"a built-in preset named {name!r} exists already; a user preset of that name "
+                         "would take its place", "pick another name or confirm replacing it")
     from kmwizard.render import absolute_paths
 
     doc = absolute_paths(answers, Path.cwd()).to_document()

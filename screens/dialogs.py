@@ -30,6 +30,20 @@ ModalScreen { align: center middle; }
 .dialog .scroll { height: auto; max-height: 14; }
 .dialog TextArea { height: 16; }
 """
+# The dialogs take a class for the terminal's height (Textual sets it on each resize of the screen).
+SHORT_TERMINAL = [(0, "-short"), (28, "-middle"), (38, "-tall")]
+
+
+def dialog_css(screen: str, extra: str = "") -> str:
+    """DIALOG_CSS for one dialog screen, with its rules for shorter terminals (80x24; under 38 rows): the
+    long parts shrink, so its checkbox, fields and buttons stay in view. A screen's CSS is scoped to the screen,
+    so a rule on the screen's own class (-short) must start with the screen's name."""
+    return DIALOG_CSS + f"""
+{screen}.-short .dialog .scroll {{ max-height: 4; }}
+{screen}.-short .dialog TextArea {{ height: 5; }}
+{screen}.-middle .dialog .scroll {{ max-height: 8; }}
+{screen}.-middle .dialog TextArea {{ height: 10; }}
+""" + extra
 
 
 def press_primary(screen: ModalScreen, selector: str) -> None:
@@ -42,7 +56,8 @@ def press_primary(screen: ModalScreen, selector: str) -> None:
 class HelpScreen(ModalScreen[None]):
     """The help of the focused field, or of the app when no field has focus."""
 
-    CSS = DIALOG_CSS
+    CSS = dialog_css("HelpScreen")
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape,f1", "dismiss", "Close", id="kmwizard.help.close")]
 
     def __init__(self, title: str, body: str) -> None:
@@ -64,7 +79,8 @@ class HelpScreen(ModalScreen[None]):
 class WriteScreen(ModalScreen["list[Path] | None"]):
     """Choose the directory, see every file and whether it exists, confirm overwrites, write."""
 
-    CSS = DIALOG_CSS
+    CSS = dialog_css("WriteScreen")
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Cancel", id="kmwizard.write.cancel")]
 
     def __init__(self, answers: Answers, rendering: Rendering) -> None:
@@ -145,7 +161,8 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
 class SavePresetScreen(ModalScreen["Path | None"]):
     """Save the answers as a user preset (XDG config directory), beside the built-in ones."""
 
-    CSS = DIALOG_CSS
+    CSS = dialog_css("SavePresetScreen")
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Cancel", id="kmwizard.preset.cancel")]
 
     def __init__(self, answers: Answers, name: str = "") -> None:
@@ -160,7 +177,7 @@ class SavePresetScreen(ModalScreen["Path | None"]):
             yield Label(f"Saved in {user_preset_dir()}; listed with the built-in presets.", markup=False)
             yield Input(self._name, placeholder="name, e.g. my-driver", id="preset-name")
             yield Input("", placeholder="one-line description", id="preset-description")
-            yield Checkbox("Replace the user preset of that name", id="preset-force")
+            yield Checkbox("Replace the preset of that name (a built-in one stays, hidden)", id="preset-force")
             yield Static("", id="preset-problem", classes="problem", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -189,7 +206,8 @@ class SavePresetScreen(ModalScreen["Path | None"]):
 class DockerfileScreen(ModalScreen["tuple[Path, str] | None"]):
     """View and edit a Dockerfile; saving writes it to a file the answers then point at."""
 
-    CSS = DIALOG_CSS
+    CSS = dialog_css("DockerfileScreen")
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Cancel", id="kmwizard.dockerfile.cancel")]
 
     def __init__(self, text: str, path: str, *, editable: bool, note: str) -> None:

@@ -12,7 +12,7 @@ from textual.widgets import Button, Label, Static
 from kmwizard.answers import Answers
 from kmwizard.findings import Severity
 from kmwizard.importing import ImportPlan, compare
-from kmwizard.screens.dialogs import DIALOG_CSS
+from kmwizard.screens.dialogs import SHORT_TERMINAL, dialog_css
 
 
 def changes_text(plan: ImportPlan, answers: Answers) -> str:
@@ -33,10 +33,12 @@ def changes_text(plan: ImportPlan, answers: Answers) -> str:
 
 
 class ImportChangesScreen(ModalScreen[None]):
-    CSS = DIALOG_CSS + """
+    CSS = dialog_css("ImportChangesScreen", """
     #changes-dialog { max-width: 130; }
     #changes-dialog .scroll { max-height: 30; }
-    """
+    ImportChangesScreen.-short #changes-dialog .scroll { max-height: 12; }
+    """)
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape,f10", "dismiss", "Close", id="kmwizard.import_changes.close")]
 
     def __init__(self, plan: ImportPlan, answers: Answers, source: str) -> None:

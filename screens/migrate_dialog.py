@@ -10,7 +10,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from kmwizard.answers import Answers
 from kmwizard.findings import Severity
-from kmwizard.screens.dialogs import DIALOG_CSS
+from kmwizard.screens.dialogs import SHORT_TERMINAL, dialog_css
 
 
 def migration_for(answers: Answers, kernels: str, kmm_version: str, source_repo: str):
@@ -33,7 +33,9 @@ def migration_for(answers: Answers, kernels: str, kmm_version: str, source_repo:
 
 
 class MigrateScreen(ModalScreen["Answers | None"]):
-    CSS = DIALOG_CSS + "#migrate-dialog { max-width: 120; }\n#migrate-dialog .scroll { max-height: 20; }"
+    CSS = dialog_css("MigrateScreen", "#migrate-dialog { max-width: 120; }\n#migrate-dialog .scroll { max-height: 20; }\n"
+                                      "MigrateScreen.-short #migrate-dialog .scroll { max-height: 4; }")
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Close", id="kmwizard.migrate.close")]
 
     def __init__(self, answers: Answers) -> None:

@@ -356,3 +356,54 @@ def test_f1_on_a_choice_lists_its_labels_and_says_nothing_of_empty_text():
     text = field_help(question, Answers({"method": "kmm"}))
     assert "Choices: (not set: Kubernetes' default), IfNotPresent, Always, Never" in text
     assert "Leave a text answer empty" not in text
+
+
+def test_at_80x24_the_dialogs_keep_their_fields_and_buttons_in_view(tmp_path):
+    """The review at 80x24: the Write dialog over existing files showed its diff and cut off the "Replace"
+    box and both buttons; F5's editor pushed its path field and Save button off screen. Below 34 rows the
+    dialogs take the class -short (SHORT_TERMINAL) and their long parts shrink (dialogs.dialog_css).
+    At 110x32 (-middle) they shrink less; the same check holds there."""
+    def in_view(screen, selectors):
+        width, height = screen.app.size
+        for selector in selectors:
+            region = screen.query_one(selector).region
+            assert region.height and region.bottom <= height and region.right <= width, (selector, region)
+
+    async def go(size):
+        app = kmm_app()
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await pilot.press("f2")
+            await pilot.pause()
+            app.screen.query_one("#write-dir").value = str(tmp_path / "out")
+            await pilot.press("enter")  # writes: nothing exists there yet
+            await pilot.pause(0.3)
+            (tmp_path / "out" / "Dockerfile").write_text("# mine\n")  # now one file differs
+            await pilot.press("f2")
+            await pilot.pause()
+            app.screen.query_one("#write-dir").value = str(tmp_path / "out")
+            await laid_out(pilot)
+            assert "REPLACES" in str(app.screen.query_one("#write-plan").content)
+            in_view(app.screen, ["#write-dir", "#write-force", "#cancel", "#write"])
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("f5")
+            await laid_out(pilot)
+            in_view(app.screen, ["#dockerfile-text", "#dockerfile-path", "#cancel", "#save"])
+
+    run(go((80, 24)))
+    (tmp_path / "out" / "Dockerfile").unlink()
+    run(go((110, 32)))
+
+
+def test_saving_under_a_built_in_presets_name_asks_first():
+    """The review: F4 with the name kmm-ci saved at once, and the user preset then hid the built-in one in
+    every list. preset_store.save_user_preset refuses without force, as for an existing user preset."""
+    from kmwizard.findings import UsageError
+    from kmwizard.preset_store import list_presets
+
+    with pytest.raises(UsageError, match="built-in preset named 'kmm-ci' exists already"):
+        save_user_preset("kmm-ci", Answers({"method": "kmm"}), "mine")
+    assert [p.origin for p in list_presets() if p.name == "kmm-ci"] == ["built-in"]
+    save_user_preset("kmm-ci", Answers({"method": "kmm"}), "mine", force=True)
+    assert [p.origin for p in list_presets() if p.name == "kmm-ci"] == ["user"]
