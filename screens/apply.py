@@ -168,7 +168,7 @@ class ApplyScreen(ModalScreen[None]):
             try:  # at once, in words: the client's loader would only fail at the dry run, with a Python error
                 check_kubeconfig_files(self.kubeconfig)
             except KmwizardError as exc:
-                self.kubeconfig_problem = tui_language(f"{exc.message}. Fix: {exc.fix}.")
+                self.kubeconfig_problem = tui_language(f"{exc.message}.")  # the fix would be cut: 3 lines
         if self.kubeconfig_problem:
             self.set_status(self.kubeconfig_problem)
         elif self.kubeconfig:

@@ -160,7 +160,7 @@ def not_a_kubeconfig(doc) -> str | None:
     Python error (``TypeError: list indices must be integers``) that tells the user nothing."""
     what = "a kubeconfig is a YAML mapping with clusters, contexts and users lists"
     if not isinstance(doc, dict):
-        return f"it holds {type(doc).__name__ if doc is not None else 'nothing'}: {what}"
+        return f"it is {'empty' if doc is None else 'a YAML list' if isinstance(doc, list) else 'a single value'}; {what}"
     if doc.get("kind") != "Config" and not any(k in doc for k, _ in KUBECONFIG_LISTS) \
             and "current-context" not in doc:
         return f"it has no clusters, contexts or users: {what}"
@@ -168,7 +168,7 @@ def not_a_kubeconfig(doc) -> str | None:
         items = doc.get(key) or []
         if not isinstance(items, list) or not all(
                 isinstance(i, dict) and i.get("name") and isinstance(i.get(item_key) or {}, dict) for i in items):
-            return f"its {key} is not a list of named {item_key} entries: {what}"
+            return f"its {key} is not a list of named {item_key} entries; {what}"
     return None
 
 
