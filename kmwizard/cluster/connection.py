@@ -194,7 +194,8 @@ def check_kubeconfig_files(paths: str) -> None:
         reason = not_a_kubeconfig(docs[0] if docs else None)
         if reason:
             raise UsageError(f"{path} is not a kubeconfig: {reason}",
-                             "give the path of a kubeconfig file (`oc login` writes ~/.kube/config)")
+                             "give the path of a kubeconfig file (`oc login` writes ~/.kube/config; "
+                             "`oc config view` shows the one in use)")
 
 
 def _config_problem(exc: Exception, path: str) -> str:
