@@ -345,7 +345,7 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
             if answers is not None:
                 self.load_answers(answers, "the KMM answers of the migration (F2 writes them)")
 
-        self.push_screen(MigrateScreen(self.answers), done)
+        self.push_screen(MigrateScreen(self.answers, read_now=self.fetch_allowed), done)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"do-write": self.action_write, "do-apply": self.action_apply,

@@ -37,6 +37,9 @@ def review_widgets() -> list:
     ]
 
 
+KVC_SOURCE_KEYS = ("kvc.framework_repo", "kvc.module_repo", "kvc.fakeroot")  # what a KVC render fetches from
+
+
 class PresetList(OptionList):
     """The presets to start from, one line each and all in view on the first screen (a closed Select hid
     them behind a key). Moving over them loads nothing; Enter or a click loads the one highlighted."""
@@ -231,7 +234,12 @@ class FormMixin:
         back = self._set_aside.pop(method, {})
         if aside:
             self._set_aside[old] = aside
-        self.answers = answers.update(back)
+        answers = answers.update(back)
+        if not any(answers.is_set(key) for key in KVC_SOURCE_KEYS):
+            # The KVC defaults point at GitHub: choosing the method is not choosing the repositories (a
+            # KMM preset loaded before allowed fetching). Nothing is cloned until the Module source step.
+            self.fetch_allowed = False
+        self.answers = answers
         self.sync_fields()
         if aside:
             self.notify(f"{len(aside)} {old.upper()} answer(s) set aside; they come back if you choose "

@@ -4,6 +4,7 @@ replaces the wizard's answers, after which F2 writes the KMM files as usual."""
 from __future__ import annotations
 
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -38,10 +39,13 @@ class MigrateScreen(ModalScreen["Answers | None"]):
     VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Close", id="kmwizard.migrate.close")]
 
-    def __init__(self, answers: Answers) -> None:
+    def __init__(self, answers: Answers, *, read_now: bool = True) -> None:
+        """``read_now``: whether reading the KVC answers may clone their repositories at once (the
+        wizard allows it once the user has chosen them); otherwise Check does."""
         super().__init__()
         self._answers = answers
         self._result = None
+        self._read_now = read_now
 
     def compose(self):
         with Vertical(classes="dialog", id="migrate-dialog"):
@@ -59,7 +63,18 @@ class MigrateScreen(ModalScreen["Answers | None"]):
                 yield Button("Use the KMM answers", id="use", variant="primary", disabled=True)
 
     def on_mount(self) -> None:
-        self._check()
+        if self._read_now:
+            self._check()
+            return
+        from kmwizard.render import remote_fetches
+
+        urls = remote_fetches(self._answers)
+        if not urls:
+            self._check()
+            return
+        self.query_one("#migrate-result", Static).update(Content(
+            "Reading these KVC answers clones their repositories first:\n  " + "\n  ".join(urls)
+            + "\nPress Check to go ahead, or choose local directories on the Module source step."))
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
         self._check()

@@ -87,16 +87,19 @@ def test_back_to_kvc_brings_back_the_nothing_fetched_explanation(builds):
     asyncio.run(go())
 
 
-def test_a_failed_render_of_the_other_method_does_not_keep_its_files_as_the_last_good_preview(builds):
-    """Defect B, with answers given (so no waiting screen): the KVC render of the kmm-ci answers fails (their
-    kmm.* keys belong to KMM) and RenderingMixin._show_rendering used to keep the KMM files as "the last
-    good preview"; a preview is kept only for the method it was rendered for (shown_method)."""
+def test_a_failed_render_of_the_other_method_does_not_keep_its_files_as_the_last_good_preview(builds, tmp_path):
+    """Defect B, with answers that render at once (no waiting screen): a KVC render that fails (here its
+    fakeroot is missing) after the KMM preview; RenderingMixin._show_rendering used to keep the KMM files as
+    "the last good preview"; a preview is kept only for the method it was rendered for (shown_method)."""
     async def go():
         app = kmm_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             assert "kind: Module" in preview_text(app)
-            await choose(pilot, "method", "kvc")
+            kvc, _aside = app.answers.switch_method("kvc")
+            app.answers = kvc.set("kvc.fakeroot", str(tmp_path / "missing"))
+            await settle(pilot)
+            await laid_out(pilot)
             assert app.rendering.files == () and not app.rendering.ok
             assert "kind: Module" not in preview_text(app) and not app.query("#preview-tabs")
             assert status(app) == NOT_RENDERED

@@ -407,3 +407,30 @@ def test_saving_under_a_built_in_presets_name_asks_first():
     assert [p.origin for p in list_presets() if p.name == "kmm-ci"] == ["built-in"]
     save_user_preset("kmm-ci", Answers({"method": "kmm"}), "mine", force=True)
     assert [p.origin for p in list_presets() if p.name == "kmm-ci"] == ["user"]
+
+
+def test_choosing_kvc_after_a_kmm_preset_clones_nothing_until_the_repositories_are_chosen(builds):
+    """The review: after --preset kmm-ci, choosing KVC cloned GitHub at once (loading the preset had
+    allowed fetching), and "Migrate to KMM" cloned again on opening. Choosing the method is not choosing
+    the repositories (FormMixin.switch_method); the Migrate dialog then clones only on Check."""
+    from kmwizard.screens.migrate_dialog import MigrateScreen
+
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            method = choice(app, "method")
+            method.focus()
+            await pilot.press("up", "enter")
+            await settle(pilot)
+            assert app.answers.get("method") == "kvc" and builds == []
+            assert app.waiting_for_fetch  # the preview says nothing is fetched until they are chosen
+            app.action_migrate()
+            await pilot.pause()
+            assert isinstance(app.screen, MigrateScreen) and builds == []
+            assert "Press Check" in str(app.screen.query_one("#migrate-result").content)
+            await pilot.click("#check")
+            await pilot.pause()
+            assert builds  # now, and only now (the fixture fails it: no network in tests)
+
+    run(go())
