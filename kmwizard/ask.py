@@ -225,25 +225,30 @@ class PromptWizard:
 
     def multiline_text(self, question: Question, message: str, current: str) -> Optional[str]:
         """A multi-line answer: typed (the finish key said on its own line, never cut), edited in
-        $EDITOR, or read from a file; None keeps the current answer."""
+        $EDITOR, or read from a file; None keeps the current answer.  When the editor or the file
+        fails, it says why and asks again how (moving on would silently keep the old answer)."""
         ways = [("Type it here (Esc then Enter finishes)", "type"), (f"Edit it in {editor_name()}", "editor"),
                 ("Read it from a file", "file"), ("Keep it as it is", "keep")]
-        way = self.prompter.select(f"{question.key}:how", f"{question.prompt}: how will you give it?", ways, "type")
-        if way == "keep":
-            return None
-        if way == "editor":
-            try:
-                return self.prompter.edit(question.key, current)
-            except KmwizardError as exc:
-                self.say(f"{exc.message}\n  fix: {exc.fix}")
+        while True:
+            way = self.prompter.select(f"{question.key}:how", f"{question.prompt}: how will you give it?", ways,
+                                       "type")
+            if way == "keep":
                 return None
-        if way == "file":
-            raw = self.prompter.text(f"{question.key}:file", "Path of the file holding the answer", "")
-            try:
-                return Path(raw.strip()).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                self.say(f"cannot read {raw.strip()!r}: {getattr(exc, 'strerror', None) or exc}")
-                return None
+            if way == "editor":
+                try:
+                    return self.prompter.edit(question.key, current)
+                except KmwizardError as exc:
+                    self.say(f"{exc.message}\n  fix: {exc.fix}")
+                    continue
+            if way == "file":
+                raw = self.prompter.text(f"{question.key}:file", "Path of the file holding the answer", "")
+                try:
+                    return Path(raw.strip()).expanduser().read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    self.say(f"cannot read {raw.strip()!r}: {getattr(exc, 'strerror', None) or exc}; "
+                             "the answer is unchanged, choose again how to give it")
+                    continue
+            break
         self.say("(multi-line: Esc then Enter finishes)")
         return self.prompter.text(question.key, message, current, multiline=True)
 
@@ -318,10 +323,14 @@ class PromptWizard:
         import tempfile
 
         main = self.run_command
+        kubeconfig = self.kubeconfig_args()
+        if kubeconfig is None:
+            self.say("Nothing was applied.")
+            return
         context = self.prompter.text("context", "kubeconfig context (empty: its current context)", "")
         namespace = self.prompter.text("namespace", "default namespace (empty: the context's)", "")
-        target = (["--context", context.strip()] if context.strip() else []) + \
-                 (["--namespace", namespace.strip()] if namespace.strip() else [])
+        target = kubeconfig + (["--context", context.strip()] if context.strip() else []) + \
+            (["--namespace", namespace.strip()] if namespace.strip() else [])
         with tempfile.TemporaryDirectory(prefix="kmwizard-") as tmp:
             answers_file = Path(tmp) / "answers.yaml"
             answers_file.write_text(self.answers.to_yaml(), encoding="utf-8")
@@ -338,6 +347,37 @@ class PromptWizard:
                 return
             code = main(["apply", "--answers", str(answers_file), *target])
             self.say("Applied." if code == 0 else f"kmwizard apply exited with {code} (see above).")
+
+    def kubeconfig_args(self) -> Optional[list[str]]:
+        """[] when the commands find a usable kubeconfig (or run in a pod) by themselves; else asks for
+        one before anything else (`ask` has no --kubeconfig option to tell the user about): its
+        --kubeconfig, or None when the user leaves the path empty."""
+        import os
+
+        from kmwizard.cluster.connection import check_kubeconfig_files, resolve_kubeconfig  # no kubernetes import
+
+        try:
+            found = resolve_kubeconfig()
+            if found:
+                check_kubeconfig_files(found)
+                return []
+            if os.environ.get("KUBERNETES_SERVICE_HOST"):
+                return []  # in a pod: its service account
+            self.say("No kubeconfig found ($KUBECONFIG is not set and ~/.kube/config does not exist), "
+                     "and this is not a pod.")
+        except KmwizardError as exc:
+            self.say(exc.message)
+        while True:
+            raw = self.prompter.text("kubeconfig", "Path of a kubeconfig file (`oc login` writes ~/.kube/config; "
+                                                   "empty: cancel)", "").strip()
+            if not raw:
+                return None
+            path = str(Path(raw).expanduser())
+            try:
+                check_kubeconfig_files(path)
+                return ["--kubeconfig", path]
+            except KmwizardError as exc:
+                self.say(f"{exc.message}\n  fix: {exc.fix}")
 
     def save_preset(self) -> None:
         from kmwizard.preset_store import save_user_preset

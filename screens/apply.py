@@ -28,7 +28,7 @@ from kmwizard.safe_yaml import load_manifests
 from kmwizard.textfiles import MANIFEST_MAX, read_text_file
 from kmwizard.render import Rendering
 from kmwizard.screens.background import start_daemon
-from kmwizard.screens.dialogs import DIALOG_CSS
+from kmwizard.screens.dialogs import DIALOG_CSS, press_primary
 
 APPLY_CSS = DIALOG_CSS + """
 #apply-dialog { max-width: 140; height: 90%; }
@@ -39,6 +39,9 @@ APPLY_CSS = DIALOG_CSS + """
 #apply-log { height: 1fr; border: round $primary 40%; }
 #apply-progress { height: 1; }
 #apply-status { height: auto; max-height: 3; }
+/* When the buttons do not fit one row (buttons_fit): a grid of borderless ones. */
+#apply-buttons.-wrap { layout: grid; grid-size: 3; grid-gutter: 0 1; grid-rows: 1; }
+#apply-buttons.-wrap Button { width: 1fr; min-width: 0; margin: 0; }
 """
 
 
@@ -77,12 +80,19 @@ def in_cluster() -> bool:
 
 
 # The cluster errors speak to the command line; in the dialog the same choices are its fields.
+# Whole phrases first, so a fix still reads as a sentence ("pick another --context" must not
+# become "pick another the context list").
 _TUI_WORDS = (
-    (re.compile(r"(pass |use )?--kubeconfig( FILE)?"), "the kubeconfig field"),
-    (re.compile(r"(pass |use )?--context( NAME)?"), "the context list"),
-    (re.compile(r"(pass |use )?--namespace( NAME)?"), "the namespace field"),
-    (re.compile(r"(run )?with --yes"), "press Apply"),
-    (re.compile(r"--dry-run(=server)?"), "Dry run + diff"),
+    (re.compile(r"(?:pass|use) --kubeconfig(?: FILE)?"), "type a kubeconfig path in the kubeconfig field"),
+    (re.compile(r"--kubeconfig(?: FILE)?"), "kubeconfig"),
+    (re.compile(r"point --context at"), "pick in the context list the context of"),
+    (re.compile(r"pick (a|another) --context"), r"pick \1 context in the context list"),
+    (re.compile(r"(?:pass|use) --context(?: NAME)?"), "choose one in the context list"),
+    (re.compile(r"--context"), "context"),
+    (re.compile(r"(?:pass|use) --namespace(?: NAME)?"), "type one in the namespace field"),
+    (re.compile(r"--namespace"), "namespace"),
+    (re.compile(r"(?:re-?run )?with --yes"), "press Apply"),
+    (re.compile(r"--dry-run(?:=server)?"), "Dry run + diff"),
 )
 
 
@@ -101,12 +111,14 @@ class ApplyScreen(ModalScreen[None]):
         self.answers, self.rendering = answers, rendering
         self.manifests = list(rendering.manifests)
         self.kubeconfig: str | None = None
+        self.kubeconfig_problem: str | None = None  # why the file in the field cannot be used
         self.conn = None
         self.conn_key: tuple | None = None
         self.planned_for: tuple | None = None   # the target a clean dry run was made against
         self.reboots: list = []
         self.stop = threading.Event()
         self.busy = False  # a cluster job runs in the worker thread
+        self.applied_now = 0  # objects the running Apply has applied so far
 
     def compose(self):
         with Vertical(classes="dialog", id="apply-dialog"):
@@ -119,7 +131,7 @@ class ApplyScreen(ModalScreen[None]):
             yield Log(id="apply-log", highlight=False)
             yield ProgressBar(total=None, show_eta=False, id="apply-progress")
             yield Checkbox("I understand: the pool's nodes drain and reboot one by one", id="apply-reboot-ok")
-            with Horizontal(classes="buttons"):
+            with Horizontal(classes="buttons", id="apply-buttons"):
                 yield Button("Close", id="apply-close")
                 yield Button("Stop watching", id="apply-stop")
                 yield Button("Watch rollout", id="apply-watch")
@@ -144,12 +156,22 @@ class ApplyScreen(ModalScreen[None]):
 
     def _load_contexts(self) -> None:
         """The contexts of the kubeconfig in the field, and what the dialog can do with it."""
+        from kmwizard.cluster.connection import check_kubeconfig_files  # cheap: no kubernetes import
+
         names, current, self.namespaces = kubeconfig_contexts(self.kubeconfig)
         select = self.query_one("#apply-context", Select)
         select.set_options([(Content(n), n) for n in names])
         if current in names:
             select.value = current
+        self.kubeconfig_problem = None
         if self.kubeconfig:
+            try:  # at once, in words: the client's loader would only fail at the dry run, with a Python error
+                check_kubeconfig_files(self.kubeconfig)
+            except KmwizardError as exc:
+                self.kubeconfig_problem = tui_language(f"{exc.message}.")  # the fix would be cut: 3 lines
+        if self.kubeconfig_problem:
+            self.set_status(self.kubeconfig_problem)
+        elif self.kubeconfig:
             self.set_status(f"kubeconfig: {self.kubeconfig}. {len(self.manifests)} object(s) to apply. "
                             "Start with a dry run.")
         elif in_cluster():
@@ -160,6 +182,18 @@ class ApplyScreen(ModalScreen[None]):
                             "and this is not a pod: type the path of a kubeconfig file above "
                             "(`oc login` writes ~/.kube/config).")
         self._update_buttons()
+
+    def buttons_fit(self, width: int) -> bool:
+        """Whether all buttons (Stop watching too: it shows during a job) fit one row on a screen this wide."""
+        room = min(width * 9 // 10, 140) - 4  # #apply-dialog: 90% wide, at most 140, less border and padding
+        need = sum(max(16, len(str(b.label)) + 4) + 1 for b in self.query("#apply-buttons Button").results(Button))
+        return need <= room
+
+    def on_resize(self, event) -> None:
+        wrap = not self.buttons_fit(event.size.width)
+        self.query_one("#apply-buttons").set_class(wrap, "-wrap")
+        for button in self.query("#apply-buttons Button").results(Button):
+            button.compact = wrap
 
     # --- helpers ------------------------------------------------------------------
 
@@ -189,15 +223,30 @@ class ApplyScreen(ModalScreen[None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "apply-kubeconfig":
-            paths = [str(Path(p).expanduser()) for p in event.value.strip().split(":") if p]
-            found = [p for p in paths if Path(p).is_file()]
-            if found or not paths:
-                self.kubeconfig = ":".join(found) or None
-                self._load_contexts()
-            else:
-                self.kubeconfig = None
-                self.set_status(f"{event.value.strip()}: no such file. Type the path of a kubeconfig file.")
+            self._take_kubeconfig(event.value)
         self._update_buttons()
+
+    def _take_kubeconfig(self, typed: str) -> None:
+        paths = [str(Path(p).expanduser()) for p in typed.strip().split(":") if p]
+        found = [p for p in paths if Path(p).is_file()]
+        if found or not paths:
+            self.kubeconfig = ":".join(found) or None
+            self._load_contexts()
+        else:
+            self.kubeconfig = None
+            self.kubeconfig_problem = None
+            self.set_status(f"{typed.strip()}: no such file. Type the path of a kubeconfig file.")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter does the field's main action: the kubeconfig field loads that file and goes on to
+        its contexts; the namespace field starts the dry run."""
+        if event.input.id == "apply-kubeconfig":
+            self._take_kubeconfig(event.value)
+            self._update_buttons()
+            if self.kubeconfig and not self.kubeconfig_problem:
+                self.query_one("#apply-context", Select).focus()
+        elif event.input.id == "apply-namespace":
+            press_primary(self, "#apply-dry-run")
 
     def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
         self._update_buttons()
@@ -206,7 +255,7 @@ class ApplyScreen(ModalScreen[None]):
         busy = self.busy
         planned = self.planned_for == self.target()
         reboot_ok = not self.reboots or self.query_one("#apply-reboot-ok", Checkbox).value
-        reachable = bool(self.kubeconfig) or in_cluster()
+        reachable = (bool(self.kubeconfig) or in_cluster()) and not self.kubeconfig_problem
         self.query_one("#apply-dry-run", Button).disabled = busy or not reachable
         self.query_one("#apply-apply", Button).disabled = busy or not planned or not reboot_ok
         self.query_one("#apply-watch", Button).disabled = busy or self.conn is None
@@ -228,6 +277,7 @@ class ApplyScreen(ModalScreen[None]):
     def _run(self, job, label: str) -> None:
         self.stop.clear()
         self.busy = True
+        self.applied_now = 0
         self.set_status(label)
         start_daemon(self._guarded, job, name="kmwizard-cluster")
         self._update_buttons()
@@ -248,12 +298,22 @@ class ApplyScreen(ModalScreen[None]):
         except KmwizardError as exc:
             self.ui(self.log_line, tui_language(f"error: {exc.message}\n  fix: {exc.fix}" if exc.fix
                                                    else f"error: {exc.message}"))
-            self.ui(self.set_status, tui_language(f"Failed: {exc.message}"))
+            self.ui(self.log_line, self.failed(job) + ".")
+            self.ui(self.set_status, tui_language(f"{self.failed(job)}: {exc.message}"))
         except Exception as exc:  # noqa: BLE001 - a thread's exception would otherwise vanish
             self.ui(self.log_line, f"error: unexpected {type(exc).__name__}: {exc}")
-            self.ui(self.set_status, "Failed: see the log")
+            self.ui(self.set_status, f"{self.failed(job)}: see the log")
         finally:
             self.ui(self._finished)
+
+    def failed(self, job) -> str:
+        """What a failed job left in the cluster, first (the status may be cut), as `kmwizard ask` says it."""
+        if job == self._apply:
+            return (f"Apply failed after {self.applied_now} object(s) were applied (listed in the log)"
+                    if self.applied_now else "Apply failed: nothing was applied")
+        if job == self._dry_run:
+            return "Dry run failed: nothing was applied"
+        return "Failed (this only reads the cluster: nothing was changed)"
 
     def _finished(self) -> None:
         self.busy = False
@@ -329,6 +389,8 @@ class ApplyScreen(ModalScreen[None]):
             line = f"{result.ref}: {result.action}" + (f" ({result.note})" if result.note else "")
             if result.error is not None:
                 line += f"\n  {result.error.message}" + (f"\n  fix: {result.error.fix}" if result.error.fix else "")
+            if result.error is None and result.action != changes.NOT_APPLIED:
+                self.applied_now += 1
             self.ui(self.log_line, line)
             self.ui(bar.advance, 1)
 

@@ -292,3 +292,53 @@ def test_switch_method_returns_what_it_took_out():
     assert not any(f.code == "answer-wrong-method" for f in kvc.check())
     back, none = kvc.update(aside).switch_method("kmm")
     assert back == kmm and none == {}
+
+
+def test_a_file_that_cannot_be_read_asks_again_how(tmp_path):
+    """PromptWizard.multiline_text: an unreadable path said "cannot read ..." and went on to the next
+    question, silently keeping the old answer; now it says why and asks again how to give it."""
+    from kmwizard.preset_store import load_preset
+
+    mappings = tmp_path / "mappings.yaml"
+    mappings.write_text("- regexp: '^.+el9.+$'\n")
+    code, prompter, text = run({"start": ["keep"], "kmm.kernel_mappings:how": ["file", "file"],
+                                "kmm.kernel_mappings:file": [str(tmp_path / "missing.yaml"), str(mappings)],
+                                "action": ["save", "quit"], "answers-out": [str(tmp_path / "a.yaml")]},
+                               load_preset("kmm-ci"))
+    assert code == 0, text
+    assert f"cannot read '{tmp_path / 'missing.yaml'}': No such file or directory" in text
+    assert prompter.asked.count("kmm.kernel_mappings:how") == 2
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["kmm"]["kernel_mappings"] == [{"regexp": "^.+el9.+$"}]
+
+
+def test_apply_without_a_kubeconfig_asks_for_one_first(apiserver, monkeypatch, capsys, tmp_path):  # noqa: F811
+    """PromptWizard.apply / kubeconfig_args: with no kubeconfig it asked context and namespace, then failed
+    with "pass --kubeconfig FILE", an option `ask` does not have; now it asks for a kubeconfig path first
+    (again after a bad one) and passes it to diff and apply."""
+    from kmwizard.cli import main
+
+    monkeypatch.delenv("KUBECONFIG")  # HOME (the fixture's) has no .kube/config: nothing is found
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    code, prompter, text = run({"start": ["keep"], "action": ["apply", "quit"], "apply-confirm": [True],
+                                "kubeconfig": [str(tmp_path / "missing"), str(tmp_path / "list.yaml"),
+                                               str(apiserver.kubeconfig_path)]}, ANSWERS_KMM, run_command=main)
+    assert code == 0, text
+    assert "No kubeconfig found" in text and "--kubeconfig" not in text
+    assert "No such file or directory" in text and "is not a kubeconfig" in text
+    assert prompter.asked.index("kubeconfig") < prompter.asked.index("context")
+    assert "Applied." in text
+    assert "--kubeconfig" not in capsys.readouterr().out
+    assert apiserver.get("kmm.sigs.x-k8s.io/v1beta1", "Module", "demo", "drivers") is not None
+
+
+def test_apply_with_no_kubeconfig_given_is_cancelled(apiserver, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("KUBECONFIG")
+    calls = []
+    code, prompter, text = run({"start": ["keep"], "action": ["apply", "quit"], "kubeconfig": [""]},
+                               ANSWERS_KMM, run_command=lambda argv: calls.append(argv) or 0)
+    assert code == 0 and calls == []
+    assert "Nothing was applied." in text and "context" not in prompter.asked
+
+
+ANSWERS_KMM = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_namespace": True,
+                       "kmm.name": "demo", "kmm.module_name": "demo"})

@@ -191,6 +191,147 @@ def test_cluster_errors_name_the_dialogs_fields_not_flags():
     from kmwizard.screens.apply import tui_language
 
     assert tui_language("KUBECONFIG=/x: no such file: fix $KUBECONFIG or pass --kubeconfig") == \
-        "KUBECONFIG=/x: no such file: fix $KUBECONFIG or the kubeconfig field"
-    assert tui_language("run with --yes to confirm, or --dry-run=server to only check") == \
+        "KUBECONFIG=/x: no such file: fix $KUBECONFIG or type a kubeconfig path in the kubeconfig field"
+    assert tui_language("re-run with --yes to confirm, or --dry-run=server to only check") == \
         "press Apply to confirm, or Dry run + diff to only check"
+    assert tui_language("check it with `oc config view`, or pick another --context") == \
+        "check it with `oc config view`, or pick another context in the context list"
+
+
+def test_every_cluster_fix_text_reads_as_a_sentence_in_the_dialog():
+    """screens/apply.py _TUI_WORDS over every string of kmwizard/cluster/ that names a flag: none is left,
+    and no substitution leaves a garble like "pick another the context list" (the user review's find)."""
+    import re
+    from pathlib import Path
+
+    import kmwizard.cluster
+    from kmwizard.screens.apply import tui_language
+
+    texts = [m.group(1) for f in Path(kmwizard.cluster.__file__).parent.glob("*.py")
+             for m in re.finditer(r'"([^"\n]*--(?:kubeconfig|context|namespace|yes|dry-run)[^"\n]*)"', f.read_text())]
+    texts = [t for t in texts if " " in t]  # not argparse's own flag names
+    assert len(texts) >= 8
+    for text in texts:
+        words = tui_language(text)
+        assert not re.search(r"--(kubeconfig|context|namespace|yes|dry-run)\b", words), words
+        assert not re.search(r"\b(a|another|or|pass|use|pick) the (kubeconfig|context|namespace)\b", words), words
+
+
+@pytest.mark.parametrize("size", [(80, 24), (110, 30), (130, 42)])
+def test_every_button_is_on_screen(size):
+    """ApplyScreen.buttons_fit / on_resize: at 80x24 the row of buttons was 86 columns in a 68-column
+    dialog, so Apply lay off screen; too narrow a row now wraps into a grid.  Stop watching (shown
+    during a job) is made visible too, so the row is checked at its widest."""
+    async def go():
+        app = WizardApp(ANSWERS)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await pilot.pause()
+            screen = app.screen
+            screen.query_one("#apply-stop").display = True
+            await pilot.pause()
+            dialog = screen.query_one("#apply-dialog").region
+            buttons = list(screen.query("#apply-dialog Button"))
+            assert len(buttons) == 6
+            for button in buttons:
+                region = button.region
+                assert region.width >= len(str(button.label)), f"{button.id} is cut: {region}"
+                assert dialog.contains_region(region), f"{button.id} {region} is outside the dialog {dialog}"
+                assert screen.region.contains_region(region)
+
+    asyncio.run(go())
+
+
+DEAD_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: someone, user: {token: not-a-real-token}}]
+contexts: [{name: dead, context: {cluster: dead, user: someone}}]
+current-context: dead
+"""
+
+
+def test_a_failed_dry_run_says_nothing_was_applied(tmp_path, monkeypatch):
+    """ApplyScreen._guarded / failed(): the status said only "Failed: connecting: cannot connect to ...";
+    it now says first what the failed job left in the cluster, as `kmwizard ask` does."""
+    (tmp_path / "dead.yaml").write_text(DEAD_KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "dead.yaml"))
+
+    async def go():
+        app = WizardApp(ANSWERS)
+        async with app.run_test(size=(130, 42)) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await pilot.pause()
+            screen = app.screen
+            await pilot.click("#apply-dry-run")
+            await until_idle(pilot, screen)
+            status = str(screen.query_one("#apply-status").content)
+            assert status.startswith("Dry run failed: nothing was applied: ") and "127.0.0.1:1" in status
+            assert "Dry run failed: nothing was applied." in log_text(screen)
+            # The same for Apply, with what it had applied when it stopped.
+            assert screen.failed(screen._apply) == "Apply failed: nothing was applied"
+            screen.applied_now = 2
+            assert screen.failed(screen._apply).startswith("Apply failed after 2 object(s) were applied")
+
+    asyncio.run(go())
+
+
+def test_a_yaml_file_that_is_no_kubeconfig_is_named_at_once(tmp_path, monkeypatch):
+    """kmwizard/cluster/connection.py check_kubeconfig_files / not_a_kubeconfig, called by
+    ApplyScreen._load_contexts: a YAML list typed as the kubeconfig was taken ("2 object(s) to apply"),
+    then the dry run failed with "TypeError: list indices must be integers"; now it is refused in words
+    as soon as it is typed, and the command line says the same."""
+    from kmwizard.cluster.connection import connect
+    from kmwizard.findings import UsageError
+
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+    async def go():
+        app = WizardApp(ANSWERS)
+        async with app.run_test(size=(130, 42)) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await pilot.pause()
+            screen = app.screen
+            screen.query_one("#apply-kubeconfig").value = str(tmp_path / "list.yaml")
+            await pilot.pause()
+            status = str(screen.query_one("#apply-status").content)
+            assert "is not a kubeconfig" in status and "clusters, contexts and users" in status, status
+            assert "Error" not in status and "object(s) to apply" not in status
+            assert screen.query_one("#apply-dry-run").disabled
+
+    asyncio.run(go())
+    with pytest.raises(UsageError) as raised:
+        connect(str(tmp_path / "list.yaml"))
+    assert "is not a kubeconfig" in raised.value.message and "Error" not in raised.value.message
+
+
+def test_enter_in_the_fields_does_their_main_action(apiserver, monkeypatch):  # noqa: F811
+    """ApplyScreen.on_input_submitted: Enter in the kubeconfig field loads it and goes on to its
+    contexts (it did nothing); Enter in the namespace field starts the dry run, like the other dialogs."""
+    monkeypatch.delenv("KUBECONFIG")
+
+    async def go():
+        app = WizardApp(ANSWERS)
+        async with app.run_test(size=(130, 42)) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await pilot.pause()
+            screen = app.screen
+            field = screen.query_one("#apply-kubeconfig")
+            field.focus()
+            field.insert_text_at_cursor(str(apiserver.kubeconfig_path))
+            await pilot.press("enter")
+            await pilot.pause()
+            assert screen.query_one("#apply-context").value == "double"
+            assert app.focused is screen.query_one("#apply-context")
+            screen.query_one("#apply-namespace").focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            await until_idle(pilot, screen)
+            assert "Module drivers/demo: would be created" in log_text(screen)
+
+    asyncio.run(go())

@@ -152,9 +152,29 @@ def resolve_kubeconfig(kubeconfig: str | None = None, environ=None) -> str | Non
     return str(default) if default.is_file() else None
 
 
-def _check_kubeconfig_files(paths: str) -> None:
+KUBECONFIG_LISTS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
+
+
+def not_a_kubeconfig(doc) -> str | None:
+    """Why a YAML document is not a kubeconfig, in words; the client's loader would stop on it with a
+    Python error (``TypeError: list indices must be integers``) that tells the user nothing."""
+    what = "a kubeconfig is a YAML mapping with clusters, contexts and users lists"
+    if not isinstance(doc, dict):
+        return f"it is {'empty' if doc is None else 'a YAML list' if isinstance(doc, list) else 'a single value'}; {what}"
+    if doc.get("kind") != "Config" and not any(k in doc for k, _ in KUBECONFIG_LISTS) \
+            and "current-context" not in doc:
+        return f"it has no clusters, contexts or users: {what}"
+    for key, item_key in KUBECONFIG_LISTS:
+        items = doc.get(key) or []
+        if not isinstance(items, list) or not all(
+                isinstance(i, dict) and i.get("name") and isinstance(i.get(item_key) or {}, dict) for i in items):
+            return f"its {key} is not a list of named {item_key} entries; {what}"
+    return None
+
+
+def check_kubeconfig_files(paths: str) -> None:
     """Before the client's loader sees them: regular files of sane size whose YAML has no alias bomb
-    (the loader reads FIFOs until a writer comes, and expands aliases without limit)."""
+    (the loader reads FIFOs until a writer comes, and expands aliases without limit) and is a kubeconfig."""
     import yaml
 
     from kmwizard.safe_yaml import load_manifests
@@ -167,10 +187,15 @@ def _check_kubeconfig_files(paths: str) -> None:
             raise UsageError(exc.message, "check it with `oc config view`, or give the path of a kubeconfig "
                                           "file") from None
         try:
-            load_manifests(text, path)
+            docs = load_manifests(text, path)
         except yaml.YAMLError as exc:
             raise UsageError(f"kubeconfig {path} is not usable: {str(exc).splitlines()[0]}",
                              "check it with `oc config view`") from None
+        reason = not_a_kubeconfig(docs[0] if docs else None)
+        if reason:
+            raise UsageError(f"{path} is not a kubeconfig: {reason}",
+                             "give the path of a kubeconfig file (`oc login` writes ~/.kube/config; "
+                             "`oc config view` shows the one in use)")
 
 
 def _config_problem(exc: Exception, path: str) -> str:
@@ -219,7 +244,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
                                                                  if ns_file.is_file() else "default"))
         source = "in-cluster"
     else:
-        _check_kubeconfig_files(path)
+        check_kubeconfig_files(path)
         try:
             contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
             chosen = active
