@@ -28,9 +28,9 @@ from kmwizard.safe_yaml import load_manifests
 from kmwizard.textfiles import MANIFEST_MAX, read_text_file
 from kmwizard.render import Rendering
 from kmwizard.screens.background import start_daemon
-from kmwizard.screens.dialogs import DIALOG_CSS, press_primary
+from kmwizard.screens.dialogs import dialog_css, press_primary
 
-APPLY_CSS = DIALOG_CSS + """
+APPLY_CSS = dialog_css("ApplyScreen", """
 #apply-dialog { max-width: 140; height: 90%; }
 #apply-target { height: auto; }
 #apply-target Select { width: 1fr; }
@@ -42,7 +42,7 @@ APPLY_CSS = DIALOG_CSS + """
 /* When the buttons do not fit one row (buttons_fit): a grid of borderless ones. */
 #apply-buttons.-wrap { layout: grid; grid-size: 3; grid-gutter: 0 1; grid-rows: 1; }
 #apply-buttons.-wrap Button { width: 1fr; min-width: 0; margin: 0; }
-"""
+""")
 
 
 class Stopped(Exception):

@@ -20,7 +20,6 @@ from kmwizard.findings import KmwizardError, has_errors
 from kmwizard.render import Rendering
 
 DIALOG_CSS = """
-ModalScreen { align: center middle; }
 .dialog { width: 90%; max-width: 100; height: auto; max-height: 90%; border: thick $primary;
           background: $surface; padding: 0 1; }
 .dialog .title { text-style: bold; margin-bottom: 1; }
@@ -37,8 +36,11 @@ SHORT_TERMINAL = [(0, "-short"), (28, "-middle"), (38, "-tall")]
 def dialog_css(screen: str, extra: str = "") -> str:
     """DIALOG_CSS for one dialog screen, with its rules for shorter terminals (80x24; under 38 rows): the
     long parts shrink, so its checkbox, fields and buttons stay in view. A screen's CSS is scoped to the screen,
-    so a rule on the screen's own class (-short) must start with the screen's name."""
+    so a rule on the screen itself (its alignment, its class -short) must start with the screen's name:
+    "ModalScreen { align: center middle; }" was read as "WriteScreen ModalScreen", which matched nothing,
+    and every dialog sat at the top left."""
     return DIALOG_CSS + f"""
+{screen} {{ align: center middle; }}
 {screen}.-short .dialog .scroll {{ max-height: 4; }}
 {screen}.-short .dialog TextArea {{ height: 5; }}
 {screen}.-middle .dialog .scroll {{ max-height: 8; }}

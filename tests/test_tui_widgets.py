@@ -478,3 +478,24 @@ def test_ctrl_q_with_unsaved_answers_asks_once_and_quits_on_the_second():
             assert not app.is_running
 
     run(loaded())
+
+
+def test_dialogs_are_centred():
+    """DIALOG_CSS said "ModalScreen { align: center middle; }", which a screen's scoped CSS reads as
+    "WriteScreen ModalScreen": it matched nothing and every dialog sat at the top left
+    (dialogs.dialog_css now names the screen itself)."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            for key in ("f1", "f2", "f4", "f5", "f3"):
+                await pilot.press(key)
+                await pilot.pause(0.2)
+                dialog = app.screen.query_one(".dialog").region
+                left, right = dialog.x, 120 - dialog.right
+                top, bottom = dialog.y, 40 - dialog.bottom
+                assert abs(left - right) <= 1 and abs(top - bottom) <= 1, (key, dialog)
+                app.screen.dismiss(None)
+                await pilot.pause()
+
+    run(go())
