@@ -98,6 +98,16 @@ def finding_lines(findings) -> list[str]:
     return lines
 
 
+def wrapped(text: str) -> str:
+    """Paragraphs folded at words to the terminal's width (a terminal folds anywhere, inside words)."""
+    import shutil
+    import textwrap
+
+    width = max(40, shutil.get_terminal_size((100, 24)).columns - 2)
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  " if line.startswith("  ") else "")
+                     if len(line) > width else line for line in text.split("\n"))
+
+
 # --- the walk -------------------------------------------------------------------------
 
 class PromptWizard:
@@ -112,6 +122,7 @@ class PromptWizard:
 
     def run(self) -> int:
         self.choose_start()
+        self.kept, self.saved_file = self.answers, None  # what quitting loses: answers changed since these
         self.walk()
         while True:
             if not self.menu(self.render()):
@@ -197,7 +208,7 @@ class PromptWizard:
             else:
                 text = self.prompter.text(question.key, message, current)
             if text.strip().endswith(HELP):  # questionary pre-fills the answer: "?" lands at its end
-                self.say(field_help(question, self.answers))
+                self.say(wrapped(field_help(question, self.answers)))
                 continue
             try:
                 answers = apply_text(question, text, self.answers)
@@ -280,9 +291,12 @@ class PromptWizard:
                     ("Change an answer", "change"), ("Quit", "quit")]
         action = self.prompter.select("action", "What next?", choices, choices[0][1])
         if action == "quit":
-            if ok:
-                self.say("To apply these answers later: kmwizard apply --answers <file> --dry-run=server, "
-                         "then without --dry-run.")
+            if self.answers != self.kept and not self.prompter.confirm(
+                    "quit-unsaved", "Your answers are not saved (a preset or a file keeps them). Quit anyway?", False):
+                return True
+            if ok and self.saved_file:
+                self.say(f"To apply these answers later: kmwizard apply --answers {self.saved_file} "
+                         "--dry-run=server, then without --dry-run.")
             return False
         {"preview": lambda: self.preview(rendering), "write": lambda: self.write(rendering),
          "fix": lambda: self.fix(rendering), "apply": self.apply,
@@ -316,6 +330,7 @@ class PromptWizard:
             self.say(f"{exc.message}\n  fix: {exc.fix}")
             return
         self.say(f"Wrote {len(written)} file(s) into {plan.directory}.")
+        self.kept = self.answers
 
     def apply(self) -> None:
         """`kmwizard diff`, then on confirmation `kmwizard apply`, on these answers: the same
@@ -380,9 +395,16 @@ class PromptWizard:
                 self.say(f"{exc.message}\n  fix: {exc.fix}")
 
     def save_preset(self) -> None:
-        from kmwizard.preset_store import save_user_preset
+        from kmwizard.preset_store import PRESET_NAME, save_user_preset
 
-        name = self.prompter.text("preset-name", "Preset name", "")
+        while True:  # the name is checked at once, not after the description
+            name = self.prompter.text("preset-name", "Preset name (empty: cancel)", "").strip()
+            if not name:
+                return
+            if PRESET_NAME.match(name):
+                break
+            self.say(f"{name!r} is not allowed: use lower-case letters, digits, '.', '_' and '-', starting with a "
+                     "letter or digit (e.g. my-driver).")
         description = self.prompter.text("preset-description", "One-line description", "")
         try:
             path = save_user_preset(name, self.answers, description)
@@ -392,6 +414,7 @@ class PromptWizard:
                 self.say(f"{exc.message}\n  fix: {exc.fix}")
                 return
             path = save_user_preset(name, self.answers, description, force=True)
+        self.kept = self.answers
         self.say(f"Saved preset {name} ({path}).")
 
     def save_file(self) -> None:
@@ -400,6 +423,7 @@ class PromptWizard:
         if path.exists() and not self.prompter.confirm("answers-replace", f"{path} exists. Replace it?", False):
             return
         output.atomic_write(path, self.answers.to_yaml().encode(), 0o644)
+        self.kept, self.saved_file = self.answers, path
         self.say(f"Saved the answers to {path}; reuse them with --answers {path}.")
 
     def change(self) -> None:

@@ -99,9 +99,9 @@ def apply_text(question: Question, text: str, answers: Answers) -> Answers:
 def field_help(question: Question, answers: Answers) -> str:
     spec = question.spec
     lines = [spec.help, f"Answer key: {spec.key}  (in answer files and --set {spec.key}=...)"]
-    default = spec.default_for(answers)
-    if default not in (None, "", ()):
-        lines.append(f"Default: {thaw(default)}")
+    default = default_text(question, answers)  # as the prompts write it (YAML for tables), not a Python repr
+    if default:
+        lines.append(f"Default: {default}")
     if is_choice(question):  # as the front ends show them (an empty value has a label too)
         lines.append("Choices: " + ", ".join(label for label, _value in choice_options(question, answers)))
     elif spec.choices:

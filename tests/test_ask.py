@@ -29,6 +29,8 @@ class FakePrompter:
 
     def __init__(self, script: dict[str, list]) -> None:
         self.script = {k: list(v) for k, v in script.items()}
+        # Quit means quit, unless a test scripts the warning about unsaved answers (PromptWizard.menu).
+        self.script.setdefault("quit-unsaved", [True] * 20)
         self.asked: list[str] = []
         self.messages: list[str] = []
 
@@ -342,3 +344,38 @@ def test_apply_with_no_kubeconfig_given_is_cancelled(apiserver, monkeypatch):  #
 
 ANSWERS_KMM = Answers({"method": "kmm", "kmm.namespace": "drivers", "kmm.create_namespace": True,
                        "kmm.name": "demo", "kmm.module_name": "demo"})
+
+
+def test_quit_with_unsaved_answers_asks_and_apply_later_names_the_saved_file(tmp_path):
+    """The review: Quit kept no answers, did not warn, and said "kmwizard apply --answers <file>" though no
+    file was saved (PromptWizard.menu)."""
+    code, prompter, text = run({"start": ["keep"], "role": ["infra"], "kvc.fakeroot": ["/nonexistent"],
+                                "action": ["quit", "save", "quit"], "quit-unsaved": [False],
+                                "answers-out": [str(tmp_path / "mine.yaml")]})
+    assert code == 0
+    assert prompter.asked.count("quit-unsaved") == 1  # asked once; after saving, Quit quits
+    assert (tmp_path / "mine.yaml").is_file()
+    assert "<file>" not in text
+
+
+def test_a_preset_name_is_checked_at_once_and_asked_again():
+    from kmwizard.preset_store import preset_path
+
+    code, prompter, text = run({"start": ["keep"], "kvc.fakeroot": ["/nonexistent"],
+                                "action": ["preset", "quit"], "preset-name": ["My Preset", "my-preset"],
+                                "preset-description": ["mine"]})
+    assert code == 0 and "'My Preset' is not allowed" in text
+    assert prompter.asked.index("preset-description") > prompter.asked.index("preset-name") + 1  # after the retry
+    assert preset_path("my-preset").is_file()
+
+
+def test_help_is_folded_at_words(monkeypatch):
+    import os
+
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: os.terminal_size((60, 24)))
+    code, prompter, text = run({"start": ["keep"], "role": ["?", ""], "kvc.fakeroot": ["/nonexistent"],
+                                "action": ["quit"]})
+    help_lines = text[text.index("The nodes that get the module"):].splitlines()[:4]
+    assert all(len(line) <= 58 for line in help_lines), help_lines
+    # folded between words: joined with spaces, the lines give the sentence back whole
+    assert "The nodes that get the module: worker, master, or a custom pool such as infra." in " ".join(help_lines)
