@@ -18,7 +18,8 @@ from kmwizard.answers import Answers, AnswersError
 from kmwizard.findings import KmwizardError, Severity, has_errors, sorted_findings
 from kmwizard.flow import Question, questions_for, steps_for
 from kmwizard.questions import (apply_text, choice_options, default_output_dir, default_text, display_text,
-                                example_text, field_help, is_choice, is_multiline, plan_text, replace_diff)
+                                example_text, field_help, is_choice, is_multiline, plan_text, replace_diff,
+                                written_text)
 from kmwizard.render import Rendering, remote_fetches, render
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -325,11 +326,11 @@ class PromptWizard:
                 self.say("Nothing written.")
                 return
         try:
-            written = output.write(plan, force=force)
+            output.write(plan, force=force)
         except KmwizardError as exc:  # disk full, a name too long, ...: nothing was written, ask again
             self.say(f"{exc.message}\n  fix: {exc.fix}")
             return
-        self.say(f"Wrote {len(written)} file(s) into {plan.directory}.")
+        self.say(written_text(plan))
         self.kept = self.answers
 
     def apply(self) -> None:

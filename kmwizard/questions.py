@@ -126,6 +126,15 @@ def default_output_dir(answers: Answers, rendering: Rendering) -> str:
     return "kmwizard-output"
 
 
+def written_text(plan: "WritePlan") -> str:
+    """What a write did, counting only the files it changed (the others were already up to date)."""
+    changed = sum(1 for planned in plan.files if not planned.unchanged)
+    same = len(plan.files) - changed
+    if not changed:
+        return f"Nothing to write into {plan.directory}: its {same} file(s) are already up to date."
+    return f"Wrote {changed} file(s) into {plan.directory}" + (f" ({same} already up to date)." if same else ".")
+
+
 def plan_text(plan: "WritePlan") -> str:
     lines = [f"Into {plan.directory}:"]
     for planned in plan.files:

@@ -33,7 +33,7 @@ from kmwizard.flow import Question
 from kmwizard.keys import KEYS
 from kmwizard.render import Rendering
 
-from kmwizard.questions import field_help
+from kmwizard.questions import field_help, written_text
 from kmwizard.screens.extras import ExtrasMixin, TextHistory
 from kmwizard.screens.fields import key_of
 from kmwizard.screens.footer import KeyFooter
@@ -287,10 +287,10 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
 
         answers = self.answers
 
-        def done(written) -> None:
-            if written:
+        def done(plan) -> None:
+            if plan is not None:
                 self._kept = answers
-                self.notify(f"Wrote {len(written)} file(s) into {Path(written[0]).parent}", markup=False)
+                self.notify(written_text(plan), markup=False)
 
         self.push_screen(WriteScreen(answers, rendering), done)
 

@@ -78,7 +78,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class WriteScreen(ModalScreen["list[Path] | None"]):
+class WriteScreen(ModalScreen["output.WritePlan | None"]):
     """Choose the directory, see every file and whether it exists, confirm overwrites, write."""
 
     CSS = dialog_css("WriteScreen")
@@ -150,14 +150,14 @@ class WriteScreen(ModalScreen["list[Path] | None"]):
         if self.plan is None:
             return
         try:
-            written = output.write(self.plan, force=self.query_one("#write-force", Checkbox).value)
+            output.write(self.plan, force=self.query_one("#write-force", Checkbox).value)
         except KmwizardError as exc:
             self.notify(f"{exc.message}\n{exc.fix}", severity="error", markup=False)
             return
         except OSError as exc:
             self.notify(f"cannot write to {exc.filename}: {exc.strerror}", severity="error", markup=False)
             return
-        self.dismiss(written)
+        self.dismiss(self.plan)  # the app says what it wrote (questions.written_text)
 
 
 class SavePresetScreen(ModalScreen["Path | None"]):

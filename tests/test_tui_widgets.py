@@ -499,3 +499,24 @@ def test_dialogs_are_centred():
                 await pilot.pause()
 
     run(go())
+
+
+def test_writing_again_counts_only_the_files_it_changed(tmp_path):
+    """The review: "Wrote 3 file(s)" when 2 of them were already up to date (questions.written_text)."""
+    async def go():
+        app = kmm_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            for _ in range(2):
+                await pilot.press("f2")
+                await pilot.pause()
+                app.screen.query_one("#write-dir").value = str(tmp_path / "out")
+                await pilot.pause()
+                await pilot.press("enter")
+                await pilot.pause(0.3)
+            messages = [str(n.message) for n in app._notifications]
+            assert any(m.startswith("Wrote 3 file(s)") for m in messages), messages
+            assert any(m.startswith("Nothing to write into") and "3 file(s) are already up to date" in m
+                       for m in messages), messages
+
+    run(go())
