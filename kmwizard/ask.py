@@ -199,9 +199,10 @@ class PromptWizard:
         example = "" if default else example_text(question, self.answers)
         message = question.prompt + (f" [{default}]" if default else "") + (f" (e.g. {example})" if example else "")
         message += " (? for help)"
-        rejected = None
+        rejected = None  # text shown with its findings: entered again, it is kept anyway
+        typed = None  # the last text refused: the prompt comes back with it, to fix rather than retype
         while True:
-            current = rejected if rejected is not None else display_text(question, self.answers)
+            current = typed if typed is not None else display_text(question, self.answers)
             if is_multiline(question):
                 text = self.multiline_text(question, message, current)
                 if text is None:
@@ -215,12 +216,14 @@ class PromptWizard:
                 answers = apply_text(question, text, self.answers)
             except AnswersError as exc:
                 self.say("\n".join(finding_lines(exc.findings)))
+                typed = text
                 continue
             # Ask again at once rather than after the whole walk when the key's own rule fails.
             spec = question.spec
             problem = spec.validate(answers.get(spec.key), answers) if spec.validate else None
             if problem:
                 self.say(f"error: {spec.key}: {problem}")
+                typed = text
                 continue
             # The checks the findings make, at the question (as the openshift-install survey does).
             # The same text again after the problem was shown keeps it (to fix later, or elsewhere).
@@ -228,7 +231,7 @@ class PromptWizard:
             if problems:
                 self.say("\n".join(finding_lines(problems)))
                 self.say("(Enter the same answer again to keep it anyway.)")
-                rejected = text
+                rejected = typed = text
                 continue
             if example and not text.strip():
                 self.say(f"(left empty: {question.key} has no default, and the example is not used)")

@@ -33,10 +33,12 @@ class FakePrompter:
         self.script.setdefault("quit-unsaved", [True] * 20)
         self.asked: list[str] = []
         self.messages: list[str] = []
+        self.defaults: list = []  # what each prompt offered (pre-filled)
 
     def _reply(self, key: str, message: str, default):
         self.asked.append(key)
         self.messages.append(message)
+        self.defaults.append(default)
         assert len(self.asked) < 300, f"the wizard keeps asking: {self.asked[-10:]}"
         queue = self.script.get(key)
         value = queue.pop(0) if queue else default
@@ -119,6 +121,8 @@ def test_bad_value_is_explained_and_asked_again():
     assert code == 0
     assert prompter.asked.count("role") == 2
     assert "error: role: 'Bad_Role' is not a valid pool role" in text
+    # asked again with what was typed, to fix rather than retype (the review: it came back with "worker")
+    assert [d for k, d in zip(prompter.asked, prompter.defaults) if k == "role"] == ["", "Bad_Role"]
 
 
 def test_question_mark_shows_the_help():
