@@ -575,3 +575,15 @@ def test_module_metadata_is_checked(metadata):
     module["metadata"] = metadata
     assert codes(lint(module), Severity.ERROR) & {"kmm-name-missing", "kmm-field-type"}
     assert lint_documents([("m.yaml", module)]) is not None  # across documents too
+
+
+def test_only_arg_may_come_before_the_first_from():
+    """Mirrors BuildKit's frontend/dockerfile/instructions/parse.go Parse: an instruction other than ARG
+    before the first FROM belongs to no stage and the build stops ("no build stage in current context").
+    The tmux review edited F5's Dockerfile with a LABEL first and got no finding."""
+    bad = "LABEL maintainer=me\n" + DOCS_DOCKERFILE
+    found = [f for f in lint_dockerfile(bad, "Dockerfile") if f.code == "kmm-dockerfile-before-from"]
+    assert [(f.severity, f.where) for f in found] == [(Severity.ERROR, "Dockerfile:line 1")]
+    assert "no build stage in current context" in found[0].message
+    assert DOCS_DOCKERFILE.startswith("ARG DTK_AUTO\n")  # an ARG first is allowed: the docs' own file is clean
+    assert "kmm-dockerfile-before-from" not in codes(lint_dockerfile(DOCS_DOCKERFILE, "Dockerfile"))

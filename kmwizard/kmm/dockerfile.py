@@ -198,6 +198,16 @@ def lint_dockerfile(text: str, where: str, *, dir_name: Optional[str] = "/opt",
     if not stages:
         return [error(where, "the Dockerfile has no FROM instruction", "start it with FROM (see docs/kmm.md)",
                       code="kmm-dockerfile-no-from")]
+    # Only ARG may come before the first FROM: anything else belongs to no build stage and the build
+    # stops at once ("no build stage in current context", BuildKit's instructions.Parse).
+    for ins in instructions:
+        if ins.line >= stages[0].line:
+            break
+        if ins.keyword != "ARG":
+            findings.append(error(f"{where}:line {ins.line}", f"{ins.keyword} comes before the first FROM: only ARG "
+                                  "may, so the build fails with 'no build stage in current context'",
+                                  f"move the {ins.keyword} after the FROM of the stage it belongs to",
+                                  code="kmm-dockerfile-before-from"))
     known_dir = dir_name is not None
     dir_name = (dir_name or "/opt").rstrip("/") or "/opt"
     known = set(KMM_BUILD_ARGS) | set(build_args)
