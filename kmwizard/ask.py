@@ -371,16 +371,14 @@ class PromptWizard:
         """[] when the commands find a usable kubeconfig (or run in a pod) by themselves; else asks for
         one before anything else (`ask` has no --kubeconfig option to tell the user about): its
         --kubeconfig, or None when the user leaves the path empty."""
-        import os
-
-        from kmwizard.cluster.connection import check_kubeconfig_files, resolve_kubeconfig  # no kubernetes import
+        from kmwizard.cluster.connection import check_kubeconfig_files, in_cluster, resolve_kubeconfig  # no kubernetes
 
         try:
             found = resolve_kubeconfig()
             if found:
                 check_kubeconfig_files(found)
                 return []
-            if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            if in_cluster():
                 return []  # in a pod: its service account
             self.say("No kubeconfig found ($KUBECONFIG is not set and ~/.kube/config does not exist), "
                      "and this is not a pod.")
@@ -399,16 +397,17 @@ class PromptWizard:
                 self.say(f"{exc.message}\n  fix: {exc.fix}")
 
     def save_preset(self) -> None:
-        from kmwizard.preset_store import PRESET_NAME, save_user_preset
+        from kmwizard.preset_store import check_preset_name, save_user_preset
 
         while True:  # the name is checked at once, not after the description
             name = self.prompter.text("preset-name", "Preset name (empty: cancel)", "").strip()
             if not name:
                 return
-            if PRESET_NAME.match(name):
+            try:
+                check_preset_name(name)
                 break
-            self.say(f"{name!r} is not allowed: use lower-case letters, digits, '.', '_' and '-', starting with a "
-                     "letter or digit (e.g. my-driver).")
+            except KmwizardError as exc:
+                self.say(f"{exc.message}\n  fix: {exc.fix}")
         description = self.prompter.text("preset-description", "One-line description", "")
         try:
             path = save_user_preset(name, self.answers, description)

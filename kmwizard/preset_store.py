@@ -81,12 +81,17 @@ def load_preset(name: str) -> Answers:
     return Answers.load(path, "preset", f"fix or remove the preset file {path}")
 
 
-def save_user_preset(name: str, answers: Answers, description: str = "", *, force: bool = False) -> Path:
-    from kmwizard.output import atomic_write
-
+def check_preset_name(name: str) -> None:
+    """A UsageError naming the rule when ``name`` cannot be a preset's (file) name."""
     if not PRESET_NAME.match(name):
         raise UsageError(f"preset name {name!r} is not allowed",
                          "use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit")
+
+
+def save_user_preset(name: str, answers: Answers, description: str = "", *, force: bool = False) -> Path:
+    from kmwizard.output import atomic_write
+
+    check_preset_name(name)
     target = user_preset_dir() / f"{name}.yaml"
     if target.exists() and not force:
         raise UsageError(f"a user preset named {name!r} exists already ({target})",

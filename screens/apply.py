@@ -7,7 +7,6 @@ opening the wizard never imports ``kubernetes``.
 """
 from __future__ import annotations
 
-import os
 import re
 import textwrap
 
@@ -26,6 +25,7 @@ from kmwizard.answers import Answers
 from kmwizard.findings import KmwizardError
 from kmwizard.safe_yaml import load_manifests
 from kmwizard.textfiles import MANIFEST_MAX, read_text_file
+from kmwizard.cluster.connection import in_cluster, not_a_kubeconfig  # no kubernetes import
 from kmwizard.render import Rendering
 from kmwizard.screens.background import start_daemon
 from kmwizard.screens.dialogs import dialog_css, press_primary
@@ -63,7 +63,7 @@ def kubeconfig_contexts(path: str | None) -> tuple[list[str], str, dict[str, str
         except (OSError, yaml.YAMLError, KmwizardError):
             continue
         doc = docs[0] if docs else {}
-        if not isinstance(doc, dict):
+        if not_a_kubeconfig(doc):  # e.g. contexts that are not mappings: said by _load_contexts, never a crash
             continue
         current = current or str(doc.get("current-context") or "")
         for item in doc.get("contexts") or []:
@@ -72,11 +72,6 @@ def kubeconfig_contexts(path: str | None) -> tuple[list[str], str, dict[str, str
                 names.append(name)
                 namespaces[name] = str((item.get("context") or {}).get("namespace") or "")
     return names, current, namespaces
-
-
-def in_cluster() -> bool:
-    """Whether this runs in a pod (the Kubernetes client's in-cluster configuration would work)."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
 # The cluster errors speak to the command line; in the dialog the same choices are its fields.
@@ -240,9 +235,7 @@ class ApplyScreen(ModalScreen[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter does the field's main action: the kubeconfig field loads that file and goes on to
         its contexts; the namespace field starts the dry run."""
-        if event.input.id == "apply-kubeconfig":
-            self._take_kubeconfig(event.value)
-            self._update_buttons()
+        if event.input.id == "apply-kubeconfig":  # its text was taken as it changed (on_input_changed)
             if self.kubeconfig and not self.kubeconfig_problem:
                 self.query_one("#apply-context", Select).focus()
         elif event.input.id == "apply-namespace":

@@ -335,3 +335,12 @@ def test_enter_in_the_fields_does_their_main_action(apiserver, monkeypatch):  # 
             assert "Module drivers/demo: would be created" in log_text(screen)
 
     asyncio.run(go())
+
+
+def test_a_kubeconfig_whose_contexts_are_not_mappings_lists_none_instead_of_crashing(tmp_path):
+    """kubeconfig_contexts read `contexts: [a, b]` item by item and stopped the app with AttributeError; it
+    now skips what connection.not_a_kubeconfig refuses (the dialog says why, from check_kubeconfig_files)."""
+    from kmwizard.screens.apply import kubeconfig_contexts
+
+    (tmp_path / "odd.yaml").write_text("contexts: [a, b]\n")
+    assert kubeconfig_contexts(str(tmp_path / "odd.yaml")) == ([], "", {})

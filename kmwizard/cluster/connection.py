@@ -152,6 +152,11 @@ def resolve_kubeconfig(kubeconfig: str | None = None, environ=None) -> str | Non
     return str(default) if default.is_file() else None
 
 
+def in_cluster(environ=None) -> bool:
+    """Whether this runs in a pod (the Kubernetes client's in-cluster configuration would work)."""
+    return bool((os.environ if environ is None else environ).get("KUBERNETES_SERVICE_HOST"))
+
+
 KUBECONFIG_LISTS = (("clusters", "cluster"), ("contexts", "context"), ("users", "user"))
 
 
@@ -229,7 +234,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, namespace
                                 respect_retry_after_header=False)
     path = resolve_kubeconfig(kubeconfig, environ)
     if path is None:
-        if not environ.get("KUBERNETES_SERVICE_HOST"):
+        if not in_cluster(environ):
             home = environ.get("HOME") or str(Path.home())
             raise UsageError(f"no kubeconfig: --kubeconfig not given, $KUBECONFIG not set, "
                              f"{Path(home) / '.kube' / 'config'} absent, and not running in a pod",
