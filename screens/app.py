@@ -103,9 +103,9 @@ class WizardApp(FormMixin, RenderingMixin, NavigationMixin, ExtrasMixin, App[int
         self._compact_steps = False
         self._histories: WeakKeyDictionary[Widget, TextHistory] = WeakKeyDictionary()  # fields' undo (not editors)
         self._rows: dict[str, list] = {}  # step id -> its FieldRows, as built (FormMixin.field_rows)
-        self._set_aside: dict[str, dict] = {}
+        self._set_aside: dict[str, dict] = {}  # method -> its answers, while the other method is chosen
         self._kept = self.answers  # the answers as last loaded, saved as a preset or written (ctrl+q asks if not)
-        self._quit_asked = float("-inf")  # method -> its answers, while the other method is chosen
+        self._quit_asked = float("-inf")  # when ctrl+q last warned
         self.questions: dict[str, Question] = {q.key: q for s in flow.FLOW for q in s.questions if q.key in KEYS}
 
     # --- layout ------------------------------------------------------------------------

@@ -28,9 +28,9 @@ from kmwizard.textfiles import MANIFEST_MAX, read_text_file
 from kmwizard.cluster.connection import in_cluster, not_a_kubeconfig  # no kubernetes import
 from kmwizard.render import Rendering
 from kmwizard.screens.background import start_daemon
-from kmwizard.screens.dialogs import dialog_css, press_primary
+from kmwizard.screens.dialogs import Dialog, press_primary
 
-APPLY_CSS = dialog_css("ApplyScreen", """
+APPLY_CSS = """
 #apply-dialog { max-width: 140; height: 90%; }
 #apply-target { height: auto; }
 #apply-target Select { width: 1fr; }
@@ -42,7 +42,7 @@ APPLY_CSS = dialog_css("ApplyScreen", """
 /* When the buttons do not fit one row (buttons_fit): a grid of borderless ones. */
 #apply-buttons.-wrap { layout: grid; grid-size: 3; grid-gutter: 0 1; grid-rows: 1; }
 #apply-buttons.-wrap Button { width: 1fr; min-width: 0; margin: 0; }
-""")
+"""
 
 
 class Stopped(Exception):
@@ -97,8 +97,8 @@ def tui_language(text: str) -> str:
     return text
 
 
-class ApplyScreen(ModalScreen[None]):
-    CSS = APPLY_CSS
+class ApplyScreen(Dialog, ModalScreen[None]):
+    EXTRA_CSS = APPLY_CSS
     BINDINGS = [Binding("escape", "close", "Close", id="kmwizard.apply.close")]
 
     def __init__(self, answers: Answers, rendering: Rendering) -> None:

@@ -48,6 +48,18 @@ def dialog_css(screen: str, extra: str = "") -> str:
 """ + extra
 
 
+class Dialog:
+    """Mixed into every dialog screen, before ModalScreen: the shared CSS scoped to the screen's own name
+    (dialog_css) followed by the class's EXTRA_CSS, and the height classes (SHORT_TERMINAL)."""
+
+    EXTRA_CSS = ""
+    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.CSS = dialog_css(cls.__name__, cls.EXTRA_CSS)
+
+
 def press_primary(screen: ModalScreen, selector: str) -> None:
     """Enter in a dialog's field does what its main button does (when that button is enabled)."""
     button = screen.query_one(selector, Button)
@@ -55,11 +67,9 @@ def press_primary(screen: ModalScreen, selector: str) -> None:
         button.press()
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog, ModalScreen[None]):
     """The help of the focused field, or of the app when no field has focus."""
 
-    CSS = dialog_css("HelpScreen")
-    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape,f1", "dismiss", "Close", id="kmwizard.help.close")]
 
     def __init__(self, title: str, body: str) -> None:
@@ -78,11 +88,9 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class WriteScreen(ModalScreen["output.WritePlan | None"]):
+class WriteScreen(Dialog, ModalScreen["output.WritePlan | None"]):
     """Choose the directory, see every file and whether it exists, confirm overwrites, write."""
 
-    CSS = dialog_css("WriteScreen")
-    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Cancel", id="kmwizard.write.cancel")]
 
     def __init__(self, answers: Answers, rendering: Rendering) -> None:
@@ -160,11 +168,9 @@ class WriteScreen(ModalScreen["output.WritePlan | None"]):
         self.dismiss(self.plan)  # the app says what it wrote (questions.written_text)
 
 
-class SavePresetScreen(ModalScreen["Path | None"]):
+class SavePresetScreen(Dialog, ModalScreen["Path | None"]):
     """Save the answers as a user preset (XDG config directory), beside the built-in ones."""
 
-    CSS = dialog_css("SavePresetScreen")
-    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Cancel", id="kmwizard.preset.cancel")]
 
     def __init__(self, answers: Answers, name: str = "") -> None:
@@ -205,11 +211,9 @@ class SavePresetScreen(ModalScreen["Path | None"]):
         self.dismiss(path)
 
 
-class DockerfileScreen(ModalScreen["tuple[Path, str] | None"]):
+class DockerfileScreen(Dialog, ModalScreen["tuple[Path, str] | None"]):
     """View and edit a Dockerfile; saving writes it to a file the answers then point at."""
 
-    CSS = dialog_css("DockerfileScreen")
-    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
     BINDINGS = [Binding("escape", "dismiss", "Cancel", id="kmwizard.dockerfile.cancel")]
 
     def __init__(self, text: str, path: str, *, editable: bool, note: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Input
 
+from kmwizard.answers import Answers
 from kmwizard.screens.fields import ChoiceList, key_of
 from kmwizard.screens.preview import PreviewPane
 
@@ -109,7 +110,7 @@ class ExtrasMixin:
                         timeout=3)
             return
         if key == "method":  # as choosing the default method: the other method's answers are set aside
-            self.switch_method(type(self.answers)().get("method"))
+            self.switch_method(Answers().get("method"))
         self.answers = self.answers.unset(key)
         self.input_errors.pop(key, None)
         for row in self.field_rows():

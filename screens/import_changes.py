@@ -12,7 +12,7 @@ from textual.widgets import Button, Label, Static
 from kmwizard.answers import Answers
 from kmwizard.findings import Severity
 from kmwizard.importing import ImportPlan, compare
-from kmwizard.screens.dialogs import SHORT_TERMINAL, dialog_css
+from kmwizard.screens.dialogs import Dialog
 
 
 def changes_text(plan: ImportPlan, answers: Answers) -> str:
@@ -32,13 +32,12 @@ def changes_text(plan: ImportPlan, answers: Answers) -> str:
     return "\n".join(parts)
 
 
-class ImportChangesScreen(ModalScreen[None]):
-    CSS = dialog_css("ImportChangesScreen", """
+class ImportChangesScreen(Dialog, ModalScreen[None]):
+    EXTRA_CSS = """
     #changes-dialog { max-width: 130; }
     #changes-dialog .scroll { max-height: 30; }
     ImportChangesScreen.-short #changes-dialog .scroll { max-height: 12; }
-    """)
-    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
+    """
     BINDINGS = [Binding("escape,f10", "dismiss", "Close", id="kmwizard.import_changes.close")]
 
     def __init__(self, plan: ImportPlan, answers: Answers, source: str) -> None:

@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from kmwizard.answers import Answers
 from kmwizard.findings import Severity
-from kmwizard.screens.dialogs import SHORT_TERMINAL, dialog_css
+from kmwizard.screens.dialogs import Dialog
 
 
 def migration_for(answers: Answers, kernels: str, kmm_version: str, source_repo: str):
@@ -33,10 +33,12 @@ def migration_for(answers: Answers, kernels: str, kmm_version: str, source_repo:
     return (out if out is not None and out.ok else None), text
 
 
-class MigrateScreen(ModalScreen["Answers | None"]):
-    CSS = dialog_css("MigrateScreen", "#migrate-dialog { max-width: 120; }\n#migrate-dialog .scroll { max-height: 20; }\n"
-                                      "MigrateScreen.-short #migrate-dialog .scroll { max-height: 4; }")
-    VERTICAL_BREAKPOINTS = SHORT_TERMINAL
+class MigrateScreen(Dialog, ModalScreen["Answers | None"]):
+    EXTRA_CSS = """
+    #migrate-dialog { max-width: 120; }
+    #migrate-dialog .scroll { max-height: 20; }
+    MigrateScreen.-short #migrate-dialog .scroll { max-height: 4; }
+    """
     BINDINGS = [Binding("escape", "dismiss", "Close", id="kmwizard.migrate.close")]
 
     def __init__(self, answers: Answers, *, read_now: bool = True) -> None:
@@ -63,12 +65,9 @@ class MigrateScreen(ModalScreen["Answers | None"]):
                 yield Button("Use the KMM answers", id="use", variant="primary", disabled=True)
 
     def on_mount(self) -> None:
-        if self._read_now:
-            self._check()
-            return
         from kmwizard.render import remote_fetches
 
-        urls = remote_fetches(self._answers)
+        urls = [] if self._read_now else remote_fetches(self._answers)
         if not urls:
             self._check()
             return

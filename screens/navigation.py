@@ -28,8 +28,7 @@ class NavigationMixin:
         if step_id in self._steps:
             self.query_one("#steps", OptionList).highlighted = self._steps.index(step_id)
         self.sub_title = {s.id: s.title for s in flow.FLOW}.get(step_id, "Review")
-        if self.focused is None or self.focused.parent is None or f"step-{step_id}" not in \
-                [node.id for node in self.focused.ancestors]:
+        if self.focused is None or f"step-{step_id}" not in {node.id for node in self.focused.ancestors}:
             self.show_help_line(None)  # the help of a field on another step would stay under this one
         if self._past_source(step_id):
             self.allow_fetch()
