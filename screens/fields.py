@@ -133,9 +133,11 @@ class ChoiceList(OptionList):
         return True
 
     def set_choices(self, options: list[tuple[Content, Any]]) -> None:
-        """New labels for the same values (they depend on the method)."""
-        self._labels = [label for label, _value in options]
-        self._show_marks()
+        """New labels for the same values (they depend on the method); nothing redrawn if they are the same."""
+        labels = [label for label, _value in options]
+        if [str(label) for label in labels] != [str(label) for label in self._labels]:
+            self._labels = labels
+            self._show_marks()
 
     def _show_marks(self) -> None:
         self.set_options(self._prompts())
@@ -189,7 +191,6 @@ class FieldRow(Vertical):
         super().__init__(id="row-" + field_id(question.key)[2:], classes="field -error" if wrong else "field")
         self.question = question
         self._answers = answers
-        self._labels = [label for label, _value in choice_options(question, answers)] if is_choice(question) else []
 
     def compose(self):
         yield Label(self._label_text(), markup=False)
@@ -211,11 +212,7 @@ class FieldRow(Vertical):
         """Choice labels that depend on the method (only KMM builds on the Driver Toolkit)."""
         widget = self.input
         if isinstance(widget, ChoiceList):
-            options = select_options(self.question, answers)
-            labels = [str(label) for label, _value in options]
-            if labels != self._labels:
-                self._labels = labels
-                widget.set_choices(options)
+            widget.set_choices(select_options(self.question, answers))
 
     def follow(self, answers: Answers) -> bool:
         """After any change of the answers: an unanswered question's default may follow another answer
