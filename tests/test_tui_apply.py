@@ -4,6 +4,7 @@ first, then apply reports a result per object and the objects are in the cluster
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -30,6 +31,17 @@ async def until_idle(pilot, screen, rounds: int = 200) -> None:
     raise AssertionError("the cluster job did not finish")
 
 
+@asynccontextmanager
+async def apply_dialog(answers, size=(130, 42)):
+    """The wizard on these answers, rendered, with the Apply dialog (F3) open: (app, pilot, dialog)."""
+    app = WizardApp(answers)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        yield app, pilot, app.screen
+
+
 def log_text(screen) -> str:
     """The apply log with its wrapped lines joined again (the dialog wraps long lines to its width)."""
     import re
@@ -45,12 +57,7 @@ def test_dry_run_then_apply(apiserver):  # noqa: F811
 
 
 async def _dry_run_then_apply(double):
-    app = WizardApp(ANSWERS)
-    async with app.run_test(size=(130, 42)) as pilot:
-        await settle(pilot)
-        await pilot.press("f3")
-        await pilot.pause()
-        screen = app.screen
+    async with apply_dialog(ANSWERS) as (app, pilot, screen):
         assert screen.query_one("#apply-context").value == "double"
         assert str(double.kubeconfig_path) in str(screen.query_one("#apply-status").content)
         assert screen.query_one("#apply-apply").disabled  # no apply before a dry run
@@ -81,12 +88,7 @@ def test_cluster_errors_are_shown_not_raised(apiserver_factory):  # noqa: F811
 
 
 async def _no_kmm(double):
-    app = WizardApp(ANSWERS)
-    async with app.run_test(size=(130, 42)) as pilot:
-        await settle(pilot)
-        await pilot.press("f3")
-        await pilot.pause()
-        screen = app.screen
+    async with apply_dialog(ANSWERS) as (app, pilot, screen):
         await pilot.click("#apply-dry-run")
         await until_idle(pilot, screen)
         assert "KMM operator is not installed" in log_text(screen)
@@ -109,12 +111,7 @@ def test_day2_machineconfig_needs_the_reboot_tick_and_the_rollout_is_followed(ap
 async def _day2(double, answers):
     from test_cluster_apply import seed_pool
 
-    app = WizardApp(answers)
-    async with app.run_test(size=(130, 42)) as pilot:
-        await settle(pilot)
-        await pilot.press("f3")
-        await pilot.pause()
-        screen = app.screen
+    async with apply_dialog(answers) as (app, pilot, screen):
         await pilot.click("#apply-dry-run")
         await until_idle(pilot, screen)
         assert "MachineConfig 99-worker-demo: would be created" in log_text(screen)
@@ -166,12 +163,7 @@ def test_without_a_kubeconfig_the_dialog_says_so_and_takes_one(apiserver, monkey
     monkeypatch.delenv("KUBECONFIG")  # HOME is an empty directory (the fixture): no ~/.kube/config
 
     async def go():
-        app = WizardApp(ANSWERS)
-        async with app.run_test(size=(130, 42)) as pilot:
-            await settle(pilot)
-            await pilot.press("f3")
-            await pilot.pause()
-            screen = app.screen
+        async with apply_dialog(ANSWERS) as (app, pilot, screen):
             status = str(screen.query_one("#apply-status").content)
             assert "No kubeconfig found" in status and "not a pod" in status and "in-cluster" not in status
             assert "--" not in status  # no command-line flags in the dialog
@@ -223,12 +215,7 @@ def test_every_button_is_on_screen(size):
     dialog, so Apply lay off screen; too narrow a row now wraps into a grid.  Stop watching (shown
     during a job) is made visible too, so the row is checked at its widest."""
     async def go():
-        app = WizardApp(ANSWERS)
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await pilot.press("f3")
-            await pilot.pause()
-            screen = app.screen
+        async with apply_dialog(ANSWERS, size=size) as (app, pilot, screen):
             screen.query_one("#apply-stop").display = True
             await pilot.pause()
             dialog = screen.query_one("#apply-dialog").region
@@ -259,12 +246,7 @@ def test_a_failed_dry_run_says_nothing_was_applied(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "dead.yaml"))
 
     async def go():
-        app = WizardApp(ANSWERS)
-        async with app.run_test(size=(130, 42)) as pilot:
-            await settle(pilot)
-            await pilot.press("f3")
-            await pilot.pause()
-            screen = app.screen
+        async with apply_dialog(ANSWERS) as (app, pilot, screen):
             await pilot.click("#apply-dry-run")
             await until_idle(pilot, screen)
             status = str(screen.query_one("#apply-status").content)
@@ -290,12 +272,7 @@ def test_a_yaml_file_that_is_no_kubeconfig_is_named_at_once(tmp_path, monkeypatc
     monkeypatch.delenv("KUBECONFIG", raising=False)
 
     async def go():
-        app = WizardApp(ANSWERS)
-        async with app.run_test(size=(130, 42)) as pilot:
-            await settle(pilot)
-            await pilot.press("f3")
-            await pilot.pause()
-            screen = app.screen
+        async with apply_dialog(ANSWERS) as (app, pilot, screen):
             screen.query_one("#apply-kubeconfig").value = str(tmp_path / "list.yaml")
             await pilot.pause()
             status = str(screen.query_one("#apply-status").content)
@@ -315,12 +292,7 @@ def test_enter_in_the_fields_does_their_main_action(apiserver, monkeypatch):  # 
     monkeypatch.delenv("KUBECONFIG")
 
     async def go():
-        app = WizardApp(ANSWERS)
-        async with app.run_test(size=(130, 42)) as pilot:
-            await settle(pilot)
-            await pilot.press("f3")
-            await pilot.pause()
-            screen = app.screen
+        async with apply_dialog(ANSWERS) as (app, pilot, screen):
             field = screen.query_one("#apply-kubeconfig")
             field.focus()
             field.insert_text_at_cursor(str(apiserver.kubeconfig_path))
